@@ -1,0 +1,34 @@
+# Two commands do everything on a fresh machine: `make test` and `make book`.
+# The virtual environment is created when missing and reinstalled only when pyproject.toml changes.
+PY      := .venv/bin/python
+STAMP   := .venv/.installed-stamp
+RESULTS := book/results
+NOTEBOOKS := $(wildcard notebooks/*.ipynb)
+PROFILE ?= cpu
+
+.PHONY: test book notebooks clean install
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[book,test]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+# Execute every notebook (profile $(PROFILE)) into book/results/, then build the HTML offline.
+notebooks: $(STAMP)
+	mkdir -p $(RESULTS)
+	for nb in $(NOTEBOOKS); do \
+		$(PY) -m papermill "$$nb" "$(RESULTS)/$$(basename $$nb)" -p profile $(PROFILE) --cwd notebooks --log-level WARNING || exit 1; \
+	done
+
+book: notebooks
+	.venv/bin/jupyter-book build . --keep-going
+	@echo "Book: _build/html/index.html"
+
+clean:
+	rm -rf _build $(RESULTS)

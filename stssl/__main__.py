@@ -1,0 +1,3 @@
+from stssl.cli import main
+
+main()

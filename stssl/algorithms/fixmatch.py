@@ -1,0 +1,43 @@
+"""FixMatch (spec 4.2), single- and multi-label.
+
+Single-label: hard label argmax(p_w), mask 1[max p_w >= tau] (tau 0.95).
+Multi-label: hard label 1[z_w >= 0] per class; mask 1[p <= tau_neg] or 1[p >= tau_pos]
+(``threshold=(0.05, 0.7)`` on BigEarthNet), or the symmetric 1[max(p, 1-p) >= tau] when
+``threshold`` is a single number.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from stssl.algorithms.base import PseudoLabels, SSLAlgorithm, probabilities
+
+
+def fixed_threshold_mask(probs: torch.Tensor, threshold: float | tuple[float, float], multilabel: bool) -> torch.Tensor:
+    if not multilabel:
+        return (probs.max(dim=-1).values >= threshold).float()
+    if isinstance(threshold, (tuple, list)):
+        tau_neg, tau_pos = threshold
+        return ((probs <= tau_neg) | (probs >= tau_pos)).float()
+    return (torch.maximum(probs, 1 - probs) >= threshold).float()
+
+
+def hard_labels(logits: torch.Tensor, multilabel: bool) -> torch.Tensor:
+    return (logits >= 0).float() if multilabel else logits.argmax(dim=-1)
+
+
+class FixMatch(SSLAlgorithm):
+    name = "fixmatch"
+
+    def __init__(self, multilabel: bool, lambda_u: float = 1.0, threshold: float | tuple[float, float] | None = None):
+        super().__init__(multilabel, lambda_u)
+        if threshold is None:
+            threshold = (0.05, 0.7) if multilabel else 0.95
+        if isinstance(threshold, list):
+            threshold = tuple(threshold)
+        self.threshold = threshold
+
+    @torch.no_grad()
+    def pseudo_label(self, weak_logits: torch.Tensor, progress: float) -> PseudoLabels:
+        probs = probabilities(weak_logits.float(), self.multilabel)
+        return PseudoLabels(hard_labels(weak_logits, self.multilabel), fixed_threshold_mask(probs, self.threshold, self.multilabel))

@@ -1,0 +1,123 @@
+"""A timm ViT with one extra token appended after the positional embedding (spec 1.4, 2.1).
+
+``extra="meta"``    teacher: the token is ``MLP(meta) + e_meta`` (metadata 4 -> D -> D, GELU).
+``extra="distill"`` student: the token is one learned vector, the distillation token.
+``extra="none"``    a plain ViT (baselines, and a student trained without distillation).
+
+Every variant classifies from CLS (after the final norm) with its own linear head, and also
+returns the extra token's output feature, which is the distillation target (teacher) or the
+distilled feature (student). Only ``extra="meta"`` accepts metadata: a student cannot be
+handed metadata by mistake.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+import torch
+from timm.models.vision_transformer import VisionTransformer
+from torch import nn
+
+from stssl.meta import META_DIM
+
+Extra = Literal["meta", "distill", "none"]
+
+
+@dataclass(frozen=True)
+class ViTSize:
+    embed_dim: int
+    depth: int
+    num_heads: int
+    patch_size: int
+    mlp_ratio: float = 4.0
+    drop_path: float = 0.0
+
+
+VIT_SIZES: dict[str, ViTSize] = {
+    # The paper's ViT-S (spec 9.1): patch 16 at 128 px (BigEarthNet), 2 at 32 px (EuroSAT).
+    "vit_small_patch16": ViTSize(384, 12, 6, 16, drop_path=0.2),
+    "vit_small_patch2": ViTSize(384, 12, 6, 2, drop_path=0.2),
+    # Sized for 2 CPU cores (notes/cpu-feasibility.md): 32 px / patch 8 = 16 tokens.
+    "vit_tiny_patch8": ViTSize(64, 2, 2, 8, mlp_ratio=2.0),
+    "vit_micro_patch8": ViTSize(32, 1, 2, 8, mlp_ratio=2.0),
+}
+
+
+class ViTOutput(NamedTuple):
+    logits: torch.Tensor  # B x C, from CLS
+    token: torch.Tensor | None  # B x D, output of the extra token (None without one)
+    cls: torch.Tensor  # B x D, CLS output after the final norm
+
+
+class TokenViT(nn.Module):
+    """timm ``VisionTransformer`` body + optional extra last token + a linear head on CLS."""
+
+    def __init__(self, size: ViTSize, img_size: int, num_classes: int, extra: Extra, in_chans: int = 3):
+        super().__init__()
+        if img_size % size.patch_size:
+            raise ValueError(f"image size {img_size} is not a multiple of patch size {size.patch_size}")
+        self.extra = extra
+        self.backbone = VisionTransformer(
+            img_size=img_size,
+            patch_size=size.patch_size,
+            in_chans=in_chans,
+            num_classes=0,
+            embed_dim=size.embed_dim,
+            depth=size.depth,
+            num_heads=size.num_heads,
+            mlp_ratio=size.mlp_ratio,
+            drop_path_rate=size.drop_path,
+            global_pool="token",
+        )
+        d = size.embed_dim
+        self.head = nn.Linear(d, num_classes)
+        if extra != "none":
+            # e_meta (teacher) or the distillation token itself (student): N(0, 0.02^2).
+            self.token_embed = nn.Parameter(torch.randn(1, 1, d) * 0.02)
+        if extra == "meta":
+            self.meta_mlp = nn.Sequential(nn.Linear(META_DIM, d), nn.GELU(), nn.Linear(d, d))
+
+    @property
+    def num_tokens(self) -> int:
+        """Sequence length seen by the transformer blocks."""
+        return 1 + self.backbone.patch_embed.num_patches + (self.extra != "none")
+
+    def forward(self, x: torch.Tensor, meta: torch.Tensor | None = None) -> ViTOutput:
+        if self.extra == "meta" and meta is None:
+            raise ValueError("the teacher needs metadata features (B x 4)")
+        if self.extra != "meta" and meta is not None:
+            raise ValueError("this network takes no metadata: only the teacher (extra='meta') does")
+        bb = self.backbone
+        tokens = bb.norm_pre(bb.patch_drop(bb._pos_embed(bb.patch_embed(x))))
+        if self.extra != "none":
+            extra = self.token_embed.expand(x.shape[0], -1, -1)
+            if self.extra == "meta":
+                extra = extra + self.meta_mlp(meta.to(tokens.dtype)).unsqueeze(1)
+            tokens = torch.cat([tokens, extra], dim=1)
+        out = bb.norm(bb.blocks(tokens))
+        cls = out[:, 0]
+        return ViTOutput(self.head(cls), out[:, -1] if self.extra != "none" else None, cls)
+
+
+def build_model(size: str | ViTSize, img_size: int, num_classes: int, extra: Extra = "none") -> TokenViT:
+    if isinstance(size, str):
+        if size not in VIT_SIZES:
+            raise ValueError(f"unknown model size {size!r}; valid: {', '.join(VIT_SIZES)}")
+        size = VIT_SIZES[size]
+    return TokenViT(size, img_size, num_classes, extra)
+
+
+def build_teacher_student(
+    size: str | ViTSize, img_size: int, num_classes: int, distill: bool = True
+) -> tuple[TokenViT, TokenViT]:
+    """A teacher and a student whose ViT bodies start from identical weights (spec 2.1).
+
+    Only the extra parameters (metatoken MLP and embedding, distillation token) and the heads
+    are initialised independently.
+    """
+    teacher = build_model(size, img_size, num_classes, "meta")
+    student = build_model(size, img_size, num_classes, "distill" if distill else "none")
+    student.backbone = copy.deepcopy(teacher.backbone)
+    return teacher, student

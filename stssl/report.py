@@ -1,0 +1,60 @@
+"""Paper-vs-ours tables from finished runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from stssl.paper import DISPLAY_NAMES, TABLE1
+from stssl.runs import Run
+
+
+def method_name(algo: str, st: bool) -> str:
+    return DISPLAY_NAMES.get(algo, algo) + (" + ST-SSL" if st else "")
+
+
+def runs_frame(runs: list[Run], metric: str = "mAP") -> pd.DataFrame:
+    """One row per run: method, seed, test metric of the reported network (and of the teacher),
+    mean pseudo-label precision/quantity over training (teacher's for ST runs)."""
+    rows = []
+    for r in runs:
+        h = r.history
+        rows.append({
+            "algo": r.config.algo, "st": r.config.st, "method": method_name(r.config.algo, r.config.st),
+            "seed": r.config.seed, f"test_{metric}": r.metrics.get(f"test_{metric}"),
+            f"teacher_test_{metric}": r.metrics.get(f"teacher_test_{metric}", np.nan),
+            "pl_precision": h["pl_precision"].mean() if "pl_precision" in h else np.nan,
+            "pl_pos_precision": h["pl_pos_precision"].mean() if "pl_pos_precision" in h else np.nan,
+            "pl_quantity": h["pl_quantity"].mean() if "pl_quantity" in h else np.nan,
+            "train_seconds": r.metrics.get("train_seconds"),
+        })
+    return pd.DataFrame(rows)
+
+
+def _mean_std(values: pd.Series, scale: float = 100, signed: bool = False) -> str:
+    v = values.dropna() * scale
+    if v.empty:
+        return "–"
+    mean = f"{v.mean():+.2f}" if signed else f"{v.mean():.2f}"
+    return f"{mean} ± {v.std(ddof=1):.2f}" if len(v) > 1 else mean
+
+
+def table1(runs: list[Run]) -> pd.DataFrame:
+    """Table 1 layout: per method, our test mAP (mean ± std over seeds, %) and the gain of
+    + ST-SSL over the same algorithm paired by seed, beside the paper's mAP and gain."""
+    df = runs_frame(runs)
+    rows = []
+    for (algo, st), g in df.groupby(["algo", "st"], sort=False):
+        paper_plain, paper_st = TABLE1.get(algo, (None, None))
+        paper = paper_st if st else paper_plain
+        delta, paper_delta = "–", "–"
+        if st:
+            plain = df[(df.algo == algo) & (~df.st)].set_index("seed")["test_mAP"]
+            paired = g.set_index("seed")["test_mAP"] - plain
+            delta = _mean_std(paired, signed=True)
+            if paper_plain is not None and paper_st is not None:
+                paper_delta = f"{paper_st - paper_plain:+.2f}"
+        rows.append({"Method": method_name(algo, st), "ours mAP (%)": _mean_std(g["test_mAP"]),
+                     "ours Δ (%)": delta, "seeds": len(g), "paper mAP (%)": "–" if paper is None else f"{paper:.2f}",
+                     "paper Δ (%)": paper_delta})
+    return pd.DataFrame(rows).set_index("Method")

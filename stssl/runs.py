@@ -1,0 +1,112 @@
+"""The run cache: a run is fully determined by its config, and is never trained twice.
+
+``<runs>/<dataset>/<key>/`` holds ``config.yaml``, ``metrics.json``, ``history.csv`` (one row
+per evaluation: metrics, pseudo-label quality and quantity), ``model.pt`` (the best EMA
+networks) and ``environment.json`` (versions, git commit, device). A run trains in
+``<key>.partial/`` and is renamed to ``<key>/`` only once complete, so an interrupted run is
+never mistaken for a finished one; asking for it again resumes from its last checkpoint.
+
+The cache root is ``$STSSL_RUNS`` if set, else ``~/.cache/stssl/runs``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+import yaml
+from tqdm.auto import tqdm
+
+import stssl
+from stssl.config import RunConfig
+
+
+def runs_root() -> Path:
+    return Path(os.environ.get("STSSL_RUNS", Path.home() / ".cache" / "stssl" / "runs"))
+
+
+def run_dir(cfg: RunConfig, root: Path | None = None) -> Path:
+    return (root or runs_root()) / cfg.dataset / cfg.key()
+
+
+@dataclass
+class Run:
+    config: RunConfig
+    metrics: dict
+    history: pd.DataFrame
+    path: Path
+
+    def load_nets(self, map_location: str = "cpu") -> torch.nn.ModuleDict:
+        """The best EMA networks (``teacher``/``student`` for ST runs, ``model`` otherwise)."""
+        from stssl.data import load_data
+        from stssl.train import SSLModule
+
+        cfg = self.config
+        data = load_data(cfg.dataset, cfg.data_root, cfg.dataset_params, cfg.label_fraction, cfg.seed)
+        module = SSLModule(cfg, data)
+        module.ema_nets.load_state_dict(torch.load(self.path / "model.pt", map_location=map_location))
+        return module.ema_nets.eval()
+
+
+def _environment(device: str) -> dict:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                                cwd=Path(stssl.__file__).parent).stdout.strip() or None
+    except OSError:
+        commit = None
+    return {"stssl": stssl.__version__, "torch": torch.__version__, "python": platform.python_version(),
+            "platform": platform.platform(), "device": device, "git_commit": commit,
+            "threads": torch.get_num_threads()}
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def load_run(path: Path) -> Run:
+    cfg = RunConfig(**yaml.safe_load((path / "config.yaml").read_text()))
+    return Run(cfg, json.loads((path / "metrics.json").read_text()), pd.read_csv(path / "history.csv"), path)
+
+
+def get_run(cfg: RunConfig, root: Path | None = None, progress: bool = True) -> Run:
+    """The finished run for ``cfg``: read from the cache, or trained (resumed) and cached."""
+    final = run_dir(cfg, root)
+    if (final / "metrics.json").exists():
+        return load_run(final)
+    from stssl.train import resolve_device, train
+
+    partial = final.with_name(final.name + ".partial")
+    partial.mkdir(parents=True, exist_ok=True)
+    _write(partial / "config.yaml", yaml.safe_dump(json.loads(json.dumps(dataclasses.asdict(cfg))), sort_keys=False))
+    module = train(cfg, partial, progress=progress)
+    metrics = module.final_metrics()
+    torch.save(module.ema_nets.state_dict(), partial / "model.pt")
+    pd.DataFrame(module.history).to_csv(partial / "history.csv", index=False)
+    _write(partial / "environment.json", json.dumps(_environment(resolve_device(cfg.device)), indent=1))
+    _write(partial / "metrics.json", json.dumps(metrics, indent=1))
+    (partial / "last.ckpt").unlink(missing_ok=True)
+    if final.exists():  # a concurrent request finished the same run first: keep theirs
+        shutil.rmtree(partial)
+    else:
+        os.replace(partial, final)
+    return load_run(final)
+
+
+def get_runs(cfgs: list[RunConfig], root: Path | None = None, progress: bool = True) -> list[Run]:
+    """Several runs in order, with one progress bar over them (cached ones are read, not trained)."""
+    runs = []
+    bar = tqdm(cfgs, desc="runs", disable=not progress)
+    for cfg in bar:
+        bar.set_postfix_str(f"{cfg.algo}{'+ST' if cfg.st else ''} seed {cfg.seed}")
+        runs.append(get_run(cfg, root, progress=False))
+    return runs

@@ -1,0 +1,277 @@
+"""Training: plain SSL or ST-SSL with Lightning, EMA, the authors' LR schedule, resumable.
+
+One AdamW over every trained parameter (no weight decay on biases and 1-D parameters), a
+linear warm-up then ``cos(7*pi/16 * t)`` decay (spec 3.1: the LR ends at ~0.195 x base), an
+EMA of all networks evaluated every ``eval_every`` steps. The best EMA state on the validation
+split is kept and evaluated on test at the end (spec 6.2). Everything random — batch
+composition, augmentation, stochastic depth — is derived from ``(seed, step)``, so a killed
+run resumed from its last checkpoint continues exactly as if it had not been interrupted.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import os
+import time
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import TQDMProgressBar
+from torch import nn
+from torch.utils.data import DataLoader, IterableDataset
+
+from stssl.algorithms import build_algorithm
+from stssl.algorithms.steps import PlainStep, STStep, Views
+from stssl.config import RunConfig
+from stssl.data import DataSplits, load_data
+from stssl.data.augment import strong_view, weak_view
+from stssl.evaluate import PseudoLabelQuality, classification_metrics, predict, real_meta, selection_metric
+from stssl.meta import encode_meta
+from stssl.models import build_model, build_teacher_student
+
+CHECKPOINT = "last.ckpt"
+
+
+def lr_factor(step: int, warmup: int, total: int) -> float:
+    """Linear warm-up to 1, then cos(7*pi/16 * progress) (spec 3.1)."""
+    if step < warmup:
+        return step / warmup
+    return max(0.0, math.cos(math.pi * 7 / 16 * (step - warmup) / max(1, total - warmup)))
+
+
+def _step_seed(seed: int, step: int, stream: int = 0) -> int:
+    return (seed * 1_000_003 + step * 7919 + stream) % (2**63)
+
+
+def _reseed(seed: int, device: torch.device) -> None:
+    """Seed torch's generator for ``device`` (``torch.manual_seed`` costs milliseconds on CPU
+    with a CUDA build, as it queues a lazy CUDA seeding with a stack trace every call)."""
+    if device.type == "cuda":
+        torch.cuda.manual_seed(seed)
+    torch.default_generator.manual_seed(seed)
+
+
+class IndexStream:
+    """Batches of indices drawn as consecutive random permutations (epochs), addressable by step."""
+
+    def __init__(self, indices: np.ndarray, batch: int, seed: int, stream: int):
+        self.indices, self.batch, self.seed, self.stream = np.asarray(indices), batch, seed, stream
+        self._epoch, self._perm = -1, None
+
+    def _permutation(self, epoch: int) -> np.ndarray:
+        if epoch != self._epoch:
+            rng = np.random.default_rng([self.seed, self.stream, epoch])
+            self._epoch, self._perm = epoch, rng.permutation(len(self.indices))
+        return self._perm
+
+    def at(self, step: int) -> np.ndarray:
+        n = len(self.indices)
+        pos = step * self.batch + np.arange(self.batch)
+        out = np.empty(self.batch, dtype=np.int64)
+        for epoch in np.unique(pos // n):
+            sel = pos // n == epoch
+            out[sel] = self._permutation(int(epoch))[pos[sel] % n]
+        return self.indices[out]
+
+
+class _StepBatches(IterableDataset):
+    """Raw (un-augmented, uint8) batches for steps ``start(), start()+1, ...``."""
+
+    def __init__(self, data: DataSplits, cfg: RunConfig, uses_unlabelled: bool, start):
+        self.data, self.start, self.uses_unlabelled = data, start, uses_unlabelled
+        self.lb = IndexStream(data.labelled, cfg.batch_lb, cfg.seed, 0)
+        self.ulb = IndexStream(data.unlabelled, cfg.batch_ulb, cfg.seed, 1)
+
+    def __iter__(self):
+        step = self.start()
+        while True:
+            batch = {"lb": self.data.dataset.raw_batch(self.lb.at(step))}
+            if self.uses_unlabelled:
+                batch["ulb"] = self.data.dataset.raw_batch(self.ulb.at(step))
+            yield batch
+            step += 1
+
+
+def param_groups(nets: nn.Module, weight_decay: float) -> list[dict]:
+    decay, no_decay = [], []
+    for name, p in nets.named_parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+class SSLModule(L.LightningModule):
+    """Networks, their EMA, the algorithm's step and its evaluation for one run."""
+
+    def __init__(self, cfg: RunConfig, data: DataSplits, workdir: Path | None = None):
+        super().__init__()
+        self.cfg, self.data, self.workdir = cfg, data, workdir
+        task = data.dataset.task
+        self.multilabel = task.multilabel
+        algo_params = dict(cfg.algo_params)
+        algo = build_algorithm(cfg.algo, task.multilabel, lambda_u=cfg.lambda_u, **algo_params)
+        if cfg.st:
+            teacher, student = build_teacher_student(cfg.model, cfg.image_size, task.num_classes,
+                                                     distill=cfg.lambda_d > 0)
+            self.nets = nn.ModuleDict({"teacher": teacher, "student": student})
+            self.step_fn = STStep(algo, cfg.lambda_d, cfg.distill)
+        else:
+            self.nets = nn.ModuleDict({"model": build_model(cfg.model, cfg.image_size, task.num_classes)})
+            self.step_fn = PlainStep(algo)
+        self.ema_nets = copy.deepcopy(self.nets).requires_grad_(False)
+        self.algo = algo
+        self.pl_quality = PseudoLabelQuality()
+        self.history: list[dict] = []
+        self.best: dict = {"value": -math.inf, "step": 0, "state": None}
+        self.train_seconds = 0.0
+        self._loss_sum, self._loss_n = 0.0, 0
+        self._t0 = None
+        self.log_every = max(1, cfg.steps // 50)
+
+    # ----- data -------------------------------------------------------------------------
+    def train_dataloader(self):
+        batches = _StepBatches(self.data, self.cfg, self.algo.uses_unlabelled, lambda: self.global_step)
+        return DataLoader(batches, batch_size=None, num_workers=0)
+
+    def _views(self, batch: dict) -> Views:
+        ds = self.data.dataset
+        lb = batch["lb"]
+        views = Views(
+            x_lb=ds.normalize(weak_view(lb["pixels"].float() / 255.0)),
+            y_lb=lb["label"],
+            meta_lb=encode_meta(lb["lat"], lb["lon"], lb["doy"]).to(self.device),
+        )
+        if "ulb" in batch:
+            u = batch["ulb"]["pixels"].float() / 255.0
+            views.x_w, views.x_s = ds.normalize(weak_view(u)), ds.normalize(strong_view(u))
+            ulb = batch["ulb"]
+            views.meta_u = encode_meta(ulb["lat"], ulb["lon"], ulb["doy"]).to(self.device)
+        return views
+
+    # ----- optimisation -----------------------------------------------------------------
+    def configure_optimizers(self):
+        opt = torch.optim.AdamW(param_groups(self.nets, self.cfg.weight_decay), lr=self.cfg.lr, foreach=True)
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: lr_factor(s, self.cfg.warmup_steps, self.cfg.steps))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def training_step(self, batch: dict, batch_idx: int):
+        _reseed(_step_seed(self.cfg.seed, self.global_step, 2), self.device)
+        views = self._views(batch)
+        result = self.step_fn(self.nets, views, self.global_step / self.cfg.steps)
+        if result.pseudo is not None:
+            self.pl_quality.update(result.pseudo.targets, result.pseudo.weights, batch["ulb"]["label"], self.multilabel)
+        self._loss_sum = self._loss_sum + result.loss.detach().float()  # no GPU sync per step
+        self._loss_n += 1
+        if self.global_step % self.log_every == 0:  # logging every step costs more than the step
+            self.log("loss", result.loss.detach(), prog_bar=True)
+        return result.loss
+
+    def transfer_batch_to_device(self, batch, device, dataloader_idx):
+        if device.type == "cpu":
+            return batch  # already there; Lightning's generic walk over the dict costs ~5 ms
+        return {k: {n: t.to(device, non_blocking=True) for n, t in v.items()} for k, v in batch.items()}
+
+    def on_train_start(self):
+        self._t0 = time.perf_counter()
+
+    @torch.no_grad()
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        ema_params = list(self.ema_nets.parameters())
+        params = [p.detach() for p in self.nets.parameters()]
+        if self.cfg.ema > 0:
+            torch._foreach_lerp_(ema_params, params, 1 - self.cfg.ema)
+        else:
+            torch._foreach_copy_(ema_params, params)
+        for b_ema, b in zip(self.ema_nets.buffers(), self.nets.buffers()):
+            b_ema.copy_(b)
+        step = self.global_step
+        if step % self.cfg.eval_every == 0 or step >= self.cfg.steps:
+            self._evaluate(step)
+
+    # ----- evaluation -------------------------------------------------------------------
+    @property
+    def eval_net(self) -> nn.Module:
+        """The reported network: the EMA student (ST) or the EMA model (plain)."""
+        return self.ema_nets["student" if self.cfg.st else "model"]
+
+    def _metrics(self, split: np.ndarray, prefix: str) -> dict[str, float]:
+        ds, cfg = self.data.dataset, self.cfg
+        labels = ds.labels[split]
+        out = {f"{prefix}_{k}": v for k, v in classification_metrics(
+            predict(self.eval_net, ds, split, batch_size=cfg.eval_batch_size, device=self.device),
+            labels, self.multilabel).items()}
+        if cfg.st and cfg.eval_teacher:
+            logits = predict(self.ema_nets["teacher"], ds, split, meta_fn=real_meta,
+                             batch_size=cfg.eval_batch_size, device=self.device)
+            out.update({f"teacher_{prefix}_{k}": v for k, v in classification_metrics(logits, labels, self.multilabel).items()})
+        return out
+
+    def _evaluate(self, step: int) -> None:
+        now = time.perf_counter()
+        self.train_seconds += now - self._t0
+        row = {"step": step, "lr": self.trainer.optimizers[0].param_groups[0]["lr"],
+               "train_loss": float(self._loss_sum) / max(1, self._loss_n), **self._metrics(self.data.val, "val"),
+               **self.pl_quality.summary()}
+        self.pl_quality.reset()
+        self._loss_sum, self._loss_n = 0.0, 0
+        self.history.append(row)
+        key = f"val_{selection_metric(self.multilabel)}"
+        if row[key] > self.best["value"]:
+            state = {k: v.detach().cpu().clone() for k, v in self.ema_nets.state_dict().items()}
+            self.best = {"value": row[key], "step": step, "state": state}
+        if self.cfg.patience is not None and step - self.best["step"] >= self.cfg.patience:
+            self.trainer.should_stop = True
+        if self.workdir is not None:
+            tmp = self.workdir / (CHECKPOINT + ".tmp")
+            self.trainer.save_checkpoint(tmp)
+            os.replace(tmp, self.workdir / CHECKPOINT)
+        self._t0 = time.perf_counter()
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["stssl"] = {"history": self.history, "best": self.best, "train_seconds": self.train_seconds}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        saved = checkpoint["stssl"]
+        self.history, self.best, self.train_seconds = saved["history"], saved["best"], saved["train_seconds"]
+
+    def final_metrics(self) -> dict[str, float]:
+        """Test metrics of the best EMA state on validation (loaded into ``ema_nets``)."""
+        self.ema_nets.load_state_dict(self.best["state"])
+        return {"best_step": self.best["step"], f"val_{selection_metric(self.multilabel)}": self.best["value"],
+                **self._metrics(self.data.test, "test"), "steps_done": self.history[-1]["step"],
+                "train_seconds": round(self.train_seconds, 2)}
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def train(cfg: RunConfig, workdir: Path | None = None, progress: bool = True, data: DataSplits | None = None) -> SSLModule:
+    """Train (or resume from ``workdir/last.ckpt``) and return the module with its best EMA state loaded.
+
+    ``module.history`` holds one row per evaluation; ``module.final_metrics()`` the test metrics.
+    """
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    L.seed_everything(cfg.seed, verbose=False)
+    if data is None:
+        data = load_data(cfg.dataset, cfg.data_root, cfg.dataset_params, cfg.label_fraction, cfg.seed)
+    if workdir is not None:
+        workdir.mkdir(parents=True, exist_ok=True)
+    module = SSLModule(cfg, data, workdir)
+    device = resolve_device(cfg.device)
+    trainer = L.Trainer(
+        accelerator="gpu" if device.startswith("cuda") else "cpu", devices=1, precision=cfg.precision,
+        max_steps=cfg.steps, max_epochs=-1, logger=False, enable_checkpointing=False,
+        enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
+        enable_progress_bar=progress, callbacks=[TQDMProgressBar(refresh_rate=module.log_every)] if progress else [],
+    )
+    ckpt = workdir / CHECKPOINT if workdir is not None and (workdir / CHECKPOINT).exists() else None
+    trainer.fit(module, ckpt_path=ckpt)
+    return module
