@@ -112,6 +112,9 @@ class SSLModule(L.LightningModule):
         super().__init__()
         self.cfg, self.data, self.workdir = cfg, data, workdir
         task = data.dataset.task
+        if data.dataset.pixels.shape[1] != cfg.image_size:
+            raise ValueError(f"the data set's images are {data.dataset.pixels.shape[1]} px but the config says "
+                             f"image_size={cfg.image_size}: set one to match the other")
         self.multilabel = task.multilabel
         algo_params = dict(cfg.algo_params)
         algo = build_algorithm(cfg.algo, task.multilabel, lambda_u=cfg.lambda_u, **algo_params)
