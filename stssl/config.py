@@ -44,6 +44,7 @@ class RunConfig:
     patience: int | None = None  # early stopping, in steps after the best evaluation
     eval_teacher: bool = True  # ST runs: also evaluate the teacher with metadata
     precision: str = "32-true"
+    grad_checkpointing: bool = False  # less memory, more compute; same results
     seed: int = 0
     device: str = "auto"  # not part of the run's identity
 
@@ -52,9 +53,10 @@ class RunConfig:
         return self.batch_lb * self.uratio
 
     def key(self) -> str:
-        """Content hash of everything that determines the results (``device`` excluded)."""
+        """Content hash of everything that determines the results (``device`` and
+        ``grad_checkpointing``, which change how a run is computed but not what, excluded)."""
         d = dataclasses.asdict(self)
-        d.pop("device")
+        d.pop("device"), d.pop("grad_checkpointing")
         return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
     def describe(self) -> str:

@@ -116,8 +116,7 @@ class SSLModule(L.LightningModule):
             raise ValueError(f"the data set's images are {data.dataset.pixels.shape[1]} px but the config says "
                              f"image_size={cfg.image_size}: set one to match the other")
         self.multilabel = task.multilabel
-        algo_params = dict(cfg.algo_params)
-        algo = build_algorithm(cfg.algo, task.multilabel, lambda_u=cfg.lambda_u, **algo_params)
+        algo = build_algorithm(cfg.algo, task.multilabel, lambda_u=cfg.lambda_u, **cfg.algo_params)
         if cfg.st:
             teacher, student = build_teacher_student(cfg.model, cfg.image_size, task.num_classes,
                                                      distill=cfg.lambda_d > 0)
@@ -126,8 +125,9 @@ class SSLModule(L.LightningModule):
         else:
             self.nets = nn.ModuleDict({"model": build_model(cfg.model, cfg.image_size, task.num_classes)})
             self.step_fn = PlainStep(algo)
+        for net in self.nets.values():
+            net.grad_checkpointing = cfg.grad_checkpointing
         self.ema_nets = copy.deepcopy(self.nets).requires_grad_(False)
-        self.algo = algo
         self.pl_quality = PseudoLabelQuality()
         self.history: list[dict] = []
         self.best: dict = {"value": -math.inf, "step": 0, "state": None}
@@ -138,7 +138,7 @@ class SSLModule(L.LightningModule):
 
     # ----- data -------------------------------------------------------------------------
     def train_dataloader(self):
-        batches = _StepBatches(self.data, self.cfg, self.algo.uses_unlabelled, lambda: self.global_step)
+        batches = _StepBatches(self.data, self.cfg, self.step_fn.algo.uses_unlabelled, lambda: self.global_step)
         return DataLoader(batches, batch_size=None, num_workers=0)
 
     def _views(self, batch: dict) -> Views:

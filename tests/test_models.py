@@ -43,3 +43,29 @@ def test_student_refuses_metadata_and_teacher_requires_it():
         student(x, torch.zeros(1, 4))
     with pytest.raises(ValueError, match="needs metadata"):
         teacher(x)
+
+
+def test_gradient_checkpointing_gives_the_same_gradients():
+    torch.manual_seed(0)
+    teacher, _ = build_teacher_student(ViTSize(32, 2, 2, 16, drop_path=0.1), 32, num_classes=5)
+    x, meta = torch.randn(4, 3, 32, 32), torch.randn(4, 4)
+    calls, block = [], teacher.backbone.blocks[0]
+    block_forward = block.forward
+
+    def counting_forward(*args, **kwargs):
+        calls.append(1)
+        return block_forward(*args, **kwargs)
+
+    block.forward = counting_forward
+    grads, counts = [], []
+    for flag in (False, True):
+        teacher.grad_checkpointing = flag
+        teacher.zero_grad()
+        calls.clear()
+        torch.manual_seed(1)  # the same stochastic-depth draws
+        teacher(x, meta).logits.sum().backward()
+        grads.append([p.grad.clone() for p in teacher.parameters()])
+        counts.append(len(calls))
+    assert counts == [1, 2]  # with checkpointing the block is recomputed during backward
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b)

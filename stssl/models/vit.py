@@ -19,6 +19,7 @@ from typing import Literal, NamedTuple
 import torch
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from stssl.meta import META_DIM
 
@@ -59,6 +60,9 @@ class TokenViT(nn.Module):
         if img_size % size.patch_size:
             raise ValueError(f"image size {img_size} is not a multiple of patch size {size.patch_size}")
         self.extra = extra
+        # Recompute each block's activations in the backward pass instead of storing them: about
+        # a tenth of the activation memory for about a third more compute (the paper batch on a CPU).
+        self.grad_checkpointing = False
         self.backbone = VisionTransformer(
             img_size=img_size,
             patch_size=size.patch_size,
@@ -96,7 +100,12 @@ class TokenViT(nn.Module):
             if self.extra == "meta":
                 extra = extra + self.meta_mlp(meta.to(tokens.dtype)).unsqueeze(1)
             tokens = torch.cat([tokens, extra], dim=1)
-        out = bb.norm(bb.blocks(tokens))
+        if self.grad_checkpointing and torch.is_grad_enabled():
+            for block in bb.blocks:
+                tokens = checkpoint(block, tokens, use_reentrant=False)
+        else:
+            tokens = bb.blocks(tokens)
+        out = bb.norm(tokens)
         cls = out[:, 0]
         return ViTOutput(self.head(cls), out[:, -1] if self.extra != "none" else None, cls)
 
