@@ -19,15 +19,16 @@ implementations with the same maths, in the same run:
   scheduler drift evenly; medians are reported.
 * Throughput counts every image forwarded through every network, with or without gradient:
   ST teacher ``B_l + 2 B_u`` plus student ``B_l + B_u``; plain ``B_l + 2 B_u``.
-* Then a fresh subprocess per variant builds that variant only and runs ``SOLO_STEPS`` steps,
-  closer to a real training process: it reports the median time of its steps after the first
-  ("solo"; the allocator state differs from the shared process, which can move the seconds by
-  10-20 %) and its peak resident set size (``VmHWM``): the whole process (Python, torch,
-  weights, AdamW state, activations, allocator caching), not just tensors. (``ru_maxrss`` is
-  not used: a child started by fork + exec inherits the parent's high-water mark.)
-* The CPU time used by *other* processes during the timing window is printed: on a shared
-  machine, contention inflates the seconds (and, with spinning OpenMP threads, can distort the
-  ratios), so a run with more than a few percent of foreign CPU should be repeated.
+* Then a fresh subprocess per variant builds that variant only and runs the same warm-up and
+  timed steps, closer to a real training process: it reports their median time ("solo"; the
+  allocator state differs from the shared process, which can move the seconds by 10-20 %) and
+  its peak resident set size (``VmHWM``): the whole process (Python, torch, weights, AdamW
+  state, activations, allocator caching), not just tensors. Step 2 is the first to hold
+  activations, gradients and AdamW state at once, so at least two steps are run. (``ru_maxrss``
+  is not used: a child started by fork + exec inherits the parent's high-water mark.)
+* The CPU time used by *other* processes while timing (interleaved and solo) is printed: on a
+  shared machine, contention inflates the seconds (and, with spinning OpenMP threads, can
+  distort the ratios), so a run with more than a few percent of foreign CPU should be repeated.
 
 Inputs are random tensors (images after normalisation, valid metadata, random multi-hot
 labels): the cost of a step does not depend on what the pixels show. Data loading and
@@ -59,9 +60,6 @@ from stssl.models import build_model, build_teacher_student
 from stssl.train import param_groups
 
 VARIANTS = ("fused", "naive", "onebatch")
-# Step 1 allocates AdamW's state after the activations are freed; step 2 is the first to hold
-# activations, gradients and optimizer state at once; later steps repeat step 2.
-SOLO_STEPS = 4
 LR, WEIGHT_DECAY, LAMBDA_D = 1e-4, 5e-4, 1.0  # any lambda_d > 0 costs the same
 PAPER_SIZE = dict(model="vit_small_patch16", image_size=128, batch_lb=8, uratio=7, classes=43)
 
@@ -217,11 +215,12 @@ def time_interleaved(args, nets: nn.ModuleDict, steps: dict[str, nn.Module], vie
 
 
 def cpu_seconds() -> tuple[float, float]:
-    """(busy CPU seconds of the whole machine since boot, CPU seconds of this process)."""
+    """(busy CPU-s of the machine since boot, CPU-s of this process and its finished children)."""
     with open("/proc/stat") as f:
         user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, f.readline().split()[1:9])
     own = os.times()
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK"), own.user + own.system
+    busy = (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    return busy, own.user + own.system + own.children_user + own.children_system
 
 
 def rss_high_water_kib() -> int:
@@ -231,13 +230,13 @@ def rss_high_water_kib() -> int:
 
 
 def solo_worker(args) -> None:
-    """Subprocess body: build one variant, run SOLO_STEPS steps, print times and RSS as JSON."""
+    """Subprocess body: build one variant, run its warm-up and timed steps, print times and RSS as JSON."""
     torch.manual_seed(0)
     trainer = Trainer(make_nets(args), make_steps(args)[args.worker], args.bf16)
     views = make_views(args)
     setup_kib = rss_high_water_kib()
-    seconds = [trainer.step(views) for _ in range(SOLO_STEPS)]
-    print(json.dumps({"seconds": statistics.median(seconds[1:]), "setup_kib": setup_kib,
+    seconds = [trainer.step(views) for _ in range(args.warmup + args.steps)][args.warmup:]
+    print(json.dumps({"seconds": statistics.median(seconds), "setup_kib": setup_kib,
                       "peak_kib": rss_high_water_kib()}))
 
 
@@ -293,6 +292,8 @@ def parse_args() -> argparse.Namespace:
         args.steps = 3 if args.paper_size else 30
     if args.warmup is None:
         args.warmup = 1 if args.paper_size else 5
+    if args.steps < 1 or args.warmup + args.steps < 2:
+        p.error("need at least one timed step and two steps in all")
     return args
 
 
@@ -312,11 +313,11 @@ def main() -> None:
     print(f"equivalence check passed: all variants give loss {loss:.6f} and the same gradients")
     (busy0, own0), wall0 = cpu_seconds(), time.perf_counter()
     times = time_interleaved(args, nets, steps, views)
+    solo = None if args.no_solo else {name: run_solo(name) for name in steps}
     (busy1, own1), wall = cpu_seconds(), time.perf_counter() - wall0
     foreign = max(0.0, (busy1 - busy0) - (own1 - own0))
-    print(f"other processes used {foreign:.1f} CPU-s during the {wall:.1f} s timing window "
+    print(f"other processes used {foreign:.1f} CPU-s during the {wall:.1f} s of timing "
           f"({100 * foreign / (wall * os.cpu_count()):.0f}% of {os.cpu_count()} cores)")
-    solo = None if args.no_solo else {name: run_solo(name) for name in steps}
     report(args, times, solo)
 
 
