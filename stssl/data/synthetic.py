@@ -790,7 +790,7 @@ def _region_map(rng, present: np.ndarray, weight: np.ndarray, size: int, min_pix
 
 def _finish(rng, img: np.ndarray, illum: np.ndarray) -> np.ndarray:
     """Illumination, per-image brightness/colour jitter, haze and sensor noise -> uint8."""
-    m, size = img.shape[0], img.shape[1]
+    m = img.shape[0]
     gain = (illum * rng.normal(1.0, 0.08, m)).astype(np.float32)[:, None, None, None]
     cast = rng.normal(0.0, 0.015, (m, 1, 1, 3)).astype(np.float32)
     haze = (rng.uniform(0.0, 0.12, m) * (rng.random(m) < 0.3)).astype(np.float32)[:, None, None, None]
