@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from stssl.data.base import MetaDataset, TaskInfo
-from stssl.data.splits import labelled_subset
+from stssl.data.splits import labelled_subset, per_class_subset, stratified_subset
 
-DATASETS = ("geosynth",)
-PLANNED = ("eurosat", "bigearthnet")
+DATASETS = ("geosynth", "eurosat", "bigearthnet")
+SPLITS = ("standard", "geographic")
 
 
 @dataclass
@@ -31,26 +31,63 @@ def load_data(
     params: dict | None = None,
     label_fraction: float = 0.01,
     seed: int = 0,
-    split: str = "random",
+    split: str = "standard",
+    num_labels: int | None = None,
 ) -> DataSplits:
     """Load ``dataset`` with its splits; the labelled subset depends on ``seed``.
 
-    The unlabelled set is the whole training split (labelled images included), as in the
-    authors' EuroSAT set-up. ``split="geographic"`` holds out Portugal and Ireland for test.
+    ``split="standard"`` is the data set's usual split (GeoSynth: random; BigEarthNet: the
+    official recommended one, or ``params["split_files"]``; EuroSAT: USB's 80/20 per class);
+    ``"geographic"`` holds out Portugal and Ireland for test (GeoSynth, BigEarthNet).
+    The labelled subset is ``label_fraction`` of train (BigEarthNet: iteratively stratified), or
+    ``num_labels`` spread evenly over the classes (EuroSAT: 10/20/40/80 labels). The unlabelled
+    set is the whole training split (labelled images included), as in the authors' code.
+    ``params`` are the data set's own options (``image_size``, ``classes``, ``metadata``,
+    ``download``, ``workers``, ``split_files`` for the real data sets).
     """
     params = dict(params or {})
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown data set {dataset!r}; valid: {', '.join(DATASETS)}")
+    if dataset != "geosynth" and not data_root:
+        raise ValueError(f"data set {dataset!r} needs data_root (the folder it was downloaded to); "
+                         "see the book's data page")
     if dataset == "geosynth":
         from stssl.data.synthetic import GeoSynthConfig, geographic_split, geosynth_splits, load_geosynth
 
         ds = load_geosynth(GeoSynthConfig(**params), cache_dir=data_root)
         splits = geographic_split(ds) if split == "geographic" else geosynth_splits(ds)
-    elif dataset in PLANNED:
-        raise NotImplementedError(f"data set {dataset!r} is not available in this version yet; valid: {', '.join(DATASETS)}")
+    elif dataset == "eurosat":
+        from stssl.data.eurosat import eurosat_splits, load_eurosat
+
+        if split == "geographic":
+            raise ValueError("EuroSAT has no geographic split (its files carry no country)")
+        ds = load_eurosat(data_root, **params)
+        splits = eurosat_splits(ds.labels)
     else:
-        raise ValueError(f"unknown data set {dataset!r}; valid: {', '.join(DATASETS)}")
+        from stssl.data.bigearthnet import bigearthnet_splits, load_bigearthnet
+
+        split_files = params.pop("split_files", None)
+        ds = load_bigearthnet(data_root, **params)
+        splits = bigearthnet_splits(ds.ids, split, split_files)
     train = np.asarray(splits["train"])
-    lab = train[labelled_subset(ds.label_matrix()[train], label_fraction, seed)]
-    return DataSplits(ds, train, np.asarray(splits["val"]), np.asarray(splits["test"]), lab, train)
+    return DataSplits(ds, train, np.asarray(splits["val"]), np.asarray(splits["test"]),
+                      train[_labelled(dataset, ds, train, label_fraction, num_labels, seed)], train)
 
 
-__all__ = ["DATASETS", "DataSplits", "MetaDataset", "TaskInfo", "load_data"]
+def _labelled(dataset: str, ds: MetaDataset, train: np.ndarray, fraction: float, num_labels: int | None,
+              seed: int) -> np.ndarray:
+    """Positions into ``train`` of the labelled subset."""
+    if num_labels is not None:
+        classes = ds.task.num_classes
+        if ds.task.multilabel or num_labels % classes:
+            raise ValueError(f"num_labels needs a single-label data set and a multiple of its {classes} classes, "
+                             f"got {num_labels}; use label_fraction otherwise")
+        return per_class_subset(np.asarray(ds.labels)[train], num_labels // classes, seed)
+    if dataset == "bigearthnet":
+        return stratified_subset(ds.label_matrix()[train], fraction, seed)
+    return labelled_subset(ds.label_matrix()[train], fraction, seed)
+
+
+__all__ = ["DATASETS", "SPLITS", "DataSplits", "MetaDataset", "TaskInfo", "load_data"]

@@ -1,0 +1,261 @@
+"""BigEarthNet-S2 v1.0 (spec 5.1): RGB patches with location, acquisition date and 43 labels.
+
+Layout (as torchgeo downloads it): ``<root>/BigEarthNet-v1.0/<patch>/<patch>_B04.tif`` (and the
+other bands) plus ``<patch>_labels_metadata.json``; ``<root>`` may also be the folder of patch
+folders itself. Download: ``torchgeo.datasets.BigEarthNet(root, bands="s2", download=True)``
+(about 66 GB), or ``load_data("bigearthnet", root, {"download": True})``.
+
+* Location: the centre of the JSON's UTM box (``coordinates``) converted from its
+  ``projection`` to WGS84. The authors ship only finished pickles (spec 1.1), so this is the
+  recipe their numbers imply, and it agrees with each band's GeoTIFF georeferencing.
+* Date: ``acquisition_date`` -> day of year.
+* Pixels: B04, B03, B02; ``x01 = clip((DN - min) / (max - min), 0, 1)`` with min/max = mean -/+ 2 std
+  of ``bigearthnet_common``'s band statistics; resized to ``image_size`` (128) and stored as 8 bits.
+  Normalisation afterwards: mean 0.5, std 0.25 per band, i.e. inputs in [-2, 2].
+* Labels: the 43 CLC classes in the authors' order (:data:`CLASSES_43`), or the 19-class
+  nomenclature (:data:`CLASSES_19`) through ``bigearthnet_common``'s mapping.
+* Splits: the official recommended train/val/test (clouds, shadow and seasonal snow excluded;
+  269,695 / 123,723 / 125,866 patches) shipped with ``bigearthnet_common``; or user lists, e.g. the
+  authors' SeCo pickles; or the geographic split of Table 3 (e, f): Portugal and Ireland for test.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from bigearthnet_common.constants import BAND_STATS_S2, NEW_LABELS_ORIGINAL_ORDER, OLD2NEW_LABELS_DICT
+
+from stssl.data.base import MetaDataset, TaskInfo
+from stssl.data.geo import DataError, day_of_year, read_bands, read_json, resize, to_rgb8, to_wgs84
+from stssl.data.packed import Record, is_packed, open_packed, read_all, to_dataset
+
+# Spec 5.1, the authors' index order (by descending training frequency).
+CLASSES_43: tuple[str, ...] = (
+    "Mixed forest", "Coniferous forest", "Non-irrigated arable land", "Transitional woodland/shrub",
+    "Broad-leaved forest",
+    "Land principally occupied by agriculture, with significant areas of natural vegetation",
+    "Complex cultivation patterns", "Pastures", "Water bodies", "Sea and ocean", "Discontinuous urban fabric",
+    "Agro-forestry areas", "Peatbogs", "Permanently irrigated land", "Industrial or commercial units",
+    "Natural grassland", "Olive groves", "Sclerophyllous vegetation", "Continuous urban fabric", "Water courses",
+    "Vineyards", "Annual crops associated with permanent crops", "Inland marshes", "Moors and heathland",
+    "Sport and leisure facilities", "Fruit trees and berry plantations", "Mineral extraction sites", "Rice fields",
+    "Road and rail networks and associated land", "Bare rock", "Green urban areas", "Beaches, dunes, sands",
+    "Sparsely vegetated areas", "Salt marshes", "Coastal lagoons", "Construction sites", "Estuaries",
+    "Intertidal flats", "Airports", "Dump sites", "Port areas", "Salines", "Burnt areas",
+)
+CLASSES_19: tuple[str, ...] = tuple(NEW_LABELS_ORIGINAL_ORDER)
+BANDS = ("B04", "B03", "B02")
+NATIVE_SIZE = 120
+MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)  # of x01, for every band (spec 5.1)
+HELD_OUT = ("Portugal", "Ireland")  # the geographic split of Table 3 (e, f)
+LAYOUT = "<root>/BigEarthNet-v1.0/<patch>/<patch>_B04.tif, _B03.tif, _B02.tif and <patch>_labels_metadata.json"
+
+
+def band_range(band: str) -> tuple[float, float]:
+    """(min, max) = mean -/+ 2 std of a band's digital numbers (spec 5.1)."""
+    mean, std = BAND_STATS_S2["mean"][band], BAND_STATS_S2["std"][band]
+    return mean - 2 * std, mean + 2 * std
+
+
+def patch_root(root: Path | str) -> Path:
+    """The folder holding the patch folders, or a :class:`DataError` saying what was expected."""
+    root = Path(root)
+    for cand in (root / "BigEarthNet-v1.0", root):
+        if cand.is_dir() and any(p.name.startswith("S2") and p.is_dir() for p in cand.iterdir()):
+            return cand
+    raise DataError(
+        f"no BigEarthNet-S2 v1.0 patches under {root}: expected {LAYOUT}. Download it with "
+        "`torchgeo.datasets.BigEarthNet(root, bands='s2', download=True)` (pip install torchgeo) or "
+        "load_data('bigearthnet', root, {'download': True}), or from https://bigearthnet.net"
+    )
+
+
+def find_patches(root: Path | str) -> list[str]:
+    """Names of every patch folder (``S2A_...``/``S2B_...``) under ``root``, sorted."""
+    return sorted(p.name for p in patch_root(root).iterdir() if p.name.startswith("S2") and p.is_dir())
+
+
+def patch_metadata(folder: Path) -> dict:
+    """Location (WGS84 centre of the UTM box), day of year and label names of one patch."""
+    path = folder / f"{folder.name}_labels_metadata.json"
+    if not path.exists():
+        raise DataError(f"patch folder {folder} has no {path.name}")
+    meta = read_json(path)
+    try:
+        box, projection, labels, date = (meta["coordinates"], meta["projection"], meta["labels"],
+                                         meta["acquisition_date"])
+        x, y = (box["ulx"] + box["lrx"]) / 2, (box["uly"] + box["lry"]) / 2
+    except (KeyError, TypeError) as err:
+        raise DataError(f"{path}: missing or malformed field {err} (expected labels, coordinates "
+                        "{ulx, uly, lrx, lry}, projection, acquisition_date)") from err
+    lat, lon = to_wgs84(x, y, projection, path)
+    unknown = sorted(set(labels) - set(CLASSES_43))
+    if unknown:
+        raise DataError(f"{path}: unknown label(s) {unknown}")
+    return {"lat": lat, "lon": lon, "doy": day_of_year(date, path), "date": date, "labels": labels}
+
+
+def patch_rgb(folder: Path, image_size: int | None = 128) -> np.ndarray:
+    """B04/B03/B02 of one patch, radiometrically scaled to [0, 1], as uint8 S x S x 3."""
+    planes = []
+    for band in BANDS:
+        path = folder / f"{folder.name}_{band}.tif"
+        if not path.exists():
+            raise DataError(f"patch folder {folder} is missing band {band} ({path.name})")
+        dn = read_bands(path)[0]
+        if dn.shape != (NATIVE_SIZE, NATIVE_SIZE):  # spec 5.1: a band of another size is resized
+            dn = resize(dn[None], NATIVE_SIZE)[0]
+        lo, hi = band_range(band)
+        planes.append(np.clip((dn - lo) / (hi - lo), 0, 1))
+    return to_rgb8(np.stack(planes), image_size)
+
+
+@dataclass
+class BigEarthNetSource:
+    """Patches in their GeoTIFF/JSON layout, read one at a time (43-class multi-hot labels)."""
+
+    root: Path
+    ids: list[str]
+    image_size: int = 128
+    task: TaskInfo = field(default=TaskInfo(CLASSES_43, multilabel=True))
+    mean: tuple[float, ...] = MEAN
+    std: tuple[float, ...] = STD
+
+    def read(self, i: int) -> Record:
+        folder = self.root / self.ids[i]
+        meta = patch_metadata(folder)
+        label = np.zeros(len(CLASSES_43), np.float32)
+        label[[CLASSES_43.index(name) for name in meta["labels"]]] = 1
+        return Record(patch_rgb(folder, self.image_size), label, meta["lat"], meta["lon"], meta["doy"])
+
+    def describe(self) -> dict:
+        return {"dataset": "bigearthnet", "image_size": self.image_size, "bands": list(BANDS),
+                "scaling": "clip((DN - (mean - 2 std)) / (4 std), 0, 1), bigearthnet_common BAND_STATS_S2",
+                "classes": len(CLASSES_43)}
+
+
+def source(root: Path | str, image_size: int = 128) -> BigEarthNetSource:
+    return BigEarthNetSource(patch_root(root), find_patches(root), image_size)
+
+
+def default_packed_dir(root: Path | str, image_size: int) -> Path:
+    return Path(root) / f"stssl-packed-{image_size}"
+
+
+def load_bigearthnet(root: Path | str, image_size: int = 128, classes: int = 43, download: bool = False,
+                     workers: int = 0) -> MetaDataset:
+    """BigEarthNet from its packed form when present (``root`` itself or ``root/stssl-packed-<size>``),
+    else from the GeoTIFFs (slow: run ``python -m stssl prepare-data bigearthnet`` first)."""
+    if classes not in (43, 19):
+        raise ValueError(f"BigEarthNet has the 43- or the 19-class nomenclature, not {classes}")
+    root = Path(root)
+    if download and not is_packed(root):
+        _download(root)
+    expect = {"dataset": "bigearthnet", "image_size": image_size}
+    for cand in (root, default_packed_dir(root, image_size)):
+        if is_packed(cand):
+            ds = open_packed(cand, expect)
+            break
+    else:
+        src = source(root, image_size)
+        ds = to_dataset(src, read_all(src, workers))
+    return to_19_classes(ds) if classes == 19 else ds
+
+
+def _download(root: Path) -> None:
+    try:
+        from torchgeo.datasets import BigEarthNet
+    except ImportError as err:
+        raise DataError("downloading BigEarthNet needs torchgeo: pip install torchgeo") from err
+    BigEarthNet(str(root), bands="s2", download=True)
+
+
+def to_19_classes(ds: MetaDataset) -> MetaDataset:
+    """The same patches with the 19-class nomenclature (a 43-class label mapped to None is dropped)."""
+    mapping = np.zeros((len(CLASSES_43), len(CLASSES_19)), np.float32)
+    for i, name in enumerate(CLASSES_43):
+        new = OLD2NEW_LABELS_DICT[name]
+        if new is not None:
+            mapping[i, CLASSES_19.index(new)] = 1
+    labels = (np.asarray(ds.labels) @ mapping > 0).astype(np.float32)
+    return MetaDataset(ds.pixels, labels, ds.lat, ds.lon, ds.doy, ds.ids, TaskInfo(CLASSES_19, True),
+                       tuple(ds.mean.flatten().tolist()), tuple(ds.std.flatten().tolist()))
+
+
+# ----------------------------------------------------------------------------------------- splits
+
+def _resource(name: str):
+    return importlib.resources.files("bigearthnet_common") / name
+
+
+@functools.lru_cache(maxsize=1)
+def official_split_lists() -> dict[str, list[str]]:
+    """The recommended train/val/test patch names shipped with ``bigearthnet_common``."""
+    return {s: pd.read_csv(_resource(f"{s}.csv.bz2"), header=None)[0].tolist() for s in ("train", "val", "test")}
+
+
+@functools.lru_cache(maxsize=1)
+def patch_countries() -> dict[str, str]:
+    """Country of every S2 patch (``bigearthnet_common``'s table)."""
+    table = pd.read_csv(_resource("s1_s2_name_country_season.csv.bz2"), usecols=["s2_name", "country"])
+    return dict(zip(table["s2_name"], table["country"]))
+
+
+def read_split_list(path: Path | str) -> list[str]:
+    """Patch names from a split file: the authors' pickles (``patch`` column), a CSV whose first
+    column holds names (with or without a header), or a text file with one name per line."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"split list {path} does not exist")
+    try:
+        if path.suffix in (".pkl", ".pickle"):
+            return pd.read_pickle(path)["patch"].astype(str).tolist()
+        names = pd.read_csv(path, header=None, usecols=[0], dtype=str)[0].str.strip().tolist()
+    except Exception as err:  # pandas raises many types for a bad file
+        raise DataError(f"cannot read the split list {path}: {err}") from err
+    return [n for n in names if n and n.lower() not in ("patch", "name", "patch_name")]
+
+
+def _positions(ids: np.ndarray, names: list[str], what: str, strict: bool) -> np.ndarray:
+    index = {name: i for i, name in enumerate(ids)}
+    missing = [n for n in names if n not in index]
+    if missing and strict:
+        raise DataError(f"{what} names {len(missing)} patch(es) not in the data set, e.g. {missing[:5]}")
+    if missing:
+        warnings.warn(f"{what}: {len(missing)} of its {len(names)} patches are not in the data set "
+                      f"(e.g. {missing[:3]}); using the {len(names) - len(missing)} present", stacklevel=3)
+    return np.sort(np.array([index[n] for n in names if n in index], dtype=np.int64))
+
+
+def bigearthnet_splits(ids: np.ndarray, split: str = "standard",
+                       split_files: dict[str, str] | None = None) -> dict[str, np.ndarray]:
+    """Train/val/test positions into ``ids``.
+
+    ``split_files`` (``{"train": path, "val": path, "test": path}``) replaces the official lists;
+    every patch they name must be in the data set. ``split="geographic"``: every Portugal and
+    Ireland patch of the three splits is the test set; train and val keep their other patches.
+    """
+    if split not in ("standard", "geographic"):
+        raise ValueError(f"unknown split {split!r}; valid: standard, geographic")
+    if split_files:
+        lists = {s: read_split_list(split_files[s]) for s in ("train", "val", "test")}
+    else:
+        lists = official_split_lists()
+    out = {s: _positions(ids, names, f"the {s} split list", strict=bool(split_files)) for s, names in lists.items()}
+    if split == "geographic":
+        countries = patch_countries()
+        held = np.array([countries.get(str(name)) in HELD_OUT for name in ids])
+        everything = np.concatenate(list(out.values()))
+        out = {"train": out["train"][~held[out["train"]]], "val": out["val"][~held[out["val"]]],
+               "test": np.sort(everything[held[everything]])}
+    return out
+
+
+__all__ = ["CLASSES_19", "CLASSES_43", "BigEarthNetSource", "bigearthnet_splits", "load_bigearthnet",
+           "patch_metadata", "patch_rgb", "read_split_list"]
