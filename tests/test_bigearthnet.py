@@ -3,7 +3,6 @@
 import importlib.resources
 import json
 import tarfile
-import warnings
 from datetime import datetime
 
 import numpy as np

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -90,4 +91,24 @@ def _labelled(dataset: str, ds: MetaDataset, train: np.ndarray, fraction: float,
     return labelled_subset(ds.label_matrix()[train], fraction, seed)
 
 
-__all__ = ["DATASETS", "SPLITS", "DataSplits", "MetaDataset", "TaskInfo", "load_data"]
+def prepare_data(dataset: str, root: str, out: str | None = None, image_size: int | None = None,
+                 workers: int = 0, metadata: str | None = None) -> Path:
+    """Pack a real data set for fast loading (see :mod:`stssl.data.packed`); returns the folder.
+
+    ``out`` defaults to ``<root>/stssl-packed-<image_size>``, where :func:`load_data` looks first.
+    """
+    from stssl.data import bigearthnet, eurosat
+    from stssl.data.packed import pack, packed_dir
+
+    if dataset == "bigearthnet":
+        size = image_size or 128
+        src = bigearthnet.source(root, size)
+    elif dataset == "eurosat":
+        size = image_size or 32
+        src = eurosat.source(root, size, metadata)
+    else:
+        raise ValueError(f"prepare-data packs eurosat or bigearthnet, not {dataset!r}")
+    return pack(src, Path(out) if out else packed_dir(root, size), workers=workers)
+
+
+__all__ = ["DATASETS", "SPLITS", "DataSplits", "MetaDataset", "TaskInfo", "load_data", "prepare_data"]

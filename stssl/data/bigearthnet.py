@@ -33,7 +33,7 @@ from bigearthnet_common.constants import BAND_STATS_S2, NEW_LABELS_ORIGINAL_ORDE
 
 from stssl.data.base import MetaDataset, TaskInfo
 from stssl.data.geo import DataError, day_of_year, read_bands, read_json, resize, to_rgb8, to_wgs84
-from stssl.data.packed import Record, is_packed, open_packed, read_all, to_dataset
+from stssl.data.packed import Record, find_packed, is_packed, read_all, to_dataset
 
 # Spec 5.1, the authors' index order (by descending training frequency).
 CLASSES_43: tuple[str, ...] = (
@@ -144,10 +144,6 @@ def source(root: Path | str, image_size: int = 128) -> BigEarthNetSource:
     return BigEarthNetSource(patch_root(root), find_patches(root), image_size)
 
 
-def default_packed_dir(root: Path | str, image_size: int) -> Path:
-    return Path(root) / f"stssl-packed-{image_size}"
-
-
 def load_bigearthnet(root: Path | str, image_size: int = 128, classes: int = 43, download: bool = False,
                      workers: int = 0) -> MetaDataset:
     """BigEarthNet from its packed form when present (``root`` itself or ``root/stssl-packed-<size>``),
@@ -157,12 +153,8 @@ def load_bigearthnet(root: Path | str, image_size: int = 128, classes: int = 43,
     root = Path(root)
     if download and not is_packed(root):
         _download(root)
-    expect = {"dataset": "bigearthnet", "image_size": image_size}
-    for cand in (root, default_packed_dir(root, image_size)):
-        if is_packed(cand):
-            ds = open_packed(cand, expect)
-            break
-    else:
+    ds = find_packed(root, "bigearthnet", image_size)
+    if ds is None:
         src = source(root, image_size)
         ds = to_dataset(src, read_all(src, workers))
     return to_19_classes(ds) if classes == 19 else ds

@@ -31,7 +31,7 @@ import pandas as pd
 
 from stssl.data.base import MetaDataset, TaskInfo
 from stssl.data.geo import DataError, check_location, raster_centre, read_bands, to_rgb8
-from stssl.data.packed import Record, is_packed, open_packed, read_all, to_dataset
+from stssl.data.packed import Record, find_packed, is_packed, read_all, to_dataset
 
 CLASSES: tuple[str, ...] = ("AnnualCrop", "Forest", "HerbaceousVegetation", "Highway", "Industrial", "Pasture",
                             "PermanentCrop", "Residential", "River", "SeaLake")
@@ -143,10 +143,6 @@ def source(root: Path | str, image_size: int = 32, metadata: Path | str | None =
     return EuroSATSource(files, layout, locations, image_size)
 
 
-def default_packed_dir(root: Path | str, image_size: int) -> Path:
-    return Path(root) / f"stssl-packed-{image_size}"
-
-
 def load_eurosat(root: Path | str, image_size: int = 32, metadata: Path | str | None = None,
                  download: bool = False, workers: int = 0) -> MetaDataset:
     """EuroSAT from its packed form when present (``root`` or ``root/stssl-packed-<size>``),
@@ -154,9 +150,9 @@ def load_eurosat(root: Path | str, image_size: int = 32, metadata: Path | str | 
     root = Path(root)
     if download and not is_packed(root):
         _download(root)
-    for cand in (root, default_packed_dir(root, image_size)):
-        if is_packed(cand):
-            return open_packed(cand, {"dataset": "eurosat", "image_size": image_size})
+    packed = find_packed(root, "eurosat", image_size)
+    if packed is not None:
+        return packed
     src = source(root, image_size, metadata)
     return to_dataset(src, read_all(src, workers))
 

@@ -185,6 +185,19 @@ def is_packed(path: Path | str) -> bool:
     return (Path(path) / "manifest.json").is_file()
 
 
+def packed_dir(root: Path | str, image_size: int) -> Path:
+    """Where ``prepare-data`` packs by default, and where the loaders look."""
+    return Path(root) / f"stssl-packed-{image_size}"
+
+
+def find_packed(root: Path | str, dataset: str, image_size: int) -> MetaDataset | None:
+    """The packed form of ``dataset`` at ``root`` itself or in :func:`packed_dir`, if either exists."""
+    for cand in (Path(root), packed_dir(root, image_size)):
+        if is_packed(cand):
+            return open_packed(cand, {"dataset": dataset, "image_size": image_size})
+    return None
+
+
 def open_packed(path: Path | str, expect: dict | None = None) -> MetaDataset:
     """The packed data set at ``path`` as a :class:`MetaDataset` whose pixels are memory-mapped.
 
