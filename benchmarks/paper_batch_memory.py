@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from stssl.algorithms import build_algorithm
+from stssl.algorithms import TaskContext, build_algorithm
 from stssl.algorithms.steps import STStep, Views
 from stssl.meta import encode_meta
 from stssl.models import build_teacher_student
@@ -47,7 +47,7 @@ def main() -> None:
     nets = torch.nn.ModuleDict({"teacher": teacher, "student": student}).train()
     for net in nets.values():
         net.grad_checkpointing = args.checkpointing
-    step = STStep(build_algorithm("fixmatch", multilabel=True), lambda_d=1.0)
+    step = STStep(build_algorithm("fixmatch", TaskContext(multilabel=True, num_classes=43)), lambda_d=1.0)
     opt = torch.optim.AdamW(param_groups(nets, 5e-4), lr=1e-4, foreach=True)
 
     def meta(n: int) -> torch.Tensor:

@@ -53,7 +53,7 @@ import time
 import torch
 from torch import nn
 
-from stssl.algorithms import PseudoLabels, SSLAlgorithm, build_algorithm
+from stssl.algorithms import PseudoLabels, SSLAlgorithm, TaskContext, build_algorithm
 from stssl.algorithms.steps import PlainStep, STStep, StepResult, Views, distillation_loss
 from stssl.meta import encode_meta
 from stssl.models import build_model, build_teacher_student
@@ -140,7 +140,7 @@ def make_nets(args) -> nn.ModuleDict:
 
 
 def make_steps(args) -> dict[str, nn.Module]:
-    algo = build_algorithm("fixmatch", multilabel=True)
+    algo = build_algorithm("fixmatch", TaskContext(multilabel=True, num_classes=args.classes))
     if args.plain:
         return {"fused": PlainStep(algo), "naive": NaivePlainStep(algo), "onebatch": OneBatchPlainStep(algo)}
     return {"fused": STStep(algo, LAMBDA_D, "mse"), "naive": NaiveSTStep(algo), "onebatch": OneBatchSTStep(algo)}

@@ -17,6 +17,7 @@ from sklearn.metrics import average_precision_score
 
 from stssl.data.base import MetaDataset
 from stssl.meta import encode_meta
+from stssl.models.modes import eval_mode
 
 MetaFn = Callable[[dict[str, torch.Tensor]], torch.Tensor]
 
@@ -62,15 +63,13 @@ def predict(
     teacher with its real metadata, or any function of the raw batch for out-of-distribution
     metadata.
     """
-    was_training = net.training
-    net.eval()
     out = []
-    for start in range(0, len(indices), batch_size):
-        raw = dataset.raw_batch(indices[start:start + batch_size])
-        x = dataset.normalize(raw["pixels"].to(device).float() / 255.0)
-        meta = meta_fn(raw).to(device) if meta_fn is not None else None
-        out.append(net(x, meta).logits.float().cpu() if meta is not None else net(x).logits.float().cpu())
-    net.train(was_training)
+    with eval_mode(net):
+        for start in range(0, len(indices), batch_size):
+            raw = dataset.raw_batch(indices[start:start + batch_size])
+            x = dataset.normalize(raw["pixels"].to(device).float() / 255.0)
+            meta = meta_fn(raw).to(device) if meta_fn is not None else None
+            out.append(net(x, meta).logits.float().cpu() if meta is not None else net(x).logits.float().cpu())
     return torch.cat(out).numpy()
 
 

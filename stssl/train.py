@@ -25,7 +25,7 @@ from lightning.pytorch.callbacks import TQDMProgressBar
 from torch import nn
 from torch.utils.data import DataLoader, IterableDataset
 
-from stssl.algorithms import build_algorithm
+from stssl.algorithms import SSLAlgorithm, TaskContext, build_algorithm
 from stssl.algorithms.steps import PlainStep, STStep, Views
 from stssl.config import RunConfig
 from stssl.data import DataSplits, load_data
@@ -33,6 +33,7 @@ from stssl.data.augment import strong_view, weak_view
 from stssl.evaluate import PseudoLabelQuality, classification_metrics, predict, real_meta, selection_metric
 from stssl.meta import encode_meta
 from stssl.models import build_model, build_teacher_student
+from stssl.models.modes import eval_mode
 
 CHECKPOINT = "last.ckpt"
 
@@ -116,7 +117,7 @@ class SSLModule(L.LightningModule):
             raise ValueError(f"the data set's images are {data.dataset.pixels.shape[1]} px but the config says "
                              f"image_size={cfg.image_size}: set one to match the other")
         self.multilabel = task.multilabel
-        algo = build_algorithm(cfg.algo, task.multilabel, lambda_u=cfg.lambda_u, **cfg.algo_params)
+        algo = build_algorithm(cfg.algo, task_context(cfg, data), lambda_u=cfg.lambda_u, **cfg.algo_params)
         if cfg.st:
             teacher, student = build_teacher_student(cfg.model, cfg.image_size, task.num_classes,
                                                      distill=cfg.lambda_d > 0)
@@ -138,17 +139,20 @@ class SSLModule(L.LightningModule):
 
     # ----- data -------------------------------------------------------------------------
     def train_dataloader(self):
-        batches = _StepBatches(self.data, self.cfg, self.step_fn.algo.uses_unlabelled, lambda: self.global_step)
+        batches = _StepBatches(self.data, self.cfg, self.algo.uses_unlabelled, lambda: self.global_step)
         return DataLoader(batches, batch_size=None, num_workers=0)
 
     def _views(self, batch: dict) -> Views:
         ds = self.data.dataset
         lb = batch["lb"]
+        x_lb = lb["pixels"].float() / 255.0
         views = Views(
-            x_lb=ds.normalize(weak_view(lb["pixels"].float() / 255.0)),
+            x_lb=ds.normalize(weak_view(x_lb)),
             y_lb=lb["label"],
             meta_lb=encode_meta(lb["lat"], lb["lon"], lb["doy"]).to(self.device),
         )
+        if self.algo.uses_lb_strong:
+            views.x_lb_s = ds.normalize(strong_view(x_lb))
         if "ulb" in batch:
             u = batch["ulb"]["pixels"].float() / 255.0
             views.x_w, views.x_s = ds.normalize(weak_view(u)), ds.normalize(strong_view(u))
@@ -166,7 +170,7 @@ class SSLModule(L.LightningModule):
     def training_step(self, batch: dict, batch_idx: int):
         _reseed(_step_seed(self.cfg.seed, self.global_step, 2), self.device)
         views = self._views(batch)
-        result = self.step_fn(self.nets, views, self.global_step / self.cfg.steps)
+        result = self.step_fn(self.nets, views, self.global_step / self.cfg.steps, self.ema_nets)
         if result.pseudo is not None:
             self.pl_quality.update(result.pseudo.targets, result.pseudo.weights, batch["ulb"]["label"], self.multilabel)
         self._loss_sum = self._loss_sum + result.loss.detach().float()  # no GPU sync per step
@@ -203,15 +207,24 @@ class SSLModule(L.LightningModule):
         """The reported network: the EMA student (ST) or the EMA model (plain)."""
         return self.ema_nets["student" if self.cfg.st else "model"]
 
+    @property
+    def algo(self) -> SSLAlgorithm:
+        return self.step_fn.algo
+
+    def _predict(self, net: nn.Module, split: np.ndarray, **kwargs) -> np.ndarray:
+        """Logits of ``net`` on ``split``, minus the algorithm's evaluation shift (CDMAD's bias)."""
+        logits = predict(net, self.data.dataset, split, batch_size=self.cfg.eval_batch_size, device=self.device, **kwargs)
+        like = self.data.dataset.normalize(self.data.dataset.raw_batch(split[:1])["pixels"].to(self.device).float() / 255)
+        with eval_mode(net):
+            shift = self.algo.eval_logit_shift(lambda x: net(x, without_meta=True).logits, like)
+        return logits if shift is None else logits - shift.cpu().numpy()
+
     def _metrics(self, split: np.ndarray, prefix: str) -> dict[str, float]:
-        ds, cfg = self.data.dataset, self.cfg
-        labels = ds.labels[split]
+        labels = self.data.dataset.labels[split]
         out = {f"{prefix}_{k}": v for k, v in classification_metrics(
-            predict(self.eval_net, ds, split, batch_size=cfg.eval_batch_size, device=self.device),
-            labels, self.multilabel).items()}
-        if cfg.st and cfg.eval_teacher:
-            logits = predict(self.ema_nets["teacher"], ds, split, meta_fn=real_meta,
-                             batch_size=cfg.eval_batch_size, device=self.device)
+            self._predict(self.eval_net, split), labels, self.multilabel).items()}
+        if self.cfg.st and self.cfg.eval_teacher:
+            logits = self._predict(self.ema_nets["teacher"], split, meta_fn=real_meta)
             out.update({f"teacher_{prefix}_{k}": v for k, v in classification_metrics(logits, labels, self.multilabel).items()})
         return out
 
@@ -249,6 +262,19 @@ class SSLModule(L.LightningModule):
         return {"best_step": self.best["step"], f"val_{selection_metric(self.multilabel)}": self.best["value"],
                 **self._metrics(self.data.test, "test"), "steps_done": self.history[-1]["step"],
                 "train_seconds": round(self.train_seconds, 2)}
+
+
+def task_context(cfg: RunConfig, data: DataSplits) -> TaskContext:
+    """What the algorithm needs from the run: the labelled class prevalence, the unlabelled batch
+    size, and the model EMA as the default momentum of its running statistics."""
+    task = data.dataset.task
+    labels = data.dataset.labels[data.labelled]
+    if task.multilabel:
+        prior = labels.mean(0)
+    else:
+        prior = np.bincount(labels, minlength=task.num_classes) / len(labels)
+    return TaskContext(task.multilabel, task.num_classes, torch.as_tensor(prior, dtype=torch.float32),
+                       cfg.batch_ulb, cfg.ema if cfg.ema > 0 else 0.999)
 
 
 def resolve_device(device: str) -> str:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import torch
 
-from stssl.algorithms.base import PseudoLabels, SSLAlgorithm, probabilities
+from stssl.algorithms.base import PseudoLabels, SSLAlgorithm, TaskContext, probabilities
+
+Threshold = float | tuple[float, float]
 
 
-def fixed_threshold_mask(probs: torch.Tensor, threshold: float | tuple[float, float], multilabel: bool) -> torch.Tensor:
+def fixed_threshold_mask(probs: torch.Tensor, threshold: Threshold, multilabel: bool) -> torch.Tensor:
     if not multilabel:
         return (probs.max(dim=-1).values >= threshold).float()
     if isinstance(threshold, (tuple, list)):
@@ -26,18 +28,24 @@ def hard_labels(logits: torch.Tensor, multilabel: bool) -> torch.Tensor:
     return (logits >= 0).float() if multilabel else logits.argmax(dim=-1)
 
 
+def threshold_or_default(threshold: Threshold | list | None, multilabel: bool,
+                         multilabel_default: Threshold, single_label_default: float = 0.95) -> Threshold:
+    """A config's threshold (YAML gives lists) or the algorithm's default for the task."""
+    if threshold is None:
+        return multilabel_default if multilabel else single_label_default
+    return tuple(threshold) if isinstance(threshold, list) else threshold
+
+
 class FixMatch(SSLAlgorithm):
     name = "fixmatch"
 
-    def __init__(self, multilabel: bool, lambda_u: float = 1.0, threshold: float | tuple[float, float] | None = None):
-        super().__init__(multilabel, lambda_u)
-        if threshold is None:
-            threshold = (0.05, 0.7) if multilabel else 0.95
-        if isinstance(threshold, list):
-            threshold = tuple(threshold)
-        self.threshold = threshold
+    def __init__(self, ctx: TaskContext, lambda_u: float = 1.0, threshold: Threshold | None = None):
+        super().__init__(ctx, lambda_u)
+        self.threshold = threshold_or_default(threshold, ctx.multilabel, (0.05, 0.7))
 
     @torch.no_grad()
-    def pseudo_label(self, weak_logits: torch.Tensor, progress: float) -> PseudoLabels:
+    def pseudo_label(self, weak_logits: torch.Tensor, progress: float,
+                     lb_logits: torch.Tensor | None = None) -> PseudoLabels:
         probs = probabilities(weak_logits.float(), self.multilabel)
-        return PseudoLabels(hard_labels(weak_logits, self.multilabel), fixed_threshold_mask(probs, self.threshold, self.multilabel))
+        return PseudoLabels(hard_labels(weak_logits, self.multilabel),
+                            fixed_threshold_mask(probs, self.threshold, self.multilabel))

@@ -1,15 +1,16 @@
-"""One training step: plain SSL, or the generic "+ ST-SSL" wrapper (spec 3.2, 3.4).
+"""One training step: plain SSL, or the generic "+ ST-SSL" wrapper (spec 3.2, 3.4, 3.6).
 
-Plain: one network produces the pseudo-labels from its own weak logits and consumes them on its
-strong logits. ST-SSL: the teacher (with metadata) alone produces targets and weights (and drives
-the algorithm's running state); *both* networks consume them. The student, which sees no
-metadata, is also pulled towards the teacher's metatoken output, which is detached
+Plain: one network produces the pseudo-labels from its own weak logits (or its EMA's, for
+algorithms with ``pl_from_ema``) and consumes them on its strong logits. ST-SSL: the teacher
+(with metadata) alone produces targets and weights (and drives the algorithm's running state);
+*both* networks consume them through the same :meth:`SSLAlgorithm.losses`. The student, which
+sees no metadata, is also pulled towards the teacher's metatoken output, which is detached
 (stop-gradient): the distillation loss never reaches the teacher.
 
 Forwards are fused: every view that needs a gradient goes through a network in one concatenated
-batch (``[x_lb; x_s]``). The weak unlabelled view only yields detached pseudo-labels, so it is
-forwarded separately under ``no_grad``: the same numbers as one ``[x_lb; x_w; x_s]`` batch (no
-layer mixes samples), without storing its activations or back-propagating zeros through them
+batch (``[x_lb; x_lb_s; x_s]``). The weak unlabelled view only yields detached pseudo-labels, so
+it is forwarded separately under ``no_grad``: the same numbers as one ``[x_lb; x_w; x_s]`` batch
+(no layer mixes samples), without storing its activations or back-propagating zeros through them
 (on ViT-S at 128 px this is ~25 % faster and lighter than the authors' single batch; see
 ``benchmarks/RESULTS.md``).
 """
@@ -23,7 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stssl.algorithms.base import PseudoLabels, SSLAlgorithm
+from stssl.algorithms.base import Logits, PseudoLabels, SSLAlgorithm
+from stssl.models.modes import eval_mode
 
 Distill = Literal["mse", "mae", "cos"]
 
@@ -38,6 +40,23 @@ class Views:
     x_w: torch.Tensor | None = None  # unlabelled, weak view
     x_s: torch.Tensor | None = None  # unlabelled, strong view
     meta_u: torch.Tensor | None = None
+    x_lb_s: torch.Tensor | None = None  # labelled, strong view (DeFixMatch)
+
+    def with_grad(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """The views forwarded with gradient, in order, and their metadata."""
+        images, metas = [self.x_lb], [self.meta_lb]
+        if self.x_lb_s is not None:
+            images.append(self.x_lb_s), metas.append(self.meta_lb)
+        if self.x_s is not None:
+            images.append(self.x_s), metas.append(self.meta_u)
+        return images, metas
+
+    def split(self, out: torch.Tensor) -> Logits:
+        """Cut a fused forward's output back into its views."""
+        parts = list(out.split([len(x) for x in self.with_grad()[0]]))
+        lb = parts.pop(0)
+        lb_s = parts.pop(0) if self.x_lb_s is not None else None
+        return Logits(lb=lb, s=parts.pop(0) if parts else None, lb_s=lb_s)
 
 
 @dataclass
@@ -58,6 +77,29 @@ def distillation_loss(student: torch.Tensor, target: torch.Tensor, kind: Distill
     raise ValueError(f"unknown distillation loss {kind!r}; valid: mse, mae, cos")
 
 
+def _pseudo_label_source(algo: SSLAlgorithm, nets: nn.ModuleDict, ema_nets: nn.ModuleDict | None, name: str) -> nn.Module:
+    if not algo.pl_from_ema:
+        return nets[name]
+    if ema_nets is None:
+        raise ValueError(f"{algo.name} pseudo-labels with the EMA network: pass ema_nets to the step")
+    return ema_nets[name]
+
+
+def _weak_logits(algo: SSLAlgorithm, source: nn.Module, v: Views, progress: float, meta: bool) -> torch.Tensor:
+    """The pseudo-labelling network's weak unlabelled logits (no gradient). Runs the
+    algorithm's pre-hook with the network's metadata-free forward first (CDMAD's bias)."""
+    with torch.no_grad():
+        algo.before_pseudo_label(lambda x: source(x, without_meta=True).logits, v.x_w, progress)
+        if algo.pl_from_ema:  # an EMA network predicts, it is not trained: no stochastic depth
+            with eval_mode(source):
+                return source(v.x_w, v.meta_u).logits if meta else source(v.x_w).logits
+        return source(v.x_w, v.meta_u).logits if meta else source(v.x_w).logits
+
+
+def _prefixed(terms: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {f"{prefix}loss_{k}": t.detach() for k, t in terms.items()}
+
+
 class PlainStep(nn.Module):
     """The network produces and consumes its own pseudo-labels."""
 
@@ -65,18 +107,16 @@ class PlainStep(nn.Module):
         super().__init__()
         self.algo = algo
 
-    def forward(self, nets: nn.ModuleDict, v: Views, progress: float) -> StepResult:
+    def forward(self, nets: nn.ModuleDict, v: Views, progress: float, ema_nets: nn.ModuleDict | None = None) -> StepResult:
         algo, model = self.algo, nets["model"]
-        if not algo.uses_unlabelled:
-            sup = algo.supervised_loss(model(v.x_lb).logits, v.y_lb)
-            return StepResult(sup, {"loss_sup": sup.detach()})
-        with torch.no_grad():
-            pl = algo.pseudo_label(model(v.x_w).logits, progress)
-        z_lb, z_s = model(torch.cat([v.x_lb, v.x_s])).logits.split([len(v.x_lb), len(v.x_s)])
-        sup = algo.supervised_loss(z_lb, v.y_lb)
-        unsup = algo.unsupervised_loss(z_s, pl)
-        loss = sup + algo.lambda_u * unsup
-        return StepResult(loss, {"loss_sup": sup.detach(), "loss_unsup": unsup.detach()}, pl)
+        pl = None
+        if algo.uses_unlabelled:
+            z_w = _weak_logits(algo, _pseudo_label_source(algo, nets, ema_nets, "model"), v, progress, meta=False)
+        z = v.split(model(torch.cat(v.with_grad()[0])).logits)
+        if algo.uses_unlabelled:
+            pl = algo.pseudo_label(z_w, progress, z.lb.detach() if algo.uses_lb_strong else None)
+        terms = algo.losses(z, v.y_lb, pl, progress)
+        return StepResult(sum(terms.values()), _prefixed(terms, ""), pl)
 
 
 class STStep(nn.Module):
@@ -89,25 +129,21 @@ class STStep(nn.Module):
         distillation_loss(torch.zeros(1, 1), torch.zeros(1, 1), distill)  # validate the name early
         self.algo, self.lambda_d, self.distill = algo, lambda_d, distill
 
-    def forward(self, nets: nn.ModuleDict, v: Views, progress: float) -> StepResult:
+    def forward(self, nets: nn.ModuleDict, v: Views, progress: float, ema_nets: nn.ModuleDict | None = None) -> StepResult:
         algo, teacher, student = self.algo, nets["teacher"], nets["student"]
-        b_l, b_u = len(v.x_lb), len(v.x_s)
-        with torch.no_grad():
-            pl = algo.pseudo_label(teacher(v.x_w, v.meta_u).logits, progress)
-        x = torch.cat([v.x_lb, v.x_s])
-        t, s = teacher(x, torch.cat([v.meta_lb, v.meta_u])), student(x)
-        zt_lb, zt_s = t.logits.split([b_l, b_u])
-        zs_lb, zs_s = s.logits.split([b_l, b_u])
-
-        sup_t, unsup_t = algo.supervised_loss(zt_lb, v.y_lb), algo.unsupervised_loss(zt_s, pl)
-        sup_s, unsup_s = algo.supervised_loss(zs_lb, v.y_lb), algo.unsupervised_loss(zs_s, pl)
-        logs = {"loss_sup": sup_t.detach(), "loss_unsup": unsup_t.detach(),
-                "student_loss_sup": sup_s.detach(), "student_loss_unsup": unsup_s.detach()}
-        loss = sup_t + algo.lambda_u * unsup_t + sup_s + algo.lambda_u * unsup_s
-        if s.token is not None and self.lambda_d > 0:
-            # Distillation views: labelled weak + unlabelled strong, the same tensors both saw.
-            target = t.token.detach()
-            dist = distillation_loss(s.token, target, self.distill)
+        z_w = _weak_logits(algo, _pseudo_label_source(algo, nets, ema_nets, "teacher"), v, progress, meta=True)
+        images, metas = v.with_grad()
+        x = torch.cat(images)
+        t, s = teacher(x, torch.cat(metas)), student(x)
+        zt, zs = v.split(t.logits), v.split(s.logits)
+        pl = algo.pseudo_label(z_w, progress, zt.lb.detach() if algo.uses_lb_strong else None)
+        terms_t = algo.losses(zt, v.y_lb, pl, progress, "teacher")
+        terms_s = algo.losses(zs, v.y_lb, pl, progress, "student")
+        logs = {**_prefixed(terms_t, ""), **_prefixed(terms_s, "student_")}
+        loss = sum(terms_t.values()) + sum(terms_s.values())
+        if s.token is not None and self.lambda_d > 0 and algo.unsupervised_active(progress):
+            # Distillation views: every view both networks saw, the same tensors.
+            dist = distillation_loss(s.token, t.token.detach(), self.distill)
             loss = loss + self.lambda_d * dist
             logs["loss_distill"] = dist.detach()
         return StepResult(loss, logs, pl)

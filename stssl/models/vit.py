@@ -88,14 +88,17 @@ class TokenViT(nn.Module):
         """Sequence length seen by the transformer blocks."""
         return 1 + self.backbone.patch_embed.num_patches + (self.extra != "none")
 
-    def forward(self, x: torch.Tensor, meta: torch.Tensor | None = None) -> ViTOutput:
-        if self.extra == "meta" and meta is None:
+    def forward(self, x: torch.Tensor, meta: torch.Tensor | None = None, *, without_meta: bool = False) -> ViTOutput:
+        """``without_meta=True`` runs the teacher with no metatoken at all (the authors'
+        ``always_meta_token=False``): its prior on an image alone, e.g. CDMAD's constant image."""
+        if self.extra == "meta" and meta is None and not without_meta:
             raise ValueError("the teacher needs metadata features (B x 4)")
         if self.extra != "meta" and meta is not None:
             raise ValueError("this network takes no metadata: only the teacher (extra='meta') does")
         bb = self.backbone
         tokens = bb.norm_pre(bb.patch_drop(bb._pos_embed(bb.patch_embed(x))))
-        if self.extra != "none":
+        has_extra = self.extra == "distill" or (self.extra == "meta" and not without_meta)
+        if has_extra:
             extra = self.token_embed.expand(x.shape[0], -1, -1)
             if self.extra == "meta":
                 extra = extra + self.meta_mlp(meta.to(tokens.dtype)).unsqueeze(1)
@@ -107,7 +110,7 @@ class TokenViT(nn.Module):
             tokens = bb.blocks(tokens)
         out = bb.norm(tokens)
         cls = out[:, 0]
-        return ViTOutput(self.head(cls), out[:, -1] if self.extra != "none" else None, cls)
+        return ViTOutput(self.head(cls), out[:, -1] if has_extra else None, cls)
 
 
 def build_model(size: str | ViTSize, img_size: int, num_classes: int, extra: Extra = "none") -> TokenViT:
