@@ -1,0 +1,68 @@
+"""The authors' augmentation pipelines, batched: per-sample randomness, operation semantics."""
+
+import pytest
+import torch
+
+from stssl.data.augment import (
+    USB_CUTOUT_FILL, _usb_op, bigearthnet_views, kornia_weak_view, strong_view, views, weak_view,
+)
+
+
+def _flips(x):
+    return [x, x.flip(-1), x.flip(-2), x.flip(-1).flip(-2)]
+
+
+def test_geosynth_keeps_its_fused_views():
+    assert views("geosynth") == (weak_view, strong_view)
+    with pytest.raises(ValueError, match="valid: geosynth, bigearthnet, eurosat"):
+        views("nope")
+
+
+def test_weak_view_is_a_crop_and_flips_drawn_per_sample():
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 16, 16).expand(64, -1, -1, -1).contiguous()
+    out = kornia_weak_view(crop_ratio=1.0)(x)  # no padding: only the flips remain
+    kinds = [next(k for k, f in enumerate(_flips(x[0])) if torch.allclose(o, f)) for o in out]
+    assert set(kinds) == {0, 1, 2, 3}  # all four flip combinations occur within one batch
+    padded = kornia_weak_view()(x)  # 16 px -> padding 2: every output pixel is an input pixel
+    values = set(x[0].flatten().tolist())
+    assert set(padded[:8].flatten().tolist()) <= values and not torch.equal(padded[0], padded[1:].mean(0))
+
+
+@pytest.mark.parametrize("name", ["bigearthnet", "eurosat"])
+def test_strong_views_draw_their_operations_per_sample(name):
+    x = torch.rand(1, 3, 16, 16).expand(16, -1, -1, -1).contiguous()
+    weak, strong = views(name)
+    torch.manual_seed(1)
+    out = strong(x)
+    assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1
+    assert len({tuple(o.flatten()[:64].tolist()) for o in out}) == 16  # no two samples alike
+    torch.manual_seed(1)
+    torch.testing.assert_close(strong(x), out)  # reproducible from torch's seed
+
+
+def test_eurosat_strong_view_ends_with_usb_cutout():
+    torch.manual_seed(0)
+    out = views("eurosat")[1](torch.zeros(32, 3, 16, 16))
+    fill = torch.tensor(USB_CUTOUT_FILL).view(1, 3, 1, 1)
+    assert (out == fill).all(dim=1).any()
+
+
+def test_bigearthnet_strong_view_has_no_cutout():
+    torch.manual_seed(0)
+    _, strong = bigearthnet_views(crop_ratio=1.0)
+    out = strong(torch.full((32, 3, 16, 16), 0.25))
+    fill = torch.tensor(USB_CUTOUT_FILL).view(1, 3, 1, 1)
+    assert not (out == fill).all(dim=1).any()
+
+
+def test_usb_operations_follow_pil_semantics():
+    x = torch.rand(2, 3, 16, 16)
+    v = torch.tensor([0.5, 0.25])
+    torch.testing.assert_close(_usb_op("brightness", x, v), x * v.view(-1, 1, 1, 1))
+    torch.testing.assert_close(_usb_op("solarize", x, v), torch.where(x < v.view(-1, 1, 1, 1), x, 1 - x))
+    shifted = _usb_op("translate_x", x, torch.tensor([0.25, 0.25]))  # 4 of 16 pixels to the right
+    torch.testing.assert_close(shifted[..., 4:], x[..., :-4])
+    assert (shifted[..., :4] == 0).all()
+    grey = 0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]
+    torch.testing.assert_close(_usb_op("color", x, torch.zeros(2)), grey.unsqueeze(1).expand_as(x))
