@@ -133,3 +133,33 @@ def build_teacher_student(
     student = build_model(size, img_size, num_classes, "distill" if distill else "none")
     student.backbone = copy.deepcopy(teacher.backbone)
     return teacher, student
+
+
+def load_pretrained(model: TokenViT, path: str) -> list[str]:
+    """Initialise ``model``'s ViT body from a local timm-style checkpoint (spec 2.3, 7.2).
+
+    The positional embedding is resized to the model's grid by bicubic interpolation, keeping the
+    CLS position (e.g. an ImageNet ViT-S/16 at 224 px, 14 x 14, -> 8 x 8 at 128 px). Weights whose
+    shape still differs (the classification head) are skipped; their names are returned. The
+    checkpoint may be a bare state dict or hold one under ``model``/``state_dict``, with or
+    without a ``module.``/``backbone.`` prefix. Nothing is downloaded.
+    """
+    from timm.layers import resample_abs_pos_embed
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    for key in ("model", "state_dict"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    state = {k.removeprefix("module.").removeprefix("backbone."): v for k, v in state.items()}
+    own = model.backbone.state_dict()
+    if "pos_embed" in state and state["pos_embed"].shape != own["pos_embed"].shape:
+        grid = model.backbone.patch_embed.grid_size
+        state["pos_embed"] = resample_abs_pos_embed(state["pos_embed"], list(grid), num_prefix_tokens=1,
+                                                    interpolation="bicubic", antialias=False)
+    matching = {k: v for k, v in state.items() if k in own and v.shape == own[k].shape}
+    missing = sorted(set(own) - set(matching))
+    if missing:
+        raise ValueError(f"{path}: {len(missing)} weight(s) of the ViT body are missing or of another shape, "
+                         f"e.g. {missing[:3]} (expected a timm ViT of the same width and depth)")
+    model.backbone.load_state_dict(matching, strict=False)
+    return sorted(set(state) - set(matching))
