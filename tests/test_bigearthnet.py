@@ -184,3 +184,17 @@ def test_bad_coordinates_and_date_name_file_and_value(tmp_path):
     folder = _one_patch(tmp_path, uly=1e12)
     with pytest.raises(DataError, match=r"labels_metadata.json: .*(out of range|cannot convert).*"):
         patch_metadata(folder)
+
+
+def test_paper_profile_for_the_real_data_sets():
+    """Spec 7.2 / 7.3 hyper-parameters, with the label budgets of Figure 3 and Table 4."""
+    from stssl.config import PAPER_LABEL_BUDGETS, resolve
+
+    ben = resolve("paper", data_root="/data/ben", label_fraction=0.005, split="geographic")
+    assert (ben.dataset, ben.model, ben.image_size, ben.batch_lb, ben.uratio, ben.lr, ben.steps, ben.lambda_d) == (
+        "bigearthnet", "vit_small_patch16", 128, 64, 7, 1e-4, 64_000, 1.0)
+    eurosat = resolve("paper", dataset="eurosat", pretrained="/ckpt/vit_small_patch2_32.pth")
+    assert (eurosat.model, eurosat.image_size, eurosat.batch_lb, eurosat.uratio, eurosat.lr, eurosat.num_labels,
+            eurosat.lambda_d, eurosat.warmup_steps) == ("vit_small_patch2", 32, 8, 1, 5e-5, 10, 0.01, 5120)
+    assert "10 labels" in eurosat.describe()
+    assert PAPER_LABEL_BUDGETS["eurosat"]["num_labels"] == (10, 20, 40, 80)
