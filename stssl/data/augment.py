@@ -147,7 +147,7 @@ def strong_view(x: torch.Tensor, n_ops: int = 2, use_cutout: bool = True, crop_r
 # so the authors' leading Resize is the identity here.
 
 # USB's RandAugment (spec 5.2): 14 operations, each with a magnitude drawn uniformly from its
-# range per sample; ranges as in USB's ``augment_list``.
+# range per sample. The spec names the operations; the ranges are our reading of USB's ``augment_list``.
 USB_OPS = (("autocontrast", 0, 1), ("brightness", 0.05, 0.95), ("color", 0.05, 0.95), ("contrast", 0.05, 0.95),
            ("equalize", 0, 1), ("identity", 0, 1), ("posterize", 4, 8), ("rotate", -30, 30),
            ("sharpness", 0.05, 0.95), ("shear_x", -0.3, 0.3), ("shear_y", -0.3, 0.3), ("solarize", 0, 1),
