@@ -174,3 +174,32 @@ def plot_training_curves(runs, metrics: Sequence[str] = ("val_mAP", "pl_precisio
         sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), frameon=False)
     fig.tight_layout()
     return fig
+
+
+def plot_curves_by_algorithm(runs, metric: str = "val_mAP", columns: int = 4):
+    """One panel per algorithm: ``metric`` over training, plain vs + ST-SSL (mean and seed spread),
+    with the supervised baseline as a grey reference."""
+    import pandas as pd
+    import seaborn as sns
+
+    from stssl.report import method_name
+
+    df = pd.concat([r.history.assign(algo=r.config.algo, st=r.config.st, seed=r.config.seed,
+                                     method=method_name(r.config.algo, r.config.st)) for r in runs], ignore_index=True)
+    algos = [a for a in df.algo.unique() if a != "supervised"]
+    rows = -(-len(algos) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 2.8 * rows), sharey=True, squeeze=False)
+    baseline = df[df.algo == "supervised"]
+    for ax, algo in zip(axes.flat, algos):
+        if len(baseline):
+            sns.lineplot(data=baseline, x="step", y=metric, color="0.6", errorbar=None, ax=ax, label="Supervised only")
+        sub = df[df.algo == algo]
+        sns.lineplot(data=sub, x="step", y=metric, hue="st", hue_order=[False, True], errorbar="sd", ax=ax)
+        handles, _ = ax.get_legend_handles_labels()
+        ax.legend(handles, (["Supervised only"] if len(baseline) else []) + ["plain", "+ ST-SSL"], fontsize=7)
+        ax.set_title(method_name(algo, False))
+        ax.set_ylabel(metric.replace("_", " "))
+    for ax in list(axes.flat)[len(algos):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return fig

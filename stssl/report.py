@@ -58,3 +58,34 @@ def table1(runs: list[Run]) -> pd.DataFrame:
                      "ours Δ (%)": delta, "seeds": len(g), "paper mAP (%)": "–" if paper is None else f"{paper:.2f}",
                      "paper Δ (%)": paper_delta})
     return pd.DataFrame(rows).set_index("Method")
+
+
+def st_gains(runs: list[Run], metric: str = "test_mAP") -> pd.DataFrame:
+    """Per algorithm, the gain of + ST-SSL over the plain algorithm paired by seed (points)."""
+    df = runs_frame(runs)
+    rows = []
+    for algo in df[df.st].algo.unique():
+        plain = df[(df.algo == algo) & ~df.st].set_index("seed")[metric]
+        st = df[(df.algo == algo) & df.st].set_index("seed")[metric]
+        paired = ((st - plain) * 100).dropna()
+        if len(paired):
+            rows.append({"algo": algo, "mean": paired.mean(), "seeds": len(paired), "positive": int((paired > 0).sum())})
+    return pd.DataFrame(rows, columns=["algo", "mean", "seeds", "positive"])
+
+
+def st_gain_summary(runs: list[Run]) -> str:
+    """One sentence per outcome: for which algorithms + ST-SSL helped, on how many seeds, by how much."""
+    gains = st_gains(runs)
+    if gains.empty:
+        return "No + ST-SSL runs to compare."
+
+    def listing(rows: pd.DataFrame) -> str:
+        return ", ".join(f"{DISPLAY_NAMES.get(r.algo, r.algo)} ({r.mean:+.2f}, {r.positive}/{r.seeds} seeds)"
+                         for r in rows.itertuples())
+
+    helped, hurt = gains[gains["mean"] > 0], gains[gains["mean"] <= 0]
+    text = f"**+ ST-SSL raised the mean test mAP for {len(helped)} of {len(gains)} algorithms**"
+    text += f": {listing(helped)}." if len(helped) else "."
+    if len(hurt):
+        text += f" It did not for {listing(hurt)}."
+    return text + " (Δ in points, paired by seed; seeds where + ST-SSL was ahead.)"
