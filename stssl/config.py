@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from stssl.algorithms import check_algorithm
+from stssl.algorithms import check_algorithm, check_params
 
 
 @dataclass(frozen=True)
@@ -132,6 +132,7 @@ def resolve(profile: str = "cpu", **overrides: Any) -> RunConfig:
     values.update(ALGO_OVERRIDES.get(algo, {}))
     values.update(overrides)
     cfg = RunConfig(profile=profile, **values)
+    check_params(cfg.algo, cfg.algo_params)
     if cfg.st and not check_algorithm(cfg.algo).uses_unlabelled:
         raise ValueError(f"+ST-SSL needs an SSL algorithm, not {cfg.algo!r}")
     return cfg

@@ -77,8 +77,10 @@ def test_registry_errors_name_the_valid_algorithms():
     with pytest.raises(ValueError, match=r"cap is multi-label only; valid for single-label data: supervised, "
                                          r"fixmatch, defixmatch, udal, softmatch, freematch, cdmad$"):
         check_algorithm("cap", multilabel=False)
-    with pytest.raises(ValueError, match=r"bad parameter for fixmatch .*valid: lambda_u, threshold"):
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) tau for fixmatch; valid: threshold$"):
         build_algorithm("fixmatch", ML, tau=0.9)
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) q for udal; valid: threshold, a_min, k, ema_p$"):
+        resolve("smoke", algo="udal", algo_params={"q": 1})
 
 
 TINY = ViTSize(embed_dim=16, depth=1, num_heads=2, patch_size=8)

@@ -36,15 +36,26 @@ def _valid(multilabel: bool) -> str:
     return ", ".join(n for n, c in ALGORITHMS.items() if (c.supports_multilabel if multilabel else c.supports_single_label))
 
 
-def build_algorithm(name: str, ctx: TaskContext, **params) -> SSLAlgorithm:
-    """An algorithm for the task in ``ctx``; ``params`` are its hyper-parameters (e.g. ``lambda_u``,
-    ``threshold``); an unknown one fails naming the valid ones."""
+def hyper_parameters(name: str) -> list[str]:
+    """The names an algorithm's ``algo_params`` may set (``lambda_u`` is a run setting)."""
+    signature = inspect.signature(check_algorithm(name).__init__)
+    return [p for p in signature.parameters if p not in ("self", "ctx", "lambda_u")]
+
+
+def check_params(name: str, params: dict) -> None:
+    """Fail at once, naming the valid ones, if ``params`` has a name the algorithm does not take."""
+    unknown = sorted(set(params) - set(hyper_parameters(name)))
+    if unknown:
+        valid = ", ".join(hyper_parameters(name)) or "none"
+        raise ValueError(f"unknown parameter(s) {', '.join(unknown)} for {name}; valid: {valid}")
+
+
+def build_algorithm(name: str, ctx: TaskContext, lambda_u: float = 1.0, **params) -> SSLAlgorithm:
+    """An algorithm for the task in ``ctx``, with hyper-parameters ``params`` (e.g. ``threshold``)."""
     cls = check_algorithm(name, ctx.multilabel)
-    try:
-        return cls(ctx, **params)
-    except TypeError as err:
-        valid = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "ctx")]
-        raise ValueError(f"bad parameter for {name} ({err}); valid: {', '.join(valid)}") from None
+    check_params(name, params)
+    return cls(ctx, lambda_u=lambda_u, **params)
 
 
-__all__ = ["ALGORITHMS", "Logits", "PseudoLabels", "SSLAlgorithm", "TaskContext", "build_algorithm", "check_algorithm"]
+__all__ = ["ALGORITHMS", "Logits", "PseudoLabels", "SSLAlgorithm", "TaskContext", "build_algorithm", "check_algorithm",
+           "check_params", "hyper_parameters"]
