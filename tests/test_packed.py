@@ -80,6 +80,9 @@ def test_out_holding_another_data_set_is_refused(ben_root, tmp_path):
         pack(source(ben_root, image_size=64), out)
     with pytest.raises(DataError, match=r"image_size: packed 128, wanted 64"):
         open_packed(out, {"image_size": 64})
+    (tmp_path / "other").mkdir()
+    with pytest.raises(DataError, match="exists and is not a packed data set"):
+        pack(source(ben_root), tmp_path / "other")
 
 
 def test_prepare_data_cli_and_load_data_reads_the_packed_form(ben_root, tmp_path, capsys):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
@@ -81,19 +82,38 @@ def _read_range(source: Source, start: int, stop: int) -> list[Record]:
     return [source.read(i) for i in range(start, stop)]
 
 
+_worker_source: Source | None = None
+
+
+def _start_worker(source: Source) -> None:
+    """Each reader process gets the source once (not with every task) and one torch thread."""
+    import torch
+
+    global _worker_source
+    _worker_source = source
+    torch.set_num_threads(1)
+
+
+def _read_in_worker(bounds: tuple[int, int]) -> list[Record]:
+    return _read_range(_worker_source, *bounds)
+
+
 def _chunks(source: Source, start: int, chunk: int, workers: int) -> Iterator[tuple[int, list[Record]]]:
-    """(first index, records) per chunk from ``start`` on, in order; ``workers`` > 0 reads in parallel."""
+    """(first index, records) per chunk from ``start`` on, in order; ``workers`` > 0 reads in parallel.
+
+    Reader processes are spawned, not forked: a fork of a process whose torch/OpenMP thread pool
+    has run can deadlock in the child.
+    """
     bounds = [(a, min(a + chunk, len(source.ids))) for a in range(start, len(source.ids), chunk)]
     if workers <= 0:
         for a, b in bounds:
             yield a, _read_range(source, a, b)
         return
-    with ProcessPoolExecutor(workers) as pool:
-        # sub-chunks so that every worker has work; results come back in order
-        step = max(1, chunk // workers)
+    step = max(1, chunk // workers)  # sub-chunks, so that every worker has work
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_start_worker, initargs=(source,)) as pool:
         for a, b in bounds:
-            parts = pool.map(_read_range, [source] * len(range(a, b, step)),
-                             range(a, b, step), [min(s + step, b) for s in range(a, b, step)])
+            parts = pool.map(_read_in_worker, [(s, min(s + step, b)) for s in range(a, b, step)])
             yield a, [r for part in parts for r in part]
 
 
@@ -131,6 +151,8 @@ def pack(source: Source, out: Path | str, workers: int = 0, chunk: int = 1024) -
             return out
         raise DataError(f"{out} already holds a different packed data set ({done.get('signature')}); "
                         "choose another --out or delete it")
+    if out.exists():
+        raise DataError(f"{out} exists and is not a packed data set; choose another --out")
     partial = out.with_name(out.name + ".partial")
     progress = partial / "progress.json"
     state = json.loads(progress.read_text()) if progress.exists() else {}
