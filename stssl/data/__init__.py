@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from stssl.data.base import MetaDataset, TaskInfo
+from stssl.data.geo import DataError
 from stssl.data.splits import labelled_subset, per_class_subset, stratified_subset
 
 DATASETS = ("geosynth", "eurosat", "bigearthnet")
@@ -111,4 +112,4 @@ def prepare_data(dataset: str, root: str, out: str | None = None, image_size: in
     return pack(src, Path(out) if out else packed_dir(root, size), workers=workers)
 
 
-__all__ = ["DATASETS", "SPLITS", "DataSplits", "MetaDataset", "TaskInfo", "load_data", "prepare_data"]
+__all__ = ["DATASETS", "SPLITS", "DataError", "DataSplits", "MetaDataset", "TaskInfo", "load_data", "prepare_data"]
