@@ -46,12 +46,9 @@ class Run:
 
     def load_nets(self, map_location: str = "cpu") -> torch.nn.ModuleDict:
         """The best EMA networks (``teacher``/``student`` for ST runs, ``model`` otherwise)."""
-        from stssl.data import load_data
-        from stssl.train import SSLModule
+        from stssl.train import SSLModule, load_run_data
 
-        cfg = self.config
-        data = load_data(cfg.dataset, cfg.data_root, cfg.dataset_params, cfg.label_fraction, cfg.seed)
-        module = SSLModule(cfg, data)
+        module = SSLModule(self.config, load_run_data(self.config))
         module.ema_nets.load_state_dict(torch.load(self.path / "model.pt", map_location=map_location))
         return module.ema_nets.eval()
 

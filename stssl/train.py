@@ -29,10 +29,11 @@ from stssl.algorithms import SSLAlgorithm, TaskContext, build_algorithm
 from stssl.algorithms.steps import PlainStep, STStep, Views
 from stssl.config import RunConfig
 from stssl.data import DataSplits, load_data
-from stssl.data.augment import strong_view, weak_view
+from stssl.data.augment import views as augmentations
 from stssl.evaluate import PseudoLabelQuality, classification_metrics, predict, real_meta, selection_metric
 from stssl.meta import encode_meta
 from stssl.models import build_model, build_teacher_student
+from stssl.models.vit import load_pretrained
 from stssl.models.modes import eval_mode
 
 CHECKPOINT = "last.ckpt"
@@ -128,6 +129,9 @@ class SSLModule(L.LightningModule):
             self.step_fn = PlainStep(algo)
         for net in self.nets.values():
             net.grad_checkpointing = cfg.grad_checkpointing
+            if cfg.pretrained:
+                load_pretrained(net, cfg.pretrained)
+        self.weak_view, self.strong_view = augmentations(cfg.dataset)
         self.ema_nets = copy.deepcopy(self.nets).requires_grad_(False)
         self.pl_quality = PseudoLabelQuality()
         self.history: list[dict] = []
@@ -147,15 +151,15 @@ class SSLModule(L.LightningModule):
         lb = batch["lb"]
         x_lb = lb["pixels"].float() / 255.0
         views = Views(
-            x_lb=ds.normalize(weak_view(x_lb)),
+            x_lb=ds.normalize(self.weak_view(x_lb)),
             y_lb=lb["label"],
             meta_lb=encode_meta(lb["lat"], lb["lon"], lb["doy"]).to(self.device),
         )
         if self.algo.uses_lb_strong:
-            views.x_lb_s = ds.normalize(strong_view(x_lb))
+            views.x_lb_s = ds.normalize(self.strong_view(x_lb))
         if "ulb" in batch:
             u = batch["ulb"]["pixels"].float() / 255.0
-            views.x_w, views.x_s = ds.normalize(weak_view(u)), ds.normalize(strong_view(u))
+            views.x_w, views.x_s = ds.normalize(self.weak_view(u)), ds.normalize(self.strong_view(u))
             ulb = batch["ulb"]
             views.meta_u = encode_meta(ulb["lat"], ulb["lon"], ulb["doy"]).to(self.device)
         return views
@@ -277,6 +281,13 @@ def task_context(cfg: RunConfig, data: DataSplits) -> TaskContext:
                        cfg.batch_ulb, cfg.ema if cfg.ema > 0 else 0.999)
 
 
+def load_run_data(cfg: RunConfig) -> DataSplits:
+    """A run's data: its data set at the run's image size, its split and its labelled subset."""
+    params = {"image_size": cfg.image_size, **cfg.dataset_params}
+    return load_data(cfg.dataset, cfg.data_root, params, cfg.label_fraction, cfg.seed,
+                     split=cfg.split, num_labels=cfg.num_labels)
+
+
 def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -291,7 +302,7 @@ def train(cfg: RunConfig, workdir: Path | None = None, progress: bool = True, da
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     L.seed_everything(cfg.seed, verbose=False)
     if data is None:
-        data = load_data(cfg.dataset, cfg.data_root, cfg.dataset_params, cfg.label_fraction, cfg.seed)
+        data = load_run_data(cfg)
     if workdir is not None:
         workdir.mkdir(parents=True, exist_ok=True)
     module = SSLModule(cfg, data, workdir)

@@ -6,6 +6,7 @@ import torch
 
 from stssl.config import resolve
 from stssl.data import load_data
+from stssl.data.augment import weak_view
 from stssl.evaluate import classification_metrics, predict
 from stssl.models import build_model
 from stssl.train import IndexStream, lr_factor, param_groups, train
@@ -67,3 +68,23 @@ def test_same_seed_same_metrics(smoke_data):
     b = train(cfg, progress=False, data=smoke_data).final_metrics()
     a.pop("train_seconds"), b.pop("train_seconds")
     assert a == b
+
+
+@pytest.mark.filterwarnings("ignore:the (train|val|test) split list")  # a 6-patch fixture vs the official lists
+@pytest.mark.parametrize("dataset", ["bigearthnet", "eurosat"])
+def test_training_runs_on_the_real_data_layouts(tmp_path, dataset):
+    """Real readers, the data set's own augmentation pipeline and the run's image size, end to end
+    (on the small files the data tests write: this checks the wiring, not the learning)."""
+    from data_fixtures import make_ben_root, make_eurosat_ms
+
+    if dataset == "bigearthnet":
+        make_ben_root(tmp_path)
+        overrides = dict(label_fraction=0.34, algo="cdmad")
+    else:
+        make_eurosat_ms(tmp_path, per_class=5)
+        overrides = dict(num_labels=10, algo="defixmatch")
+    cfg = resolve("smoke", dataset=dataset, data_root=str(tmp_path), st=True, steps=4, eval_every=2,
+                  batch_lb=2, uratio=2, **overrides)
+    module = train(cfg, progress=False)
+    assert module.data.dataset.pixels.shape[1] == 32 and module.weak_view is not weak_view
+    assert all(np.isfinite(row["train_loss"]) for row in module.history)
