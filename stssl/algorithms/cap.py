@@ -57,20 +57,21 @@ class CAP(SSLAlgorithm):
         self.queue[rows] = probs
         self.queue_pos.copy_((self.queue_pos + len(probs)) % len(self.queue))
 
-    def quantile(self, q: torch.Tensor) -> torch.Tensor:
-        """Per class, the sorted queue column at ``floor(n q)`` clamped to [0, n-1]; n = filled rows."""
-        column_sorted = self.queue.sort(dim=0).values  # NaN (empty slots) sort last
+    def quantiles(self, *qs: torch.Tensor) -> list[torch.Tensor]:
+        """Per class and per ``q`` (C), the sorted queue column at ``floor(n q)`` clamped to
+        [0, n-1], n = filled rows. One sort serves every ``q``."""
+        column_sorted = self.queue.t().sort(dim=1).values  # C x rows; NaN (empty slots) sort last
         n = (~self.queue[:, 0].isnan()).sum()
-        index = (n * q).floor().long().clamp(min=0).minimum(n - 1)
-        return column_sorted.gather(0, index.unsqueeze(0)).squeeze(0)
+        index = torch.stack([(n * q).floor().long().clamp(min=0).minimum(n - 1) for q in qs], dim=1)
+        return list(column_sorted.gather(1, index).unbind(1))
 
     @torch.no_grad()
     def pseudo_label(self, weak_logits: torch.Tensor, progress: float,
                      lb_logits: torch.Tensor | None = None) -> PseudoLabels:
         probs = torch.sigmoid(weak_logits.float())
         self.push(probs)
-        label_thr = self.quantile(1 - self.pi)
-        pos_thr, neg_thr = self.quantile(1 - self.pos_per * self.pi), self.quantile(self.neg_per * (1 - self.pi))
+        label_thr, pos_thr, neg_thr = self.quantiles(1 - self.pi, 1 - self.pos_per * self.pi,
+                                                     self.neg_per * (1 - self.pi))
         targets = (probs >= label_thr).float()
         weights = ((probs >= pos_thr) | (probs <= neg_thr)).float()
         return PseudoLabels(targets, weights)
