@@ -17,6 +17,7 @@ it is forwarded separately under ``no_grad``: the same numbers as one ``[x_lb; x
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -88,11 +89,9 @@ def _pseudo_label_source(algo: SSLAlgorithm, nets: nn.ModuleDict, ema_nets: nn.M
 def _weak_logits(algo: SSLAlgorithm, source: nn.Module, v: Views, progress: float, meta: bool) -> torch.Tensor:
     """The pseudo-labelling network's weak unlabelled logits (no gradient). Runs the
     algorithm's pre-hook with the network's metadata-free forward first (CDMAD's bias)."""
-    with torch.no_grad():
+    # An EMA network predicts, it is not trained: no stochastic depth.
+    with torch.no_grad(), eval_mode(source) if algo.pl_from_ema else nullcontext():
         algo.before_pseudo_label(lambda x: source(x, without_meta=True).logits, v.x_w, progress)
-        if algo.pl_from_ema:  # an EMA network predicts, it is not trained: no stochastic depth
-            with eval_mode(source):
-                return source(v.x_w, v.meta_u).logits if meta else source(v.x_w).logits
         return source(v.x_w, v.meta_u).logits if meta else source(v.x_w).logits
 
 
