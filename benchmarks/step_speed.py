@@ -75,11 +75,15 @@ def plain_loss(algo: SSLAlgorithm, v: Views, pl: PseudoLabels, z_lb, z_s) -> tor
     return algo.supervised_loss(z_lb, v.y_lb) + algo.lambda_u * algo.unsupervised_loss(z_s, pl)
 
 
-class NaiveSTStep(nn.Module):
+class _BaselineStep(nn.Module):
+    """A step with another forward layout than the library's, for comparison."""
+
     def __init__(self, algo: SSLAlgorithm):
         super().__init__()
         self.algo = algo
 
+
+class NaiveSTStep(_BaselineStep):
     def forward(self, nets: nn.ModuleDict, v: Views, progress: float) -> StepResult:
         teacher, student = nets["teacher"], nets["student"]
         with torch.no_grad():
@@ -91,11 +95,7 @@ class NaiveSTStep(nn.Module):
         return StepResult(loss, {}, pl)
 
 
-class OneBatchSTStep(nn.Module):
-    def __init__(self, algo: SSLAlgorithm):
-        super().__init__()
-        self.algo = algo
-
+class OneBatchSTStep(_BaselineStep):
     def forward(self, nets: nn.ModuleDict, v: Views, progress: float) -> StepResult:
         b_l, b_u = len(v.x_lb), len(v.x_w)
         t = nets["teacher"](torch.cat([v.x_lb, v.x_w, v.x_s]), torch.cat([v.meta_lb, v.meta_u, v.meta_u]))
@@ -108,11 +108,7 @@ class OneBatchSTStep(nn.Module):
         return StepResult(loss, {}, pl)
 
 
-class NaivePlainStep(nn.Module):
-    def __init__(self, algo: SSLAlgorithm):
-        super().__init__()
-        self.algo = algo
-
+class NaivePlainStep(_BaselineStep):
     def forward(self, nets: nn.ModuleDict, v: Views, progress: float) -> StepResult:
         model = nets["model"]
         with torch.no_grad():
@@ -120,11 +116,7 @@ class NaivePlainStep(nn.Module):
         return StepResult(plain_loss(self.algo, v, pl, model(v.x_lb).logits, model(v.x_s).logits), {}, pl)
 
 
-class OneBatchPlainStep(nn.Module):
-    def __init__(self, algo: SSLAlgorithm):
-        super().__init__()
-        self.algo = algo
-
+class OneBatchPlainStep(_BaselineStep):
     def forward(self, nets: nn.ModuleDict, v: Views, progress: float) -> StepResult:
         b_l, b_u = len(v.x_lb), len(v.x_w)
         z_lb, z_w, z_s = nets["model"](torch.cat([v.x_lb, v.x_w, v.x_s])).logits.split([b_l, b_u, b_u])

@@ -153,18 +153,25 @@ def plot_geosynth_examples(
     return fig
 
 
+def _histories(runs):
+    """Every run's history in one frame, labelled with its algorithm, ST flag, method and seed."""
+    import pandas as pd
+
+    from stssl.report import method_name
+
+    return pd.concat([r.history.assign(algo=r.config.algo, st=r.config.st, seed=r.config.seed,
+                                       method=method_name(r.config.algo, r.config.st)) for r in runs],
+                     ignore_index=True)
+
+
 def plot_training_curves(runs, metrics: Sequence[str] = ("val_mAP", "pl_precision", "pl_quantity")):
     """Per method, the mean (line) and seed-to-seed spread (band) of ``metrics`` over training.
 
     ``pl_*`` are the pseudo-labels of the network that produces them: the teacher for + ST-SSL.
     """
-    import pandas as pd
     import seaborn as sns
 
-    from stssl.report import method_name
-
-    frames = [r.history.assign(method=method_name(r.config.algo, r.config.st), seed=r.config.seed) for r in runs]
-    df = pd.concat(frames, ignore_index=True)
+    df = _histories(runs)
     metrics = [m for m in metrics if m in df and df[m].notna().any()]
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.2), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
@@ -179,13 +186,11 @@ def plot_training_curves(runs, metrics: Sequence[str] = ("val_mAP", "pl_precisio
 def plot_curves_by_algorithm(runs, metric: str = "val_mAP", columns: int = 4):
     """One panel per algorithm: ``metric`` over training, plain vs + ST-SSL (mean and seed spread),
     with the supervised baseline as a grey reference."""
-    import pandas as pd
     import seaborn as sns
 
     from stssl.report import method_name
 
-    df = pd.concat([r.history.assign(algo=r.config.algo, st=r.config.st, seed=r.config.seed,
-                                     method=method_name(r.config.algo, r.config.st)) for r in runs], ignore_index=True)
+    df = _histories(runs)
     algos = [a for a in df.algo.unique() if a != "supervised"]
     rows = -(-len(algos) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 2.8 * rows), sharey=True, squeeze=False)

@@ -49,9 +49,7 @@ def table1(runs: list[Run]) -> pd.DataFrame:
         paper = paper_st if st else paper_plain
         delta, paper_delta = "–", "–"
         if st:
-            plain = df[(df.algo == algo) & (~df.st)].set_index("seed")["test_mAP"]
-            paired = g.set_index("seed")["test_mAP"] - plain
-            delta = _mean_std(paired, signed=True)
+            delta = _mean_std(_paired_gain(df, algo), scale=1, signed=True)
             if paper_plain is not None and paper_st is not None:
                 paper_delta = f"{paper_st - paper_plain:+.2f}"
         rows.append({"Method": method_name(algo, st), "ours mAP (%)": _mean_std(g["test_mAP"]),
@@ -60,14 +58,18 @@ def table1(runs: list[Run]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("Method")
 
 
+def _paired_gain(df: pd.DataFrame, algo: str, metric: str = "test_mAP") -> pd.Series:
+    """Per seed, + ST-SSL minus the plain algorithm, in points (seeds that have both)."""
+    by_seed = {st: df[(df.algo == algo) & (df.st == st)].set_index("seed")[metric] for st in (False, True)}
+    return ((by_seed[True] - by_seed[False]) * 100).dropna()
+
+
 def st_gains(runs: list[Run], metric: str = "test_mAP") -> pd.DataFrame:
     """Per algorithm, the gain of + ST-SSL over the plain algorithm paired by seed (points)."""
-    df = runs_frame(runs)
+    df = runs_frame(runs, metric.removeprefix("test_"))
     rows = []
     for algo in df[df.st].algo.unique():
-        plain = df[(df.algo == algo) & ~df.st].set_index("seed")[metric]
-        st = df[(df.algo == algo) & df.st].set_index("seed")[metric]
-        paired = ((st - plain) * 100).dropna()
+        paired = _paired_gain(df, algo, metric)
         if len(paired):
             rows.append({"algo": algo, "mean": paired.mean(), "seeds": len(paired), "positive": int((paired > 0).sum())})
     return pd.DataFrame(rows, columns=["algo", "mean", "seeds", "positive"])

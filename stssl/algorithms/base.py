@@ -112,7 +112,7 @@ class SSLAlgorithm(nn.Module):
             raise ValueError(f"{self.name} does not support multi-label data")
         if not ctx.multilabel and not self.supports_single_label:
             raise ValueError(f"{self.name} is multi-label only")
-        self.ctx, self.multilabel, self.lambda_u = ctx, ctx.multilabel, lambda_u
+        self.multilabel, self.lambda_u = ctx.multilabel, lambda_u
 
     def supervised_loss(self, logits: torch.Tensor, labels: torch.Tensor, progress: float = 0.0) -> torch.Tensor:
         """Mean CE over B_l (single-label) or mean BCE over B_l x C (multi-label)."""
