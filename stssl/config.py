@@ -56,10 +56,14 @@ class RunConfig:
         return self.batch_lb * self.uratio
 
     def key(self) -> str:
-        """Content hash of everything that determines the results (``device`` and
-        ``grad_checkpointing``, which change how a run is computed but not what, excluded)."""
-        d = dataclasses.asdict(self)
-        d.pop("device"), d.pop("grad_checkpointing")
+        """Content hash of everything that determines the results.
+
+        ``device`` and ``grad_checkpointing`` change how a run is computed, not what, and are
+        left out. So is every field at its declared default: a new option added with a default
+        that keeps the old behaviour leaves the keys of cached runs valid.
+        """
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+             if f.name not in ("device", "grad_checkpointing") and getattr(self, f.name) != _default(f)}
         return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
     def describe(self) -> str:
@@ -67,6 +71,12 @@ class RunConfig:
         labels = f"{self.num_labels} labels" if self.num_labels else f"{self.label_fraction:.1%} labels"
         return (f"{name} on {self.dataset} ({self.profile} profile): {labels}, "
                 f"{self.steps} steps, {self.model} at {self.image_size} px, seed {self.seed}")
+
+
+def _default(f: dataclasses.Field) -> Any:
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
 
 
 _PAPER_BIGEARTHNET: dict[str, Any] = dict(

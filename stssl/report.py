@@ -31,6 +31,19 @@ def runs_frame(runs: list[Run], metric: str = "mAP") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def describe_runs(runs: list[Run]) -> str:
+    """Markdown: which data, profile, model, label budget, steps and seeds produced ``runs``
+    (the settings of the first run; what differs between runs is each table's own subject)."""
+    cfg = runs[0].config
+    seeds = sorted({r.config.seed for r in runs})
+    labels = f"{cfg.num_labels} labels" if cfg.num_labels else f"{cfg.label_fraction:.1%} labelled"
+    data = cfg.dataset + (f" {cfg.dataset_params}" if cfg.dataset_params else "")
+    return (f"**Ours:** {data} data, `{cfg.profile}` profile: {cfg.model} at {cfg.image_size} px, {labels}, "
+            f"{cfg.steps} steps of {cfg.batch_lb} labelled + {cfg.batch_ulb} unlabelled images, "
+            f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}; test metric of the EMA network "
+            f"that was best on validation (the EMA student, without metadata, for + ST-SSL).")
+
+
 def _mean_std(values: pd.Series, scale: float = 100, signed: bool = False) -> str:
     v = values.dropna() * scale
     if v.empty:

@@ -99,11 +99,48 @@ def get_run(cfg: RunConfig, root: Path | None = None, progress: bool = True) -> 
     return load_run(final)
 
 
-def get_runs(cfgs: list[RunConfig], root: Path | None = None, progress: bool = True) -> list[Run]:
-    """Several runs in order, with one progress bar over them (cached ones are read, not trained)."""
-    runs = []
-    bar = tqdm(cfgs, desc="runs", disable=not progress)
-    for cfg in bar:
-        bar.set_postfix_str(f"{cfg.algo}{'+ST' if cfg.st else ''} seed {cfg.seed}")
-        runs.append(get_run(cfg, root, progress=False))
-    return runs
+def default_workers(cfgs: list[RunConfig]) -> int:
+    """How many runs to train at once: one per core on a CPU-only machine (``$STSSL_WORKERS``
+    overrides), one otherwise. A tiny ViT cannot keep two cores busy: two one-thread runs side by
+    side finish ~1.45x sooner than the same two runs one after the other with two threads each."""
+    if "STSSL_WORKERS" in os.environ:
+        return max(1, int(os.environ["STSSL_WORKERS"]))
+    from stssl.train import resolve_device
+
+    if any(resolve_device(c.device) != "cpu" for c in cfgs):
+        return 1
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def _train_in_worker(cfg: RunConfig, root: Path | None, threads: int) -> Path:
+    torch.set_num_threads(threads)
+    return get_run(cfg, root, progress=False).path
+
+
+def get_runs(cfgs: list[RunConfig], root: Path | None = None, progress: bool = True,
+             workers: int | None = None) -> list[Run]:
+    """Several runs in order, with one progress bar over them. Cached ones are read, not trained;
+    the missing ones are trained ``workers`` at a time (default :func:`default_workers`), each in
+    its own process with an equal share of the cores. A run is the same whichever process trains it."""
+    missing = list({run_dir(c, root): c for c in cfgs if not (run_dir(c, root) / "metrics.json").exists()}.values())
+    workers = min(workers or default_workers(missing), len(missing)) if missing else 1
+    bar = tqdm(total=len(cfgs), desc="runs", disable=not progress)
+    bar.update(len(cfgs) - len([c for c in cfgs if c in missing]))
+    if workers > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        threads = max(1, torch.get_num_threads() // workers)
+        # spawn, not fork: forking a process in which torch has run threads can deadlock
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(_train_in_worker, c, root, threads): c for c in missing}
+            for future in as_completed(futures):
+                future.result()
+                bar.update(sum(c == futures[future] for c in cfgs))
+    else:
+        for cfg in missing:
+            bar.set_postfix_str(f"{cfg.algo}{'+ST' if cfg.st else ''} seed {cfg.seed}")
+            get_run(cfg, root, progress=False)
+            bar.update(sum(c == cfg for c in cfgs))
+    bar.close()
+    return [load_run(run_dir(c, root)) for c in cfgs]

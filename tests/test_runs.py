@@ -53,3 +53,35 @@ def test_interrupted_run_is_not_finished_and_resumes_identically(tmp_path, monke
     expected.pop("train_seconds"), got.pop("train_seconds")
     assert got == expected
     pd.testing.assert_frame_equal(resumed.history, reference.history)
+
+
+def test_parallel_workers_train_each_missing_run_once_and_keep_order(tmp_path, monkeypatch):
+    import torch
+
+    from stssl.runs import get_runs
+
+    a, b = CFG, resolve("smoke", algo="fixmatch", st=False, steps=20, eval_every=5)
+    runs = get_runs([a, b, a], root=tmp_path / "parallel", progress=False, workers=2)
+    assert [r.config for r in runs] == [a, b, a]
+    # the same run trained here, one thread, as each of the two workers had: the same numbers
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        serial = get_run(b, root=tmp_path / "serial", progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    assert serial.metrics["test_mAP"] == runs[1].metrics["test_mAP"]
+    monkeypatch.setattr(stssl.train, "train", lambda *a, **k: (_ for _ in ()).throw(AssertionError("trained again")))
+    assert get_runs([b, a], root=tmp_path / "parallel", progress=False, workers=2)[0].metrics == runs[1].metrics
+
+
+def test_a_new_option_at_its_default_keeps_cached_runs_valid():
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class NextVersionConfig(type(CFG)):
+        new_option: str = "old behaviour"
+
+    later = NextVersionConfig(**dataclasses.asdict(CFG))
+    assert later.key() == CFG.key()
+    assert dataclasses.replace(later, new_option="new behaviour").key() != CFG.key()
