@@ -41,7 +41,13 @@ class RunConfig:
     ema: float = 0.999
     lambda_u: float = 1.0
     lambda_d: float = 1.0
-    distill: str = "mse"
+    distill: str = "mse"  # distillation loss: mse | mae | cos
+    # Table 2's ablations of + ST-SSL (the defaults are the method):
+    metadata: str = "location+time"  # what the teacher sees: "location" (b, without T) | "time" (c, without G)
+    fusion: str = "early"  # "late" (d): MLP(meta) added to the CLS output before the head
+    single_model: bool = False  # (e): one network is teacher (with metatoken) and student (without)
+    distill_target: str = "meta"  # "cls" (i): the teacher's CLS output instead of its metatoken output
+    stop_gradient: bool = True  # False (j): the distillation loss also trains the teacher
     eval_every: int = 2000
     eval_batch_size: int = 512
     patience: int | None = None  # early stopping, in steps after the best evaluation
@@ -145,7 +151,29 @@ def resolve(profile: str = "cpu", **overrides: Any) -> RunConfig:
     check_params(cfg.algo, cfg.algo_params)
     if cfg.st and not check_algorithm(cfg.algo).uses_unlabelled:
         raise ValueError(f"+ST-SSL needs an SSL algorithm, not {cfg.algo!r}")
+    _check_st_options(cfg)
     return cfg
+
+
+def _check_st_options(cfg: RunConfig) -> None:
+    """The ablation options are valid values, and only + ST-SSL runs (which have a teacher) take them."""
+    from stssl.algorithms.steps import DISTILL_LOSSES, DISTILL_TARGETS
+    from stssl.meta import METADATA_COMPONENTS
+    from stssl.models.vit import FUSIONS
+
+    for name, valid in (("metadata", METADATA_COMPONENTS), ("fusion", FUSIONS), ("distill", DISTILL_LOSSES),
+                        ("distill_target", DISTILL_TARGETS)):
+        if getattr(cfg, name) not in valid:
+            raise ValueError(f"unknown {name} {getattr(cfg, name)!r}; valid: {', '.join(valid)}")
+    changed = [f.name for f in dataclasses.fields(cfg)
+               if f.name in ST_OPTIONS and getattr(cfg, f.name) != _default(f)]
+    if changed and not cfg.st:
+        raise ValueError(f"{', '.join(changed)} change(s) the teacher or the distillation: they need st=True")
+    if cfg.single_model and cfg.fusion != "early":
+        raise ValueError("single_model shares one network with a metatoken: it needs fusion='early'")
+
+
+ST_OPTIONS = ("metadata", "fusion", "single_model", "distill_target", "stop_gradient")
 
 
 def seed_list(seeds: int | str | list[int]) -> list[int]:

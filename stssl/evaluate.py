@@ -16,7 +16,7 @@ import torch
 from sklearn.metrics import average_precision_score
 
 from stssl.data.base import MetaDataset
-from stssl.meta import encode_meta
+from stssl.meta import batch_meta
 from stssl.models.modes import eval_mode
 
 MetaFn = Callable[[dict[str, torch.Tensor]], torch.Tensor]
@@ -44,7 +44,7 @@ def selection_metric(multilabel: bool) -> str:
 
 
 def real_meta(raw: dict[str, torch.Tensor]) -> torch.Tensor:
-    return encode_meta(raw["lat"], raw["lon"], raw["doy"])
+    return batch_meta(raw)
 
 
 @torch.no_grad()

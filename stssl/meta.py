@@ -8,6 +8,10 @@ silent NaN feature. By default it is encoded as ``sin = cos = 0``: the centre of
 which every real date lies, so "no date" is a distinct input that carries no seasonal
 information. ``unknown_doy=<day>`` instead substitutes a fixed day, e.g. ``1`` reproduces the
 authors' constant dummy date for EuroSAT ("2000-1-1").
+
+Table 2's ablations (b, c) hide one component from the teacher by making it constant, as the
+authors' ``no_time``/``no_loc`` flags do (spec 3.3): :func:`batch_meta` with ``components="location"``
+gives every sample the date 1 January (doy 1), ``components="time"`` the location lat = lon = 0.
 """
 
 from __future__ import annotations
@@ -42,3 +46,20 @@ def encode_meta(
     theta = torch.nan_to_num(doy) / 365.0 * (2 * math.pi)
     known = (~unknown).float()
     return torch.stack([lat / 90.0, lon / 180.0, torch.sin(theta) * known, torch.cos(theta) * known], dim=-1)
+
+
+METADATA_COMPONENTS = ("location+time", "location", "time")
+"""What the teacher sees: both (the method), or only one of them (Table 2 b: without T, c: without G)."""
+
+
+def batch_meta(raw: dict, components: str = "location+time") -> torch.Tensor:
+    """The teacher's input for a raw batch (``lat``, ``lon``, ``doy``), with the hidden component
+    made constant: no time -> doy 1 for every sample, no location -> lat = lon = 0."""
+    if components not in METADATA_COMPONENTS:
+        raise ValueError(f"unknown metadata components {components!r}; valid: {', '.join(METADATA_COMPONENTS)}")
+    lat, lon, doy = (torch.as_tensor(raw[k], dtype=torch.float32) for k in ("lat", "lon", "doy"))
+    if "location" not in components:
+        lat, lon = torch.zeros_like(lat), torch.zeros_like(lon)
+    if "time" not in components:
+        doy = torch.ones_like(doy)
+    return encode_meta(lat, lon, doy)

@@ -11,6 +11,7 @@ run resumed from its last checkpoint continues exactly as if it had not been int
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import math
 import os
@@ -30,8 +31,8 @@ from stssl.algorithms.steps import PlainStep, STStep, Views
 from stssl.config import RunConfig
 from stssl.data import DataSplits, load_data
 from stssl.data.augment import views as augmentations
-from stssl.evaluate import PseudoLabelQuality, classification_metrics, predict, real_meta, selection_metric
-from stssl.meta import encode_meta
+from stssl.evaluate import PseudoLabelQuality, classification_metrics, predict, selection_metric
+from stssl.meta import batch_meta
 from stssl.models import build_model, build_teacher_student
 from stssl.models.vit import load_pretrained
 from stssl.models.modes import eval_mode
@@ -121,9 +122,11 @@ class SSLModule(L.LightningModule):
         algo = build_algorithm(cfg.algo, task_context(cfg, data), lambda_u=cfg.lambda_u, **cfg.algo_params)
         if cfg.st:
             teacher, student = build_teacher_student(cfg.model, cfg.image_size, task.num_classes,
-                                                     distill=cfg.lambda_d > 0)
+                                                     distill=cfg.lambda_d > 0, fusion=cfg.fusion,
+                                                     single_model=cfg.single_model)
+            # with single_model both names hold one network: parameters() and the EMA count it once
             self.nets = nn.ModuleDict({"teacher": teacher, "student": student})
-            self.step_fn = STStep(algo, cfg.lambda_d, cfg.distill)
+            self.step_fn = STStep(algo, cfg.lambda_d, cfg.distill, cfg.distill_target, cfg.stop_gradient)
         else:
             self.nets = nn.ModuleDict({"model": build_model(cfg.model, cfg.image_size, task.num_classes)})
             self.step_fn = PlainStep(algo)
@@ -132,6 +135,7 @@ class SSLModule(L.LightningModule):
             if cfg.pretrained:
                 load_pretrained(net, cfg.pretrained)
         self.weak_view, self.strong_view = augmentations(cfg.dataset)
+        self.meta = functools.partial(batch_meta, components=cfg.metadata)  # the teacher's input
         self.ema_nets = copy.deepcopy(self.nets).requires_grad_(False)
         self.pl_quality = PseudoLabelQuality()
         self.history: list[dict] = []
@@ -153,15 +157,14 @@ class SSLModule(L.LightningModule):
         views = Views(
             x_lb=ds.normalize(self.weak_view(x_lb)),
             y_lb=lb["label"],
-            meta_lb=encode_meta(lb["lat"], lb["lon"], lb["doy"]).to(self.device),
+            meta_lb=self.meta(lb).to(self.device),
         )
         if self.algo.uses_lb_strong:
             views.x_lb_s = ds.normalize(self.strong_view(x_lb))
         if "ulb" in batch:
             u = batch["ulb"]["pixels"].float() / 255.0
             views.x_w, views.x_s = ds.normalize(self.weak_view(u)), ds.normalize(self.strong_view(u))
-            ulb = batch["ulb"]
-            views.meta_u = encode_meta(ulb["lat"], ulb["lon"], ulb["doy"]).to(self.device)
+            views.meta_u = self.meta(batch["ulb"]).to(self.device)
         return views
 
     # ----- optimisation -----------------------------------------------------------------
@@ -228,7 +231,7 @@ class SSLModule(L.LightningModule):
         out = {f"{prefix}_{k}": v for k, v in classification_metrics(
             self._predict(self.eval_net, split), labels, self.multilabel).items()}
         if self.cfg.st and self.cfg.eval_teacher:
-            logits = self._predict(self.ema_nets["teacher"], split, meta_fn=real_meta)
+            logits = self._predict(self.ema_nets["teacher"], split, meta_fn=self.meta)
             out.update({f"teacher_{prefix}_{k}": v for k, v in classification_metrics(logits, labels, self.multilabel).items()})
         return out
 

@@ -5,7 +5,8 @@ algorithms with ``pl_from_ema``) and consumes them on its strong logits. ST-SSL:
 (with metadata) alone produces targets and weights (and drives the algorithm's running state);
 *both* networks consume them through the same :meth:`SSLAlgorithm.losses`. The student, which
 sees no metadata, is also pulled towards the teacher's metatoken output, which is detached
-(stop-gradient): the distillation loss never reaches the teacher.
+(stop-gradient): the distillation loss never reaches the teacher (unless the ablation
+``stop_gradient=False`` says otherwise).
 
 Forwards are fused: every view that needs a gradient goes through a network in one concatenated
 batch (``[x_lb; x_lb_s; x_s]``). The weak unlabelled view only yields detached pseudo-labels, so
@@ -29,6 +30,8 @@ from stssl.algorithms.base import Logits, PseudoLabels, SSLAlgorithm
 from stssl.models.modes import eval_mode
 
 Distill = Literal["mse", "mae", "cos"]
+DISTILL_LOSSES = ("mse", "mae", "cos")
+DISTILL_TARGETS = ("meta", "cls")
 
 
 @dataclass
@@ -121,12 +124,18 @@ class PlainStep(nn.Module):
 class STStep(nn.Module):
     """"+ ST-SSL" around any algorithm: teacher targets feed teacher and student."""
 
-    def __init__(self, algo: SSLAlgorithm, lambda_d: float = 1.0, distill: Distill = "mse"):
+    def __init__(self, algo: SSLAlgorithm, lambda_d: float = 1.0, distill: Distill = "mse",
+                 target: str = "meta", stop_gradient: bool = True):
+        """``target="cls"`` distils the teacher's CLS output instead of its metatoken output, and
+        ``stop_gradient=False`` lets the distillation loss train the teacher too (Table 2 i, j)."""
         super().__init__()
         if not algo.uses_unlabelled:
             raise ValueError(f"+ST-SSL needs an SSL algorithm; {algo.name} uses no unlabelled data")
         distillation_loss(torch.zeros(1, 1), torch.zeros(1, 1), distill)  # validate the name early
+        if target not in DISTILL_TARGETS:
+            raise ValueError(f"unknown distillation target {target!r}; valid: {', '.join(DISTILL_TARGETS)}")
         self.algo, self.lambda_d, self.distill = algo, lambda_d, distill
+        self.target, self.stop_gradient = target, stop_gradient
 
     def forward(self, nets: nn.ModuleDict, v: Views, progress: float, ema_nets: nn.ModuleDict | None = None) -> StepResult:
         algo, teacher, student = self.algo, nets["teacher"], nets["student"]
@@ -142,7 +151,8 @@ class STStep(nn.Module):
         loss = sum(terms_t.values()) + sum(terms_s.values())
         if s.token is not None and self.lambda_d > 0 and algo.unsupervised_active(progress):
             # Distillation views: every view both networks saw, the same tensors.
-            dist = distillation_loss(s.token, t.token.detach(), self.distill)
+            target = t.token if self.target == "meta" else t.cls
+            dist = distillation_loss(s.token, target.detach() if self.stop_gradient else target, self.distill)
             loss = loss + self.lambda_d * dist
             logs["loss_distill"] = dist.detach()
         return StepResult(loss, logs, pl)

@@ -4,10 +4,18 @@
 ``extra="distill"`` student: the token is one learned vector, the distillation token.
 ``extra="none"``    a plain ViT (baselines, and a student trained without distillation).
 
+Two teachers of the paper's ablations (Table 2), which the authors' code does not have (spec 1.5, 3.3):
+
+``extra="late"``    late fusion (d): a plain ViT sequence; the encoded metadata ``MLP(meta)`` is
+                    added to the CLS output before the head. Its "token" (the distillation target)
+                    is ``MLP(meta)``, the metadata's contribution to the representation.
+``extra="shared"``  single model (e): one network plays both roles. With metadata it appends the
+                    metatoken (teacher); without, its distillation token (student).
+
 Every variant classifies from CLS (after the final norm) with its own linear head, and also
 returns the extra token's output feature, which is the distillation target (teacher) or the
-distilled feature (student). Only ``extra="meta"`` accepts metadata: a student cannot be
-handed metadata by mistake.
+distilled feature (student). Only the networks that take metadata accept it: a student cannot
+be handed metadata by mistake.
 """
 
 from __future__ import annotations
@@ -23,7 +31,9 @@ from torch.utils.checkpoint import checkpoint
 
 from stssl.meta import META_DIM
 
-Extra = Literal["meta", "distill", "none"]
+Extra = Literal["meta", "distill", "none", "late", "shared"]
+TAKES_META = ("meta", "late", "shared")
+FUSIONS = ("early", "late")
 
 
 @dataclass(frozen=True)
@@ -77,31 +87,45 @@ class TokenViT(nn.Module):
         )
         d = size.embed_dim
         self.head = nn.Linear(d, num_classes)
-        if extra != "none":
+        if extra in ("meta", "distill", "shared"):
             # e_meta (teacher) or the distillation token itself (student): N(0, 0.02^2).
             self.token_embed = nn.Parameter(torch.randn(1, 1, d) * 0.02)
-        if extra == "meta":
+        if extra == "shared":  # the student role's own distillation token
+            self.distill_embed = nn.Parameter(torch.randn(1, 1, d) * 0.02)
+        if extra in TAKES_META:
             self.meta_mlp = nn.Sequential(nn.Linear(META_DIM, d), nn.GELU(), nn.Linear(d, d))
 
     @property
     def num_tokens(self) -> int:
-        """Sequence length seen by the transformer blocks."""
-        return 1 + self.backbone.patch_embed.num_patches + (self.extra != "none")
+        """Sequence length seen by the transformer blocks (with metadata, for a teacher)."""
+        return 1 + self.backbone.patch_embed.num_patches + (self.extra not in ("none", "late"))
+
+    def _extra_token(self, meta: torch.Tensor | None, batch: int, dtype: torch.dtype) -> torch.Tensor | None:
+        """The token appended to the sequence, or None: the metatoken when metadata is given,
+        the distillation token of a student (or of the single model's student role)."""
+        if self.extra in ("meta", "shared") and meta is not None:
+            return self.token_embed.expand(batch, -1, -1) + self.meta_mlp(meta.to(dtype)).unsqueeze(1)
+        if self.extra == "distill":
+            return self.token_embed.expand(batch, -1, -1)
+        if self.extra == "shared":
+            return self.distill_embed.expand(batch, -1, -1)
+        return None
 
     def forward(self, x: torch.Tensor, meta: torch.Tensor | None = None, *, without_meta: bool = False) -> ViTOutput:
-        """``without_meta=True`` runs the teacher with no metatoken at all (the authors'
-        ``always_meta_token=False``): its prior on an image alone, e.g. CDMAD's constant image."""
-        if self.extra == "meta" and meta is None and not without_meta:
+        """``without_meta=True`` runs a teacher with no metatoken at all (the authors'
+        ``always_meta_token=False``): its prior on an image alone, e.g. CDMAD's constant image.
+        It drops only the metatoken: a student keeps its distillation token, and the single
+        model becomes its student role."""
+        if self.extra in ("meta", "late") and meta is None and not without_meta:
             raise ValueError("the teacher needs metadata features (B x 4)")
-        if self.extra != "meta" and meta is not None:
-            raise ValueError("this network takes no metadata: only the teacher (extra='meta') does")
+        if self.extra not in TAKES_META and meta is not None:
+            raise ValueError("this network takes no metadata: only a teacher (extra='meta', 'late' or 'shared') does")
+        if without_meta:
+            meta = None
         bb = self.backbone
         tokens = bb.norm_pre(bb.patch_drop(bb._pos_embed(bb.patch_embed(x))))
-        has_extra = self.extra == "distill" or (self.extra == "meta" and not without_meta)
-        if has_extra:
-            extra = self.token_embed.expand(x.shape[0], -1, -1)
-            if self.extra == "meta":
-                extra = extra + self.meta_mlp(meta.to(tokens.dtype)).unsqueeze(1)
+        extra = self._extra_token(meta, x.shape[0], tokens.dtype)
+        if extra is not None:
             tokens = torch.cat([tokens, extra], dim=1)
         if self.grad_checkpointing and torch.is_grad_enabled():
             for block in bb.blocks:
@@ -110,7 +134,10 @@ class TokenViT(nn.Module):
             tokens = bb.blocks(tokens)
         out = bb.norm(tokens)
         cls = out[:, 0]
-        return ViTOutput(self.head(cls), out[:, -1] if has_extra else None, cls)
+        if self.extra == "late" and meta is not None:
+            encoded = self.meta_mlp(meta.to(cls.dtype))
+            return ViTOutput(self.head(cls + encoded), encoded, cls)
+        return ViTOutput(self.head(cls), out[:, -1] if extra is not None else None, cls)
 
 
 def build_model(size: str | ViTSize, img_size: int, num_classes: int, extra: Extra = "none") -> TokenViT:
@@ -122,14 +149,23 @@ def build_model(size: str | ViTSize, img_size: int, num_classes: int, extra: Ext
 
 
 def build_teacher_student(
-    size: str | ViTSize, img_size: int, num_classes: int, distill: bool = True
+    size: str | ViTSize, img_size: int, num_classes: int, distill: bool = True, fusion: str = "early",
+    single_model: bool = False,
 ) -> tuple[TokenViT, TokenViT]:
     """A teacher and a student whose ViT bodies start from identical weights (spec 2.1).
 
     Only the extra parameters (metatoken MLP and embedding, distillation token) and the heads
-    are initialised independently.
+    are initialised independently. ``fusion="late"`` makes a late-fusion teacher; with
+    ``single_model`` the two are one and the same network (``extra="shared"``).
     """
-    teacher = build_model(size, img_size, num_classes, "meta")
+    if fusion not in FUSIONS:
+        raise ValueError(f"unknown fusion {fusion!r}; valid: {', '.join(FUSIONS)}")
+    if single_model:
+        if fusion != "early":
+            raise ValueError("single_model shares one network with a metatoken: it needs fusion='early'")
+        net = build_model(size, img_size, num_classes, "shared")
+        return net, net
+    teacher = build_model(size, img_size, num_classes, "meta" if fusion == "early" else "late")
     student = build_model(size, img_size, num_classes, "distill" if distill else "none")
     student.backbone = copy.deepcopy(teacher.backbone)
     return teacher, student
