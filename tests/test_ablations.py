@@ -131,3 +131,28 @@ def test_ablated_models_train_and_evaluate(option):
     module = train(resolve("smoke", st=True, **option), progress=False)
     metrics = module.final_metrics()
     assert 0 < metrics["test_mAP"] <= 1 and 0 < metrics["teacher_test_mAP"] <= 1
+
+
+def test_table2_rows_share_table1_runs_and_the_notebook_runs(tmp_path):
+    from pathlib import Path
+
+    import nbformat
+    import papermill as pm
+
+    from stssl.experiments import table1, table2
+
+    rows = table2.rows("smoke", seeds=2)
+    assert rows["a"] == [c for c in table1.configs("smoke", seeds=2, algo="fixmatch") if c.st]
+    assert rows["k"] == rows["a"]  # the smoke profile's lambda_D is 0.1: row k is row a, trained once
+    assert len(table2.configs("smoke", seeds=2)) == 2 * (len(rows) - 1)
+    assert {c.dataset for c in table2.configs("paper", data_root="/data")} == {"bigearthnet"}
+    with pytest.raises(ValueError, match="unknown Table 2 row"):
+        table2.rows(only=["z"])
+    notebooks = Path(__file__).resolve().parents[1] / "notebooks"
+    out = tmp_path / "table2.ipynb"
+    pm.execute_notebook(str(notebooks / "table2.ipynb"), str(out), parameters={"profile": "smoke", "seeds": 1},
+                        cwd=str(notebooks), progress_bar=False)
+    text = "\n".join(str(o.get("data", o.get("text", ""))) for c in nbformat.read(out, as_version=4).cells
+                     if c.cell_type == "code" for o in c.outputs)
+    for expected in ("late fusion", "single model", "46.12", "42.89", "(= row a)", "of 11 rows"):
+        assert expected in text
