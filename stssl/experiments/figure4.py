@@ -1,0 +1,149 @@
+"""Figure 4: where FixMatch, the ST-SSL teacher and its student predict "Sea and ocean" on the test set.
+
+The paper maps one class to show what the metadata buy: FixMatch calls many inland images
+"sea & ocean" (e.g. in Eastern Finland), the teacher, which sees the location, largely does not,
+and the student inherits this. We reuse Table 1's FixMatch and FixMatch + ST-SSL runs of the
+first seed (identical configs: the run cache trains nothing new) and count a test image as
+predicted positive when the class's probability exceeds :data:`THRESHOLD` (sigmoid of its logit
+for multi-label data, softmax for single-label data).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from stssl.config import RunConfig, seed_list
+from stssl.data.base import TaskInfo
+from stssl.experiments import table1
+from stssl.report import method_name
+from stssl.runs import Run
+
+SEA_AND_OCEAN = "Sea and ocean"
+THRESHOLD = 0.5
+OUTCOMES = ("TP", "FP", "FN", "TN")
+_NEAREST = {
+    # what other nomenclatures call the sea, for the error message
+    "Marine waters": "the 19-class BigEarthNet nomenclature's name for it",
+    "SeaLake": "EuroSAT's single-label class, sea and lakes together: EuroSAT has no 'Sea and ocean'",
+}
+
+
+def class_index(task: TaskInfo, class_name: str) -> int:
+    """Position of ``class_name`` in the data set's classes; an absent name fails listing them."""
+    names = list(task.class_names)
+    if class_name in names:
+        return names.index(class_name)
+    hints = [f"{n!r} is {why}" for n, why in _NEAREST.items() if n in names and n != class_name]
+    raise ValueError(f"class {class_name!r} is not in this data set; its classes are: "
+                     f"{', '.join(map(repr, names))}" + (f" ({'; '.join(hints)})" if hints else ""))
+
+
+def class_probability(logits: np.ndarray, multilabel: bool, k: int) -> np.ndarray:
+    """Probability of class ``k``: sigmoid of its logit (multi-label) or its softmax share."""
+    logits = np.asarray(logits, dtype=np.float64)
+    if multilabel:
+        return 1 / (1 + np.exp(-logits[:, k]))
+    z = np.exp(logits - logits.max(1, keepdims=True))
+    return z[:, k] / z.sum(1)
+
+
+def configs(profile: str = "cpu", dataset: str | None = None, data_root: str | None = None, seeds=2,
+            device: str = "auto", config: dict | None = None) -> list[RunConfig]:
+    """Table 1's FixMatch and FixMatch + ST-SSL runs of the first of ``seeds`` (plain first);
+    ``config`` overrides run settings as in Table 1's notebook."""
+    first = seed_list(seeds)[:1]
+    if not first:
+        raise ValueError(f"seeds={seeds!r} names no seed; the maps need one")
+    return [c for c in table1.configs(profile, dataset, data_root, first, device, algo="fixmatch", config=config)
+            if c.algo == "fixmatch"]
+
+
+def model_names() -> tuple[str, str, str]:
+    """Column names of the three mapped networks."""
+    st = method_name("fixmatch", True)
+    return method_name("fixmatch", False), f"{st} teacher", f"{st} student"
+
+
+def predictions(runs: list[Run], class_name: str = SEA_AND_OCEAN, device: str = "auto") -> pd.DataFrame:
+    """One row per test image: ``lat``, ``lon``, ``doy``, ``truth`` (has the class), ``is_sea``
+    where the data set knows it (GeoSynth), and the class probability of FixMatch, of the
+    teacher (with its real metadata) and of the student (image only)."""
+    from stssl.evaluate import predict, real_meta
+    from stssl.train import load_run_data, resolve_device
+
+    plain = [r for r in runs if not r.config.st]
+    st = [r for r in runs if r.config.st]
+    if len(plain) != 1 or len(st) != 1:
+        raise ValueError(f"need one plain and one + ST-SSL run, got {len(plain)} and {len(st)}: "
+                         "pass the runs of figure4.configs()")
+    plain, st = plain[0], st[0]
+    data = load_run_data(st.config)
+    ds, test = data.dataset, data.test
+    if not np.array_equal(load_run_data(plain.config).test, test):
+        raise ValueError("the plain and the + ST-SSL run have different test sets")
+    k = class_index(ds.task, class_name)
+    labels = np.asarray(ds.labels[test])
+    frame = pd.DataFrame({"lat": ds.lat[test], "lon": ds.lon[test], "doy": ds.doy[test],
+                          "truth": labels[:, k] > 0 if ds.task.multilabel else labels == k})
+    if hasattr(ds, "is_sea"):
+        frame["is_sea"] = np.asarray(ds.is_sea)[test]
+    dev = resolve_device(device)
+    nets = st.load_nets()
+    named = zip(model_names(), (plain.load_nets()["model"], nets["teacher"], nets["student"]), (None, real_meta, None))
+    for name, net, meta_fn in named:
+        logits = predict(net.to(dev), ds, test, meta_fn=meta_fn, batch_size=st.config.eval_batch_size, device=dev)
+        frame[name] = class_probability(logits, ds.task.multilabel, k)
+    frame.attrs["class_name"] = class_name
+    return frame
+
+
+def outcomes(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """Per sample "TP", "FP", "FN" or "TN"."""
+    truth, predicted = np.asarray(truth, bool), np.asarray(predicted, bool)
+    return np.select([truth & predicted, ~truth & predicted, truth & ~predicted], ["TP", "FP", "FN"], "TN")
+
+
+def outcome_counts(truth: np.ndarray, predicted: np.ndarray) -> dict[str, int]:
+    found = outcomes(truth, predicted)
+    return {o: int((found == o).sum()) for o in OUTCOMES}
+
+
+def error_table(frame: pd.DataFrame, threshold: float = THRESHOLD) -> pd.DataFrame:
+    """Per model: predicted positives, TP, FP (and FP on land where ``is_sea`` is known), FN,
+    precision and recall of the class (NaN where undefined)."""
+    rows = {}
+    for name in model_names():
+        predicted = frame[name].to_numpy() > threshold
+        c = outcome_counts(frame["truth"], predicted)
+        row = {"predicted positive": int(predicted.sum()), "TP": c["TP"], "FP": c["FP"]}
+        if "is_sea" in frame:
+            row["FP on land"] = int((predicted & ~frame["truth"] & ~frame["is_sea"]).sum())
+        row["FN"] = c["FN"]
+        row["precision"] = c["TP"] / (c["TP"] + c["FP"]) if c["TP"] + c["FP"] else np.nan
+        row["recall"] = c["TP"] / (c["TP"] + c["FN"]) if c["TP"] + c["FN"] else np.nan
+        rows[name] = row
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index.name = "model"
+    return out
+
+
+def summary(table: pd.DataFrame, class_name: str = SEA_AND_OCEAN, threshold: float = THRESHOLD) -> str:
+    """A sentence computed from :func:`error_table`: each model's false positives (on land where
+    known) and whether teacher and student make fewer than FixMatch, as in the paper."""
+    fixmatch, teacher, student = model_names()
+    col = "FP on land" if "FP on land" in table else "FP"
+    what = "false positives on land" if col == "FP on land" else "false positives"
+    fp = table[col]
+
+    def versus(name: str) -> str:
+        diff = fp[name] - fp[fixmatch]
+        return "as many as" if diff == 0 else f"{abs(diff)} {'fewer' if diff < 0 else 'more'} than"
+
+    agrees = fp[teacher] < fp[fixmatch] and fp[student] < fp[fixmatch]
+    return (f"With a probability above {threshold} counted as \"{class_name}\", FixMatch makes {fp[fixmatch]} "
+            f"{what}, the + ST-SSL teacher {fp[teacher]} ({versus(teacher)} FixMatch) and its student "
+            f"{fp[student]} ({versus(student)} FixMatch). "
+            + ("As in the paper, the teacher and the student both avoid part of FixMatch's errors."
+               if agrees else "Unlike the paper, teacher and student do not both make fewer of these errors "
+                              "than FixMatch here."))

