@@ -60,6 +60,13 @@ def test_grey_prior_feeds_one_constant_image_with_each_metadata_row():
     assert np.ptp(blind) < 1e-6  # without the metadata's contribution every row is the same
 
 
+def test_grey_prior_hides_what_the_run_hid_from_the_teacher():
+    ds, teacher = _tiny_dataset(), _teacher()
+    lat, lon, doy = np.full(4, 50.0), np.full(4, 10.0), np.array([1.0, 90.0, 180.0, 270.0])
+    assert np.ptp(figure5.grey_prior(teacher, ds, lat, lon, doy, 1)) > 1e-3  # the date matters ...
+    assert np.ptp(figure5.grey_prior(teacher, ds, lat, lon, doy, 1, components="location")) < 1e-6  # ... unless hidden
+
+
 def test_grey_value_is_the_image_and_checked():
     ds = _tiny_dataset()
     dark, light = figure5.grey_image(ds, 0.2), figure5.grey_image(ds, 0.8)

@@ -10,6 +10,8 @@ for multi-label data, softmax for single-label data).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 
@@ -68,8 +70,10 @@ def model_names() -> tuple[str, str, str]:
 def predictions(runs: list[Run], class_name: str = SEA_AND_OCEAN, device: str = "auto") -> pd.DataFrame:
     """One row per test image: ``lat``, ``lon``, ``doy``, ``truth`` (has the class), ``is_sea``
     where the data set knows it (GeoSynth), and the class probability of FixMatch, of the
-    teacher (with its real metadata) and of the student (image only)."""
-    from stssl.evaluate import predict, real_meta
+    teacher (with its real metadata, less any component the run hid from it) and of the student
+    (image only)."""
+    from stssl.evaluate import predict
+    from stssl.meta import batch_meta
     from stssl.train import load_run_data, resolve_device
 
     plain = [r for r in runs if not r.config.st]
@@ -90,7 +94,8 @@ def predictions(runs: list[Run], class_name: str = SEA_AND_OCEAN, device: str = 
         frame["is_sea"] = np.asarray(ds.is_sea)[test]
     dev = resolve_device(device)
     nets = st.load_nets()
-    named = zip(model_names(), (plain.load_nets()["model"], nets["teacher"], nets["student"]), (None, real_meta, None))
+    teacher_meta = functools.partial(batch_meta, components=st.config.metadata)
+    named = zip(model_names(), (plain.load_nets()["model"], nets["teacher"], nets["student"]), (None, teacher_meta, None))
     for name, net, meta_fn in named:
         logits = predict(net.to(dev), ds, test, meta_fn=meta_fn, batch_size=st.config.eval_batch_size, device=dev)
         frame[name] = class_probability(logits, ds.task.multilabel, k)
