@@ -208,3 +208,49 @@ def plot_curves_by_algorithm(runs, metric: str = "val_mAP", columns: int = 4):
         ax.set_visible(False)
     fig.tight_layout()
     return fig
+
+
+def plot_mean_band(df, x: str, y: str, hue: str | None = None, ax=None, logx: bool = False,
+                   xlabel: str | None = None, ylabel: str | None = None, title: str | None = None,
+                   zero_line: bool = False):
+    """``y`` against ``x`` from one row per run: the mean over seeds (line and markers) and the
+    seed-to-seed standard deviation (band), one line per ``hue`` in order of appearance."""
+    import seaborn as sns
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 3.8))
+    order = list(dict.fromkeys(df[hue])) if hue else None
+    sns.lineplot(data=df, x=x, y=y, hue=hue, hue_order=order, errorbar="sd", marker="o", ax=ax)
+    if logx:
+        ax.set_xscale("log")
+        ticks = sorted(df[x].unique())
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.minorticks_off()
+    if zero_line:
+        ax.axhline(0, color="0.5", linewidth=0.8, linestyle="--")
+    ax.set_xlabel(xlabel or x)
+    ax.set_ylabel(ylabel or y)
+    if title:
+        ax.set_title(title)
+    if hue and ax.get_legend() is not None:
+        ax.legend(title=None, fontsize=8)
+    return ax
+
+
+def plot_smoothed_curves(curves, titles: dict[str, str] | None = None):
+    """One panel per metric (stacked): per method the mean over seeds (faint) and its smoothed
+    curve (bold), as TensorBoard draws them. ``curves`` has columns method, metric, step, mean, smoothed."""
+    metrics = list(dict.fromkeys(curves["metric"]))
+    methods = list(dict.fromkeys(curves["method"]))
+    colours = plt.get_cmap("tab10")
+    fig, axes = plt.subplots(len(metrics), 1, figsize=(6.5, 2.6 * len(metrics)), sharex=True, squeeze=False)
+    for ax, metric in zip(axes[:, 0], metrics):
+        for i, method in enumerate(methods):
+            c = curves[(curves.metric == metric) & (curves.method == method)]
+            ax.plot(c.step, c["mean"], color=colours(i), alpha=0.25, linewidth=1)
+            ax.plot(c.step, c.smoothed, color=colours(i), linewidth=2, marker="o", markersize=3, label=method)
+        ax.set_ylabel((titles or {}).get(metric, metric), fontsize=9)
+    axes[0, 0].legend(fontsize=8)
+    axes[-1, 0].set_xlabel("training step")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,108 @@
+"""Figure 3: test mAP against the labelled fraction for supervised, FixMatch and FixMatch + ST-SSL.
+
+The paper's fractions are 0.5, 1, 2, 4 and 8 % of BigEarthNet, with Table 1 at 1 %. Each profile
+has its own Table-1 fraction (``cpu``: 5 % of GeoSynth, about as many labels per class as
+BigEarthNet's 1 %), so the default fractions are the paper's scaled by that profile's fraction
+over 1 %: the Table-1 point is then exactly Table 1's runs, read from the cache.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pandas as pd
+
+from stssl.config import PAPER_LABEL_BUDGETS, RunConfig, resolve
+from stssl.experiments import table1
+from stssl.paper import TABLE1
+from stssl.report import _mean_std, _paired_gain, method_name, runs_frame
+from stssl.runs import Run
+
+PAPER_FRACTIONS: tuple[float, ...] = PAPER_LABEL_BUDGETS["bigearthnet"]["label_fraction"]
+PAPER_TABLE1_FRACTION = 0.01
+METHODS: list[str] = [method_name(a, st) for a, st in (("supervised", False), ("fixmatch", False), ("fixmatch", True))]
+"""The three methods of Figure 3 and Table 4, as the tables name them."""
+
+
+def fraction_scale(profile: str, dataset: str | None = None) -> float:
+    """Our labelled fraction per paper fraction: the profile's Table-1 fraction over the paper's 1 %.
+    Data sets budgeted by a number of labels (EuroSAT) have no fraction: see Table 4."""
+    cfg = resolve(profile, **({"dataset": dataset} if dataset else {}))
+    if cfg.num_labels is not None:
+        raise ValueError(f"Figure 3 varies the labelled fraction; {cfg.dataset!r} in the {profile!r} profile is "
+                         f"budgeted by a number of labels ({cfg.num_labels}); valid data sets: geosynth, bigearthnet "
+                         "(EuroSAT's label counts are Table 4)")
+    return cfg.label_fraction / PAPER_TABLE1_FRACTION
+
+
+def default_fractions(profile: str, dataset: str | None = None) -> list[float]:
+    """The paper's fractions mapped to the profile (``cpu``: 2.5, 5, 10, 20, 40 %)."""
+    scale = fraction_scale(profile, dataset)
+    return [round(f * scale, 10) for f in PAPER_FRACTIONS]
+
+
+def configs(profile: str = "cpu", dataset: str | None = None, data_root: str | None = None, seeds=2,
+            device: str = "auto", fractions=None, config: dict | None = None) -> list[RunConfig]:
+    """Table 1's supervised, FixMatch and FixMatch + ST-SSL runs at each labelled fraction
+    (``fractions=None``: :func:`default_fractions`), every seed."""
+    fraction_scale(profile, dataset)  # fails at once for a data set budgeted by a number of labels
+    fractions = default_fractions(profile, dataset) if fractions is None else [float(f) for f in fractions]
+    if not fractions or any(not 0 < f <= 1 for f in fractions):
+        raise ValueError(f"fractions must lie in (0, 1], got {fractions!r}")
+    return [c for f in fractions
+            for c in table1.configs(profile, dataset, data_root, seeds, device, algo="fixmatch",
+                                    config={**(config or {}), "label_fraction": f})]
+
+
+def frames_by(runs: list[Run], key: Callable[[RunConfig], Any], metric: str = "mAP") -> dict[Any, pd.DataFrame]:
+    """The runs frame of each group of runs with the same ``key(config)``, in sorted key order."""
+    return {k: runs_frame([r for r in runs if key(r.config) == k], metric) for k in sorted({key(r.config) for r in runs})}
+
+
+def gains_by(runs: list[Run], key: Callable[[RunConfig], Any], metric: str = "mAP") -> dict[Any, pd.Series]:
+    """Per group (see :func:`frames_by`), + ST-SSL minus FixMatch per seed (points); groups without a pair left out."""
+    gains = {k: _paired_gain(df, "fixmatch", f"test_{metric}") for k, df in frames_by(runs, key, metric).items()}
+    return {k: g for k, g in gains.items() if len(g)}
+
+
+def points(runs: list[Run]) -> pd.DataFrame:
+    """One row per run: labelled fraction (%), method, seed and test mAP (%)."""
+    df = runs_frame(runs)
+    df["fraction (%)"] = [r.config.label_fraction * 100 for r in runs]
+    df["test mAP (%)"] = df["test_mAP"] * 100
+    return df
+
+
+def _fraction(cfg: RunConfig) -> float:
+    return cfg.label_fraction
+
+
+def table(runs: list[Run]) -> pd.DataFrame:
+    """Per fraction: the paper fraction it stands for, our test mAP per method (mean ± std), the
+    paired gain of + ST-SSL, and the paper's numbers where it gives them (Table 1, at 1 %)."""
+    cfg = runs[0].config
+    scale = fraction_scale(cfg.profile, cfg.dataset)
+    rows = []
+    for fraction, df in frames_by(runs, _fraction).items():
+        paper_fraction = fraction / scale
+        at_table1 = abs(paper_fraction - PAPER_TABLE1_FRACTION) < 1e-9
+        plain, st = TABLE1["fixmatch"]
+        row = {"ours: labelled (%)": f"{fraction:.1%}", "stands for paper (%)": f"{paper_fraction:.1%}"}
+        row.update({f"ours {m}": _mean_std(df.loc[df.method == m, "test_mAP"]) for m in METHODS})
+        row["ours Δ"] = _mean_std(_paired_gain(df, "fixmatch"), scale=1, signed=True)
+        row["paper FixMatch"] = f"{plain:.2f}" if at_table1 else "–"
+        row["paper FixMatch + ST-SSL"] = f"{st:.2f}" if at_table1 else "–"
+        row["paper Δ"] = f"{st - plain:+.2f}" if at_table1 else "–"
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("ours: labelled (%)")
+
+
+def gain_summary(runs: list[Run]) -> str:
+    """One sentence: at how many fractions + ST-SSL was ahead of FixMatch on average (the paper: all)."""
+    gains = gains_by(runs, _fraction)
+    if not gains:
+        return "No FixMatch / + ST-SSL pairs to compare."
+    listing = ", ".join(f"{f:.1%}: {g.mean():+.2f}" for f, g in gains.items())
+    ahead = sum(g.mean() > 0 for g in gains.values())
+    return (f"**+ ST-SSL was ahead of FixMatch at {ahead} of {len(gains)} labelled fractions** "
+            f"(mean paired gain in points: {listing}). The paper: ahead at every fraction.")

@@ -1,0 +1,96 @@
+"""Figure 6: pseudo-label quality and quantity over training, FixMatch vs FixMatch + ST-SSL.
+
+No runs of its own: the histories of Table 1's FixMatch runs, which record at every evaluation the
+precision of the pseudo-labels that passed the mask since the previous one (for + ST-SSL: the
+teacher's, made with metadata), the multi-label precision of the positive ones, and the fraction
+that passed. Curves are the mean over seeds, smoothed as TensorBoard does (the paper's are
+"smoothed for visualization" without saying how).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from stssl.config import RunConfig
+from stssl.experiments import table1
+from stssl.plots import _histories
+from stssl.runs import Run
+
+METRICS: dict[str, str] = {
+    "pl_precision": "quality: precision", "pl_pos_precision": "quality: precision of positives",
+    "pl_quantity": "quantity: fraction passing the mask",
+}
+SMOOTHING = 0.3
+"""Default weight of the previous smoothed value (0: no smoothing)."""
+
+ALMOST_IDENTICAL = 0.05
+"""Quantities within this relative difference are called almost identical."""
+
+
+def configs(profile: str = "cpu", dataset: str | None = None, data_root: str | None = None, seeds=2,
+            device: str = "auto", config: dict | None = None) -> list[RunConfig]:
+    """Table 1's FixMatch and FixMatch + ST-SSL runs (its supervised baseline has no pseudo-labels)."""
+    return [c for c in table1.configs(profile, dataset, data_root, seeds, device, algo="fixmatch", config=config)
+            if c.algo == "fixmatch"]
+
+
+def smooth(values, weight: float = SMOOTHING) -> np.ndarray:
+    """TensorBoard's smoothing: an exponential moving average that starts at the first value
+    (debiased), ``s_t = weight * s_{t-1} + (1 - weight) * x_t``. NaNs stay NaN and are skipped."""
+    if not 0 <= weight < 1:
+        raise ValueError(f"smoothing weight must lie in [0, 1), got {weight!r}")
+    out, last, n = np.full(len(values), np.nan), 0.0, 0
+    for i, x in enumerate(np.asarray(values, dtype=float)):
+        if np.isnan(x):
+            continue
+        last, n = weight * last + (1 - weight) * x, n + 1
+        out[i] = last / (1 - weight ** n)
+    return out
+
+
+def curves(runs: list[Run], weight: float = SMOOTHING) -> pd.DataFrame:
+    """Long frame: per method, metric and evaluation step, the mean over seeds (``mean``, NaN
+    seeds left out), its smoothed curve (``smoothed``) and the number of seeds with a value."""
+    df = _histories(runs)
+    rows = []
+    for metric in (m for m in METRICS if m in df and df[m].notna().any()):
+        stats = df.groupby(["method", "step"], sort=False)[metric].agg(["mean", "count"]).reset_index()
+        stats = stats.sort_values(["method", "step"], kind="stable")
+        stats["smoothed"] = stats.groupby("method", sort=False)["mean"].transform(lambda v: smooth(v.to_numpy(), weight))
+        rows.append(stats.assign(metric=metric))
+    return pd.concat(rows, ignore_index=True)[["method", "metric", "step", "mean", "smoothed", "count"]]
+
+
+def means(runs: list[Run]) -> pd.DataFrame:
+    """Per method and seed, each pseudo-label metric averaged over training (unsmoothed)."""
+    df = _histories(runs)
+    return df.groupby(["method", "seed"], sort=False)[[m for m in METRICS if m in df]].mean()
+
+
+def summary(runs: list[Run]) -> str:
+    """A sentence comparing + ST-SSL's (teacher's) pseudo-labels with FixMatch's over training,
+    as the paper does (higher quality, almost identical quantity)."""
+    per_seed = means(runs)
+    methods = per_seed.index.get_level_values("method").unique()
+    plain, st = "FixMatch", "FixMatch + ST-SSL"
+    if plain not in methods or st not in methods:
+        return "Both FixMatch and FixMatch + ST-SSL runs are needed for the comparison."
+    a, b = per_seed.loc[plain], per_seed.loc[st]
+    paired = (b - a).dropna(how="all")
+
+    def compare(metric: str) -> str:
+        diff = paired[metric].dropna()
+        word = "higher" if diff.mean() > 0 else "lower" if diff.mean() < 0 else "equal"
+        return (f"{word} ({b[metric].mean():.3f} vs {a[metric].mean():.3f}, higher on "
+                f"{int((diff > 0).sum())} of {len(diff)} seeds)")
+
+    text = f"**Over training, the pseudo-labels of FixMatch + ST-SSL (the teacher's) had {compare('pl_precision')} precision"
+    if "pl_pos_precision" in paired and paired["pl_pos_precision"].notna().any():
+        text += f"; the precision of the positive ones was {compare('pl_pos_precision')}"
+    rel = (b["pl_quantity"].mean() - a["pl_quantity"].mean()) / a["pl_quantity"].mean()
+    verdict = ("almost identical" if abs(rel) <= ALMOST_IDENTICAL else "higher" if rel > 0 else "lower")
+    text += (f"; their quantity was {verdict}** ({b['pl_quantity'].mean():.3g} vs {a['pl_quantity'].mean():.3g} "
+             f"passing the mask, {rel:+.1%} relative; 'almost identical' means within {ALMOST_IDENTICAL:.0%}). "
+             "Means over all evaluations and seeds, unsmoothed. The paper: higher quality, almost identical quantity.")
+    return text
