@@ -88,19 +88,25 @@ def _label(row: str, cfg: RunConfig) -> str:
     return TABLE2[row][0]
 
 
-def agreement(runs: list[Run], row_configs: dict[str, list[RunConfig]]) -> str:
-    """A sentence: in which rows our mean change from (a) has the paper's sign (all the paper's are drops)."""
+def changes(runs: list[Run], row_configs: dict[str, list[RunConfig]]) -> pd.Series:
+    """Per paper row other than (a) with runs of its own: our mean test mAP minus row (a)'s (points)."""
     by_key = {r.config.key(): r for r in runs}
 
     def mean(row: str) -> float:
         return 100 * sum(by_key[c.key()].metrics["test_mAP"] for c in row_configs[row]) / len(row_configs[row])
 
-    compared = [row for row in row_configs if row in TABLE2 and row != "a" and row_configs[row] != row_configs["a"]]
-    if not compared:
+    return pd.Series({row: mean(row) - mean("a") for row in row_configs
+                      if row in TABLE2 and row != "a" and row_configs[row] != row_configs["a"]}, dtype=float)
+
+
+def agreement(runs: list[Run], row_configs: dict[str, list[RunConfig]]) -> str:
+    """A sentence: in which rows our mean change from (a) has the paper's sign (all the paper's are drops)."""
+    delta = changes(runs, row_configs)
+    if delta.empty:
         return "No ablation rows to compare."
-    drops = [row for row in compared if mean(row) < mean("a")]
-    rises = [f"({row}) {mean(row) - mean('a'):+.2f}" for row in compared if row not in drops]
-    text = (f"**Every ablation lowers the paper's mAP; ours drops in {len(drops)} of {len(compared)} rows** "
+    drops = [row for row, d in delta.items() if d < 0]
+    rises = [f"({row}) {d:+.2f}" for row, d in delta.items() if d >= 0]
+    text = (f"**Every ablation lowers the paper's mAP; ours drops in {len(drops)} of {len(delta)} rows** "
             f"({', '.join(f'({r})' for r in drops) or 'none'}).")
     if rises:
         text += f" It does not in {', '.join(rises)} (points, mean over seeds)."

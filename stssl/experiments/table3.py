@@ -79,6 +79,16 @@ def _ood_row(scores: pd.DataFrame, row: str) -> tuple[float, float, int]:
     return float(per_seed["mean"].mean()), float(per_seed["std"].mean()), len(per_seed)
 
 
+def row_means(runs: list[Run], scores: pd.DataFrame) -> dict[str, float]:
+    """Our mean test mAP (%) of each row a-f that has runs (c, d: over the OOD values and seeds)."""
+    standard, geographic = runs_frame(_by_split(runs, "standard")), runs_frame(_by_split(runs, "geographic"))
+    out = {"a": standard["test_mAP"].mean() * 100, "b": standard["teacher_test_mAP"].mean() * 100,
+           "c": _ood_row(scores, "c")[0], "d": _ood_row(scores, "d")[0]}
+    if len(geographic):
+        out.update(e=geographic["test_mAP"].mean() * 100, f=geographic["teacher_test_mAP"].mean() * 100)
+    return {k: v for k, v in out.items() if v == v}
+
+
 def table(runs: list[Run], scores: pd.DataFrame) -> pd.DataFrame:
     """Rows (a)-(f) of the paper's Table 3: our test mAP (%) beside the paper's. (a, b, e, f):
     mean ± std over seeds; (c, d): the mean over the five OOD values ± their std, each averaged over seeds."""
