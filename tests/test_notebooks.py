@@ -1,5 +1,7 @@
 """Notebooks execute under papermill with the ``smoke`` profile (as `make book` runs them with ``cpu``)."""
 
+import ast
+import re
 from pathlib import Path
 
 import nbformat
@@ -10,11 +12,55 @@ from stssl.algorithms import ALGORITHMS
 from stssl.paper import DISPLAY_NAMES, TABLE1
 from stssl.runs import load_run, runs_root
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+BOOK_ORDER = re.search(r"^NOTEBOOKS := (.*)$", (ROOT / "Makefile").read_text(), re.M).group(1).split()
 
 
 def _outputs(nb) -> str:
     return "\n".join(str(o.get("data", o.get("text", ""))) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+
+
+def test_make_book_runs_every_notebook_and_the_toc_shows_every_page():
+    assert sorted(BOOK_ORDER) == sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
+    assert BOOK_ORDER[-1] == "summary"  # it reads the runs of every other page
+    toc = (ROOT / "_toc.yml").read_text()
+    for name in BOOK_ORDER:
+        if name != "geosynth":  # its figures illustrate book/geosynth.md
+            assert f"book/results/{name}\n" in toc
+    for page in re.findall(r"file: (\S+)", toc):
+        assert (ROOT / f"{page}.md").exists() or page.startswith("book/results/"), page
+
+
+def _parameters_cell(name: str) -> str:
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    return next((c.source for c in nb.cells if "parameters" in c.metadata.get("tags", [])), "")
+
+
+def test_summary_reads_each_page_with_that_page_s_seeds():
+    """Otherwise the summary would ask for other runs than the pages, and train them."""
+    summary_seeds = ast.literal_eval(re.search(r"^seeds = (\{.*?\})", _parameters_cell("summary"), re.M).group(1))
+    assert set(summary_seeds) == set(BOOK_ORDER) - {"geosynth", "explore", "summary"}
+    for page, n in summary_seeds.items():
+        assert int(re.search(r"^seeds = (\d+)", _parameters_cell(page), re.M).group(1)) == n, page
+
+
+@pytest.mark.parametrize("name", BOOK_ORDER)
+def test_every_notebook_runs_in_the_smoke_profile(tmp_path, name):
+    """As `make book` runs them (default parameters but the profile), with one seed to stay fast."""
+    params = {"profile": "smoke"}
+    source = _parameters_cell(name)
+    if re.search(r"^seeds = \d", source, re.M):
+        params["seeds"] = 1
+    elif re.search(r"^seeds = \{", source, re.M):
+        params["seeds"] = {page: 1 for page in BOOK_ORDER}
+    if name == "geosynth":
+        params = {"n_samples": 2000, "out_dir": str(tmp_path / "figures")}
+    out = tmp_path / f"{name}.ipynb"
+    pm.execute_notebook(str(NOTEBOOKS / f"{name}.ipynb"), str(out), parameters=params, cwd=str(NOTEBOOKS),
+                        progress_bar=False)
+    if name != "geosynth":
+        assert "smoke" in _outputs(nbformat.read(out, as_version=4))  # each page says which profile made it
 
 
 def test_table1_smoke(tmp_path):
