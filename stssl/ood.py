@@ -25,9 +25,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from stssl.evaluate import MetaFn, real_meta
+from stssl.data.geo import nearest_km
+from stssl.evaluate import MetaFn
+from stssl.meta import batch_meta
 
-EARTH_RADIUS_KM = 6371.0088  # mean Earth radius (IUGG)
 DAYS_PER_CYCLE = 365  # the period of the sin/cos day-of-year encoding (stssl.meta)
 
 MIN_DISTANCE_KM = 1000.0
@@ -44,14 +45,6 @@ OOD_LOCATIONS: tuple[tuple[str, float, float], ...] = (
 )
 
 
-def haversine_km(lat1, lon1, lat2, lon2) -> np.ndarray:
-    """Great-circle distance (km) between points in degrees, broadcast over the inputs."""
-    p1, p2 = np.radians(np.asarray(lat1, dtype=np.float64)), np.radians(np.asarray(lat2, dtype=np.float64))
-    dlat, dlon = p2 - p1, np.radians(np.asarray(lon2, dtype=np.float64) - np.asarray(lon1, dtype=np.float64))
-    a = np.sin(dlat / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlon / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
-
-
 def ood_locations(train_lat: np.ndarray, train_lon: np.ndarray,
                   candidates: tuple[tuple[str, float, float], ...] = OOD_LOCATIONS,
                   min_km: float = MIN_DISTANCE_KM) -> pd.DataFrame:
@@ -62,7 +55,7 @@ def ood_locations(train_lat: np.ndarray, train_lon: np.ndarray,
         raise ValueError("no training locations to measure the OOD locations against")
     rows = []
     for place, lat, lon in candidates:
-        nearest = float(haversine_km(lat, lon, train_lat, train_lon).min())
+        nearest = float(nearest_km([lat], [lon], train_lat, train_lon)[0])
         if nearest < min_km:
             raise ValueError(f"OOD location {place!r} ({lat}, {lon}) is only {nearest:.0f} km from a training "
                              f"sample, less than min_km={min_km:.0f}: choose candidates outside the training region")
@@ -97,15 +90,17 @@ def ood_days(train_doy: np.ndarray, n: int = 5) -> pd.DataFrame:
     return pd.DataFrame({"doy": days[picked], "nearest_days": to_train[picked]})
 
 
-def overwrite_meta(lat: float | None = None, lon: float | None = None, doy: float | None = None) -> MetaFn:
+def overwrite_meta(lat: float | None = None, lon: float | None = None, doy: float | None = None,
+                   components: str = "location+time") -> MetaFn:
     """A ``meta_fn`` for :func:`stssl.evaluate.predict`: the teacher's real metadata input, with
-    the given fields replaced by one fixed value for every sample (``None`` keeps the real one)."""
+    the given fields replaced by one fixed value for every sample (``None`` keeps the real one).
+    ``components`` is what the run's teacher saw (``RunConfig.metadata``)."""
     fixed = {k: v for k, v in (("lat", lat), ("lon", lon), ("doy", doy)) if v is not None}
     if not fixed:
         raise ValueError("overwrite_meta needs at least one of lat, lon, doy")
 
     def meta_fn(raw: dict[str, torch.Tensor]) -> torch.Tensor:
         like = torch.as_tensor(raw["lat"], dtype=torch.float32)
-        return real_meta({**raw, **{k: torch.full_like(like, float(v)) for k, v in fixed.items()}})
+        return batch_meta({**raw, **{k: torch.full_like(like, float(v)) for k, v in fixed.items()}}, components)
 
     return meta_fn

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import numpy as np
 import pandas as pd
 
 from stssl.paper import DISPLAY_NAMES, TABLE1
+from stssl.config import RunConfig
 from stssl.runs import Run
 
 
@@ -75,6 +78,19 @@ def _paired_gain(df: pd.DataFrame, algo: str, metric: str = "test_mAP") -> pd.Se
     """Per seed, + ST-SSL minus the plain algorithm, in points (seeds that have both)."""
     by_seed = {st: df[(df.algo == algo) & (df.st == st)].set_index("seed")[metric] for st in (False, True)}
     return ((by_seed[True] - by_seed[False]) * 100).dropna()
+
+
+def frames_by(runs: list[Run], key: Callable[[RunConfig], Any], metric: str = "mAP") -> dict[Any, pd.DataFrame]:
+    """The runs frame of each group of runs with the same ``key(config)`` (a label budget, a
+    context strength, ...), in sorted key order."""
+    return {k: runs_frame([r for r in runs if key(r.config) == k], metric) for k in sorted({key(r.config) for r in runs})}
+
+
+def gains_by(runs: list[Run], key: Callable[[RunConfig], Any], metric: str = "mAP") -> dict[Any, pd.Series]:
+    """Per group (see :func:`frames_by`), FixMatch + ST-SSL minus FixMatch per seed (points);
+    groups without a pair left out."""
+    gains = {k: _paired_gain(df, "fixmatch", f"test_{metric}") for k, df in frames_by(runs, key, metric).items()}
+    return {k: g for k, g in gains.items() if len(g)}
 
 
 def st_gains(runs: list[Run], metric: str = "test_mAP") -> pd.DataFrame:

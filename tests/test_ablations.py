@@ -10,7 +10,7 @@ from stssl.algorithms import TaskContext, build_algorithm
 from stssl.algorithms.steps import STStep, Views
 from stssl.config import resolve
 from stssl.meta import batch_meta, encode_meta
-from stssl.models import ViTSize, build_model, build_teacher_student
+from stssl.models import ViTSize, build_teacher_student
 from stssl.train import SSLModule, load_run_data, train
 
 TINY = ViTSize(16, 1, 2, 8, mlp_ratio=2.0)

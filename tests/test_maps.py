@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from stssl.data.base import MetaDataset, TaskInfo
+from stssl.data.geo import nearest_km
 from stssl.data.bigearthnet import CLASSES_19, CLASSES_43
 from stssl.data.synthetic import MULTILABEL_CLASSES, SINGLELABEL_CLASSES
 from stssl.experiments import figure4, figure5, table1
@@ -155,7 +156,7 @@ def test_configs_are_table1s_fixmatch_runs_of_the_first_seed():
 
 
 def test_support_land_and_distances():
-    assert figure5.distance_km([51.0], [10.0], [50.0], [10.0])[0] == pytest.approx(111.19, abs=0.1)
+    assert nearest_km([51.0], [10.0], [50.0, 20.0], [10.0, 10.0])[0] == pytest.approx(111.19, abs=0.1)
     assert figure5.on_land([48.85, 45.0, 61.5], [2.35, -20.0, 29.0]).tolist() == [True, False, True]
     grid = figure5.Grid(np.array([0.0, 1.0]), np.array([0.0, 1.0]), np.array([[0.1, 0.3], [0.5, 0.9]]),
                         in_support=np.array([[True, True], [False, False]]),

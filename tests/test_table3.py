@@ -13,6 +13,7 @@ from pyproj import Geod
 
 from stssl.evaluate import real_meta
 from stssl.experiments import table1, table3
+from stssl.meta import encode_meta
 from stssl.ood import MIN_DISTANCE_KM, OOD_LOCATIONS, ood_days, ood_locations, overwrite_meta
 from stssl.runs import get_runs
 from stssl.train import load_run_data
@@ -149,3 +150,10 @@ def test_table3_notebook_smoke(tmp_path, smoke_configs):
     assert rows["(a) Student"] == f"{runs[0].metrics['test_mAP'] * 100:.2f}"
     assert rows["(f) Teacher †"] == f"{runs[1].metrics['teacher_test_mAP'] * 100:.2f}"
     assert f"{runs[1].metrics['test_mAP'] * 100:.2f} % (e)" in text
+
+
+def test_overwrite_meta_keeps_what_the_teacher_was_trained_to_see():
+    """A teacher trained without T (Table 2 b) gets day 1 whatever day is overwritten."""
+    raw = {"lat": torch.tensor([45.0, 60.0]), "lon": torch.tensor([5.0, 25.0]), "doy": torch.tensor([100.0, 250.0])}
+    out = overwrite_meta(lat=-25.0, lon=134.0, components="location")(raw)
+    assert torch.allclose(out, encode_meta(torch.tensor([-25.0, -25.0]), torch.tensor([134.0, 134.0]), torch.ones(2)))

@@ -116,3 +116,16 @@ def to_rgb8(x01: np.ndarray, size: int | None) -> np.ndarray:
     """
     x = resize(x01, size) if size is not None else np.asarray(x01, dtype=np.float32)
     return np.round(np.clip(x, 0, 1) * 255).astype(np.uint8).transpose(1, 2, 0)
+
+
+EARTH_RADIUS_KM = 6371.0088  # mean Earth radius (IUGG)
+
+
+def nearest_km(lat, lon, to_lat, to_lon) -> np.ndarray:
+    """Great-circle (haversine) distance in km from each point (lat, lon) to the nearest of the
+    points (to_lat, to_lon), all in degrees; a ball tree keeps it fast for large sets."""
+    from sklearn.neighbors import BallTree
+
+    tree = BallTree(np.radians(np.column_stack([np.ravel(to_lat), np.ravel(to_lon)])), metric="haversine")
+    dist, _ = tree.query(np.radians(np.column_stack([np.ravel(lat), np.ravel(lon)])), k=1)
+    return dist[:, 0] * EARTH_RADIUS_KM

@@ -12,8 +12,7 @@ import pandas as pd
 
 from stssl.config import RunConfig, resolve
 from stssl.experiments import table1
-from stssl.experiments.figure3 import frames_by, gains_by
-from stssl.report import _mean_std
+from stssl.report import _mean_std, frames_by, gains_by
 from stssl.runs import Run
 
 STRENGTHS: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)

