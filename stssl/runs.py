@@ -121,7 +121,9 @@ def get_runs(cfgs: list[RunConfig], root: Path | None = None, progress: bool = T
              workers: int | None = None) -> list[Run]:
     """Several runs in order, with one progress bar over them. Cached ones are read, not trained;
     the missing ones are trained ``workers`` at a time (default :func:`default_workers`), each in
-    its own process with an equal share of the cores. A run is the same whichever process trains it."""
+    its own process with an equal share of the cores. A run is the same whichever process trains it.
+    The workers are spawned: a script calling this must keep its top level under
+    ``if __name__ == "__main__":`` (notebooks need nothing)."""
     missing = list({run_dir(c, root): c for c in cfgs if not (run_dir(c, root) / "metrics.json").exists()}.values())
     workers = min(workers or default_workers(missing), len(missing)) if missing else 1
     bar = tqdm(total=len(cfgs), desc="runs", disable=not progress)
