@@ -131,12 +131,10 @@ def _label_row(dataset, index: int) -> np.ndarray:
 
 def predict_test(run: Run, n: int = 2000, seed: int = 0, device: str = "auto") -> Predictions:
     """Probabilities of the run's networks for ``n`` test samples drawn at random (all if fewer)."""
-    from stssl.train import SSLModule, load_run_data, resolve_device
+    from stssl.train import resolve_device
 
-    data = load_run_data(run.config)
-    module = SSLModule(run.config, data)
-    module.ema_nets.load_state_dict(torch.load(run.path / "model.pt", map_location="cpu"))
-    module = module.to(resolve_device(device)).eval()
+    module = run.load_module().to(resolve_device(device)).eval()
+    data = module.data
     rng = np.random.default_rng(seed)
     indices = np.asarray(data.test)[rng.permutation(len(data.test))[:n]]
     nets = {("student (image only)" if run.config.st else "model"): (module.eval_net, None)}
@@ -145,7 +143,7 @@ def predict_test(run: Run, n: int = 2000, seed: int = 0, device: str = "auto") -
     multilabel = data.dataset.task.multilabel
     probs = {}
     for name, (net, meta_fn) in nets.items():
-        logits = torch.as_tensor(module._predict(net, indices, meta_fn=meta_fn)).double()
+        logits = torch.as_tensor(module.predict_logits(net, indices, meta_fn=meta_fn)).double()
         probs[name] = (torch.sigmoid(logits) if multilabel else torch.softmax(logits, 1)).numpy()
     return Predictions(run, data.dataset, indices, probs)
 

@@ -44,13 +44,19 @@ class Run:
     history: pd.DataFrame
     path: Path
 
-    def load_nets(self, map_location: str = "cpu") -> torch.nn.ModuleDict:
-        """The best EMA networks (``teacher``/``student`` for ST runs, ``model`` otherwise)."""
+    def load_module(self, map_location: str = "cpu"):
+        """The run's :class:`~stssl.train.SSLModule` (its data, algorithm and metadata encoding)
+        with the best EMA networks loaded: what evaluating the run needs, with the data loaded once."""
         from stssl.train import SSLModule, load_run_data
 
         module = SSLModule(self.config, load_run_data(self.config))
         module.ema_nets.load_state_dict(torch.load(self.path / "model.pt", map_location=map_location))
-        return module.ema_nets.eval()
+        module.ema_nets.eval()
+        return module
+
+    def load_nets(self, map_location: str = "cpu") -> torch.nn.ModuleDict:
+        """The best EMA networks (``teacher``/``student`` for ST runs, ``model`` otherwise)."""
+        return self.load_module(map_location).ema_nets
 
 
 def _environment(device: str) -> dict:

@@ -218,7 +218,7 @@ class SSLModule(L.LightningModule):
     def algo(self) -> SSLAlgorithm:
         return self.step_fn.algo
 
-    def _predict(self, net: nn.Module, split: np.ndarray, **kwargs) -> np.ndarray:
+    def predict_logits(self, net: nn.Module, split: np.ndarray, **kwargs) -> np.ndarray:
         """Logits of ``net`` on ``split``, minus the algorithm's evaluation shift (CDMAD's bias)."""
         logits = predict(net, self.data.dataset, split, batch_size=self.cfg.eval_batch_size, device=self.device, **kwargs)
         like = self.data.dataset.normalize(self.data.dataset.raw_batch(split[:1])["pixels"].to(self.device).float() / 255)
@@ -229,9 +229,9 @@ class SSLModule(L.LightningModule):
     def _metrics(self, split: np.ndarray, prefix: str) -> dict[str, float]:
         labels = self.data.dataset.labels[split]
         out = {f"{prefix}_{k}": v for k, v in classification_metrics(
-            self._predict(self.eval_net, split), labels, self.multilabel).items()}
+            self.predict_logits(self.eval_net, split), labels, self.multilabel).items()}
         if self.cfg.st and self.cfg.eval_teacher:
-            logits = self._predict(self.ema_nets["teacher"], split, meta_fn=self.meta)
+            logits = self.predict_logits(self.ema_nets["teacher"], split, meta_fn=self.meta)
             out.update({f"teacher_{prefix}_{k}": v for k, v in classification_metrics(logits, labels, self.multilabel).items()})
         return out
 

@@ -144,6 +144,9 @@ def test_table2_rows_share_table1_runs_and_the_notebook_runs(tmp_path):
     rows = table2.rows("smoke", seeds=2)
     assert rows["a"] == [c for c in table1.configs("smoke", seeds=2, algo="fixmatch") if c.st]
     assert rows["k"] == rows["a"]  # the smoke profile's lambda_D is 0.1: row k is row a, trained once
+    with_steps = table2.rows("smoke", seeds=1, config={"steps": 10})
+    assert with_steps["a"] == [c for c in table1.configs("smoke", seeds=1, algo="fixmatch", config={"steps": 10}) if c.st]
+    assert with_steps["f"][0].steps == 10 and with_steps["f"][0].lambda_d == 0.0
     assert len(table2.configs("smoke", seeds=2)) == 2 * (len(rows) - 1)
     assert {c.dataset for c in table2.configs("paper", data_root="/data")} == {"bigearthnet"}
     with pytest.raises(ValueError, match="unknown Table 2 row"):

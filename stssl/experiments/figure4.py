@@ -10,8 +10,6 @@ for multi-label data, softmax for single-label data).
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import pandas as pd
 
@@ -73,8 +71,7 @@ def predictions(runs: list[Run], class_name: str = SEA_AND_OCEAN, device: str = 
     teacher (with its real metadata, less any component the run hid from it) and of the student
     (image only)."""
     from stssl.evaluate import predict
-    from stssl.meta import batch_meta
-    from stssl.train import load_run_data, resolve_device
+    from stssl.train import resolve_device
 
     plain = [r for r in runs if not r.config.st]
     st = [r for r in runs if r.config.st]
@@ -82,9 +79,9 @@ def predictions(runs: list[Run], class_name: str = SEA_AND_OCEAN, device: str = 
         raise ValueError(f"need one plain and one + ST-SSL run, got {len(plain)} and {len(st)}: "
                          "pass the runs of figure4.configs()")
     plain, st = plain[0], st[0]
-    data = load_run_data(st.config)
-    ds, test = data.dataset, data.test
-    if not np.array_equal(load_run_data(plain.config).test, test):
+    st_module, plain_module = st.load_module(), plain.load_module()
+    ds, test = st_module.data.dataset, st_module.data.test
+    if not np.array_equal(plain_module.data.test, test):
         raise ValueError("the plain and the + ST-SSL run have different test sets")
     k = class_index(ds.task, class_name)
     labels = np.asarray(ds.labels[test])
@@ -93,9 +90,9 @@ def predictions(runs: list[Run], class_name: str = SEA_AND_OCEAN, device: str = 
     if hasattr(ds, "is_sea"):
         frame["is_sea"] = np.asarray(ds.is_sea)[test]
     dev = resolve_device(device)
-    nets = st.load_nets()
-    teacher_meta = functools.partial(batch_meta, components=st.config.metadata)
-    named = zip(model_names(), (plain.load_nets()["model"], nets["teacher"], nets["student"]), (None, teacher_meta, None))
+    nets = st_module.ema_nets
+    teacher_meta = st_module.meta  # the metadata the run gave its teacher (all of it, unless ablated)
+    named = zip(model_names(), (plain_module.ema_nets["model"], nets["teacher"], nets["student"]), (None, teacher_meta, None))
     for name, net, meta_fn in named:
         logits = predict(net.to(dev), ds, test, meta_fn=meta_fn, batch_size=st.config.eval_batch_size, device=dev)
         frame[name] = class_probability(logits, ds.task.multilabel, k)

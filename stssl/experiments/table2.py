@@ -35,9 +35,9 @@ ABLATIONS: dict[str, dict] = {
 
 
 def rows(profile: str = "cpu", dataset: str | None = None, data_root: str | None = None, seeds=2,
-         device: str = "auto", only: list[str] | None = None) -> dict[str, list[RunConfig]]:
+         device: str = "auto", only: list[str] | None = None, config: dict | None = None) -> dict[str, list[RunConfig]]:
     """Row -> its FixMatch + ST-SSL configs, one per seed (``only``: these rows, and (a) always).
-    Row (a) is Table 1's FixMatch + ST-SSL, the same configs."""
+    Row (a) is Table 1's FixMatch + ST-SSL with the same ``config`` overrides: the same runs."""
     where = {"dataset": dataset} if dataset else {}
     unknown = set(only or ()) - set(ABLATIONS)
     if unknown:
@@ -47,7 +47,7 @@ def rows(profile: str = "cpu", dataset: str | None = None, data_root: str | None
         if only is not None and row not in only and row != "a":
             continue
         out[row] = [resolve(profile, algo="fixmatch", st=True, data_root=data_root, seed=s, device=device,
-                            algo_params={}, **where, **options) for s in seed_list(seeds)]
+                            algo_params={}, **where, **{**(config or {}), **options}) for s in seed_list(seeds)]
     return out
 
 
