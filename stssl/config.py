@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stssl.algorithms import check_algorithm, check_params
+from stssl.data import canonical_params
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,7 @@ def resolve(profile: str = "cpu", **overrides: Any) -> RunConfig:
     check_algorithm(algo)
     values.update(ALGO_OVERRIDES.get(algo, {}))
     values.update(overrides)
+    values["dataset_params"] = canonical_params(values["dataset"], values.get("dataset_params", {}))
     cfg = RunConfig(profile=profile, **values)
     check_params(cfg.algo, cfg.algo_params)
     if cfg.st and not check_algorithm(cfg.algo).uses_unlabelled:

@@ -16,6 +16,11 @@ def method_name(algo: str, st: bool) -> str:
     return DISPLAY_NAMES.get(algo, algo) + (" + ST-SSL" if st else "")
 
 
+BASELINE_METHODS: list[str] = [method_name(a, st) for a, st in
+                               (("supervised", False), ("fixmatch", False), ("fixmatch", True))]
+"""Supervised, FixMatch and FixMatch + ST-SSL, as the tables name them (Figure 3, Table 4)."""
+
+
 def runs_frame(runs: list[Run], metric: str = "mAP") -> pd.DataFrame:
     """One row per run: method, seed, test metric of the reported network (and of the teacher),
     mean pseudo-label precision/quantity over training (teacher's for ST runs)."""
@@ -35,12 +40,20 @@ def runs_frame(runs: list[Run], metric: str = "mAP") -> pd.DataFrame:
 
 
 def describe_runs(runs: list[Run]) -> str:
-    """Markdown: which data, profile, model, label budget, steps and seeds produced ``runs``
-    (the settings of the first run; what differs between runs is each table's own subject)."""
+    """Markdown: which data, profile, model, label budget, steps and seeds produced ``runs``.
+    A label budget or data-set parameter that differs between the runs (a page's subject, e.g.
+    Table 4's numbers of labels or the context strength) is listed with all its values."""
     cfg = runs[0].config
     seeds = sorted({r.config.seed for r in runs})
-    labels = f"{cfg.num_labels} labels" if cfg.num_labels else f"{cfg.label_fraction:.1%} labelled"
-    data = cfg.dataset + (f" {cfg.dataset_params}" if cfg.dataset_params else "")
+    fractions = sorted({r.config.label_fraction for r in runs if not r.config.num_labels})
+    counts = sorted({r.config.num_labels for r in runs if r.config.num_labels})
+    labels = "; ".join(([f"{', '.join(map(str, counts))} labels"] if counts else [])
+                       + ([f"{', '.join(f'{f:.1%}' for f in fractions)} labelled"] if fractions else []))
+    params = [r.config.dataset_params for r in runs]
+    keys = sorted({k for p in params for k in p})
+    shown = [f"{k}={params[0][k]!r}" if all(k in p and p[k] == params[0][k] for p in params)
+             else f"{k} in {{{', '.join(sorted({repr(p[k]) for p in params if k in p}))}}}" for k in keys]
+    data = cfg.dataset + (f" ({', '.join(shown)})" if shown else "")
     return (f"**Ours:** {data} data, `{cfg.profile}` profile: {cfg.model} at {cfg.image_size} px, {labels}, "
             f"{cfg.steps} steps of {cfg.batch_lb} labelled + {cfg.batch_ulb} unlabelled images, "
             f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}; test metric of the EMA network "

@@ -85,3 +85,22 @@ def test_a_new_option_at_its_default_keeps_cached_runs_valid():
     later = NextVersionConfig(**dataclasses.asdict(CFG))
     assert later.key() == CFG.key()
     assert dataclasses.replace(later, new_option="new behaviour").key() != CFG.key()
+
+
+def test_describe_runs_lists_what_differs_between_runs(tmp_path):
+    from stssl.report import describe_runs
+    from stssl.runs import Run
+
+    def run(**overrides):
+        return Run(resolve("smoke", st=True, **overrides), {}, pd.DataFrame(), tmp_path)
+
+    runs = [run(num_labels=n, seed=s, dataset_params={"n_samples": 2000, "multilabel": False, "context_strength": c})
+            for n, s, c in ((10, 0, 0.5), (20, 1, 0.0), (20, 0, 0.5))]
+    text = describe_runs(runs)
+    assert "10, 20 labels," in text and "seeds 0, 1;" in text
+    assert "(context_strength in {0.0, 0.5}, multilabel=False, n_samples=2000)" in text
+
+
+def test_a_data_set_default_spelled_out_is_the_same_run():
+    assert resolve("smoke", dataset_params={"n_samples": 2000, "context_strength": 1.0}) == resolve("smoke")
+    assert resolve("smoke", dataset_params={"n_samples": 2000, "context_strength": 0.5}) != resolve("smoke")

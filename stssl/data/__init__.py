@@ -78,6 +78,21 @@ def load_data(
                       train[_labelled(dataset, ds, train, label_fraction, num_labels, seed)], train)
 
 
+def canonical_params(dataset: str, params: dict) -> dict:
+    """``params`` without the entries that equal the data set's own defaults (GeoSynth's
+    :class:`~stssl.data.synthetic.GeoSynthConfig`), so that two spellings of the same data
+    (``{}`` and ``{"context_strength": 1.0}``) make one run config and one cache key.
+    ``image_size`` is kept: it overrides the run's own."""
+    if dataset != "geosynth":
+        return dict(params)
+    import dataclasses
+
+    from stssl.data.synthetic import GeoSynthConfig
+
+    defaults = {f.name: f.default for f in dataclasses.fields(GeoSynthConfig) if f.name != "image_size"}
+    return {k: v for k, v in params.items() if k not in defaults or v != defaults[k]}
+
+
 def _labelled(dataset: str, ds: MetaDataset, train: np.ndarray, fraction: float, num_labels: int | None,
               seed: int) -> np.ndarray:
     """Positions into ``train`` of the labelled subset."""
@@ -112,4 +127,5 @@ def prepare_data(dataset: str, root: str, out: str | None = None, image_size: in
     return pack(src, Path(out) if out else packed_dir(root, size), workers=workers)
 
 
-__all__ = ["DATASETS", "SPLITS", "DataError", "DataSplits", "MetaDataset", "TaskInfo", "load_data", "prepare_data"]
+__all__ = ["DATASETS", "SPLITS", "DataError", "DataSplits", "MetaDataset", "TaskInfo", "canonical_params", "load_data",
+           "prepare_data"]

@@ -25,8 +25,8 @@ def strength(cfg: RunConfig) -> float:
 
 def configs(profile: str = "cpu", dataset: str | None = None, data_root: str | None = None, seeds=2,
             device: str = "auto", strengths=STRENGTHS, config: dict | None = None) -> list[RunConfig]:
-    """FixMatch and FixMatch + ST-SSL on GeoSynth at each context strength, every seed. At
-    strength 1 the data-set parameters are left as Table 1 has them, so those runs are Table 1's."""
+    """FixMatch and FixMatch + ST-SSL on GeoSynth at each context strength, every seed. Strength 1
+    is GeoSynth's default, which ``resolve`` leaves out of the config: those runs are Table 1's."""
     data = dataset or resolve(profile).dataset
     if data != "geosynth":
         raise ValueError(f"context strength is a GeoSynth parameter; got dataset {data!r}, valid: geosynth "
@@ -35,14 +35,10 @@ def configs(profile: str = "cpu", dataset: str | None = None, data_root: str | N
     if not strengths or any(not 0 <= s <= 1 for s in strengths):
         raise ValueError(f"strengths must lie in [0, 1], got {strengths!r}")
     base = resolve(profile, dataset="geosynth", **(config or {})).dataset_params
-    out = []
-    for s in strengths:
-        extra = dict(config or {})
-        if s != base.get("context_strength", 1.0):
-            extra["dataset_params"] = {**base, "context_strength": s}
-        out += [c for c in table1.configs(profile, dataset, data_root, seeds, device, algo="fixmatch", config=extra)
-                if c.algo == "fixmatch"]
-    return out
+    return [c for s in strengths
+            for c in table1.configs(profile, dataset, data_root, seeds, device, algo="fixmatch",
+                                    config={**(config or {}), "dataset_params": {**base, "context_strength": s}})
+            if c.algo == "fixmatch"]
 
 
 def points(runs: list[Run]) -> pd.DataFrame:

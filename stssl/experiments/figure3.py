@@ -13,13 +13,11 @@ import pandas as pd
 from stssl.config import PAPER_LABEL_BUDGETS, RunConfig, resolve
 from stssl.experiments import table1
 from stssl.paper import TABLE1
-from stssl.report import _mean_std, _paired_gain, frames_by, gains_by, method_name, runs_frame
+from stssl.report import BASELINE_METHODS, _mean_std, _paired_gain, frames_by, gains_by, runs_frame
 from stssl.runs import Run
 
 PAPER_FRACTIONS: tuple[float, ...] = PAPER_LABEL_BUDGETS["bigearthnet"]["label_fraction"]
 PAPER_TABLE1_FRACTION = 0.01
-METHODS: list[str] = [method_name(a, st) for a, st in (("supervised", False), ("fixmatch", False), ("fixmatch", True))]
-"""The three methods of Figure 3 and Table 4, as the tables name them."""
 
 
 def fraction_scale(profile: str, dataset: str | None = None) -> float:
@@ -75,7 +73,7 @@ def table(runs: list[Run]) -> pd.DataFrame:
         at_table1 = abs(paper_fraction - PAPER_TABLE1_FRACTION) < 1e-9
         plain, st = TABLE1["fixmatch"]
         row = {"ours: labelled (%)": f"{fraction:.1%}", "stands for paper (%)": f"{paper_fraction:.1%}"}
-        row.update({f"ours {m}": _mean_std(df.loc[df.method == m, "test_mAP"]) for m in METHODS})
+        row.update({f"ours {m}": _mean_std(df.loc[df.method == m, "test_mAP"]) for m in BASELINE_METHODS})
         row["ours Δ"] = _mean_std(_paired_gain(df, "fixmatch"), scale=1, signed=True)
         row["paper FixMatch"] = f"{plain:.2f}" if at_table1 else "–"
         row["paper FixMatch + ST-SSL"] = f"{st:.2f}" if at_table1 else "–"

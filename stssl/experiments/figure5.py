@@ -112,14 +112,15 @@ def on_land(lat, lon) -> np.ndarray:
 def prior(run: Run, class_name: str = SEA_AND_OCEAN, grid_doy: float = GRID_DOY, grid_step: float = GRID_STEP,
           grey: float = GREY, support_km: float = SUPPORT_KM, extent=EUROPE_EXTENT, device: str = "auto") -> Prior:
     """The teacher of ``run`` scored on the grey image with every sample's metadata and on the grid."""
-    from stssl.train import load_run_data, resolve_device
+    from stssl.train import resolve_device
 
     if not run.config.st:
         raise ValueError(f"Figure 5 needs a + ST-SSL run (a teacher), got {run.config.describe()}")
     dev = resolve_device(device)
-    ds = load_run_data(run.config).dataset
+    module = run.load_module()
+    ds = module.data.dataset
     k = class_index(ds.task, class_name)
-    teacher = run.load_nets()["teacher"].to(dev)
+    teacher = module.ema_nets["teacher"].to(dev)
     score = dict(dataset=ds, k=k, grey=grey, batch_size=run.config.eval_batch_size, device=dev,
                  components=run.config.metadata)
     labels = np.asarray(ds.labels)

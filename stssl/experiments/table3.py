@@ -11,16 +11,14 @@ on the test split; (e, f) are the same runs with ``split="geographic"``.
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import numpy as np
 import pandas as pd
 
 from stssl.config import RunConfig
 from stssl.data import DataSplits
-from stssl.evaluate import classification_metrics, predict
+from stssl.evaluate import classification_metrics
 from stssl.experiments import table1
-from stssl.meta import batch_meta
 from stssl.ood import ood_days, ood_locations, overwrite_meta
 from stssl.paper import TABLE3
 from stssl.report import _mean_std, runs_frame
@@ -51,25 +49,22 @@ def ood_values(data: DataSplits) -> tuple[pd.DataFrame, pd.DataFrame]:
 def ood_scores(runs: list[Run], device: str = "auto") -> pd.DataFrame:
     """Per standard-split run (seed), the teacher's test mAP with its real metadata (row ``b``),
     with each OOD location (``c``) and with each OOD day (``d``): columns seed, row, value, mAP."""
-    from stssl.train import load_run_data, resolve_device
+    from stssl.train import resolve_device
 
-    device = resolve_device(device)
     rows = []
     for run in _by_split(runs, "standard"):
         cfg = run.config
-        data = load_run_data(cfg)
-        teacher = run.load_nets()["teacher"].to(device)
+        module = run.load_module().to(resolve_device(device))
+        data = module.data
         labels = data.dataset.labels[data.test]
 
         def score(meta_fn) -> float:
-            logits = predict(teacher, data.dataset, data.test, meta_fn=meta_fn, batch_size=cfg.eval_batch_size,
-                             device=device)
+            logits = module.predict_logits(module.ema_nets["teacher"], data.test, meta_fn=meta_fn)
             return classification_metrics(logits, labels, data.dataset.task.multilabel)["mAP"]
 
         locations, days = ood_values(data)
         seen = cfg.metadata  # what this teacher was trained to see
-        rows.append({"seed": cfg.seed, "row": "b", "value": "real metadata",
-                     "mAP": score(functools.partial(batch_meta, components=seen))})
+        rows.append({"seed": cfg.seed, "row": "b", "value": "real metadata", "mAP": score(module.meta)})
         rows += [{"seed": cfg.seed, "row": "c", "value": f"{p.place} ({p.lat:g}, {p.lon:g})",
                   "mAP": score(overwrite_meta(lat=p.lat, lon=p.lon, components=seen))} for p in locations.itertuples()]
         rows += [{"seed": cfg.seed, "row": "d", "value": f"day {d.doy}",

@@ -10,9 +10,8 @@ import pandas as pd
 
 from stssl.config import PAPER_LABEL_BUDGETS, RunConfig, resolve
 from stssl.experiments import table1
-from stssl.experiments.figure3 import METHODS
 from stssl.paper import TABLE4
-from stssl.report import _mean_std, frames_by, gains_by
+from stssl.report import BASELINE_METHODS, _mean_std, frames_by, gains_by
 from stssl.runs import Run
 
 LABEL_BUDGETS: tuple[int, ...] = PAPER_LABEL_BUDGETS["eurosat"]["num_labels"]
@@ -64,9 +63,9 @@ def table(runs: list[Run]) -> pd.DataFrame:
     paper's Table 4; the last row is the gain of + ST-SSL over FixMatch paired by seed."""
     frames, gains = frames_by(runs, _num_labels, "acc"), paired_gains(runs)
     columns = pd.MultiIndex.from_tuples([(f"{n} labels", who) for n in frames for who in ("ours", "paper")])
-    out = pd.DataFrame("–", index=pd.Index(METHODS + [GAIN_ROW], name="Method"), columns=columns)
+    out = pd.DataFrame("–", index=pd.Index(BASELINE_METHODS + [GAIN_ROW], name="Method"), columns=columns)
     for n, df in frames.items():
-        for m in METHODS:
+        for m in BASELINE_METHODS:
             out.loc[m, (f"{n} labels", "ours")] = _mean_std(df.loc[df.method == m, "test_acc"])
             if n in TABLE4[m]:
                 out.loc[m, (f"{n} labels", "paper")] = f"{TABLE4[m][n]:.2f}"
