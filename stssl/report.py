@@ -52,7 +52,8 @@ def describe_runs(runs: list[Run]) -> str:
     params = [r.config.dataset_params for r in runs]
     keys = sorted({k for p in params for k in p})
     shown = [f"{k}={params[0][k]!r}" if all(k in p and p[k] == params[0][k] for p in params)
-             else f"{k} in {{{', '.join(sorted({repr(p[k]) for p in params if k in p}))}}}" for k in keys]
+             else f"{k} in {{{', '.join(sorted({repr(p[k]) if k in p else 'default' for p in params}))}}}"
+             for k in keys]
     data = cfg.dataset + (f" ({', '.join(shown)})" if shown else "")
     return (f"**Ours:** {data} data, `{cfg.profile}` profile: {cfg.model} at {cfg.image_size} px, {labels}, "
             f"{cfg.steps} steps of {cfg.batch_lb} labelled + {cfg.batch_ulb} unlabelled images, "
