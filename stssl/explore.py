@@ -85,6 +85,16 @@ def live_frontend() -> bool:
     return bool(os.environ.get("JPY_SESSION_NAME"))
 
 
+def sample_picker(pred: "Predictions", show, sample: int = 0, class_name: str | None = None):
+    """The JupyterLab picker: ``show(sample, class_name)`` re-drawn from a slider over the
+    predicted samples and a drop-down of the classes (an ``ipywidgets.interactive``)."""
+    import ipywidgets as widgets
+
+    return widgets.interactive(
+        show, sample=widgets.IntSlider(sample, 0, len(pred.indices) - 1, continuous_update=False),
+        class_name=widgets.Dropdown(options=pred.class_names, value=class_name or pred.default_class()))
+
+
 @dataclass
 class Predictions:
     """Class probabilities of a run's networks for some test samples.

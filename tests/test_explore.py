@@ -59,19 +59,27 @@ def test_explore_smoke_shows_the_table1_run(tmp_path, smoke_run):
     assert _images(last) == 2 and not any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in last)
 
 
-def test_explore_opens_run_dir_and_offers_widgets_when_asked(tmp_path, smoke_run):
-    """``run_dir`` wins over the Table 1 settings (an unknown algo is never looked at);
-    ``interactive=True`` puts the picker widget where the static figures were."""
+def test_explore_opens_run_dir(tmp_path, smoke_run):
+    """``run_dir`` wins over the Table 1 settings (an unknown algo is never looked at)."""
     out = tmp_path / "explore.ipynb"
     pm.execute_notebook(str(NOTEBOOKS / "explore.ipynb"), str(out), cwd=str(NOTEBOOKS), progress_bar=False,
-                        parameters={"profile": "smoke", "algo": "nope", "run_dir": str(smoke_run.path),
-                                    "interactive": True, "n_predict": 50})
-    nb = nbformat.read(out, as_version=4)
-    assert smoke_run.config.key() in _text(_code_outputs(nb))
-    last = nb.cells[-1].outputs
-    widget = [o for o in last if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
-    assert widget and "IntSlider" in widget[0]["data"]["text/plain"] and "max=49" in widget[0]["data"]["text/plain"]
-    assert _images(last) == 0
+                        parameters={"profile": "smoke", "algo": "nope", "run_dir": str(smoke_run.path), "n_predict": 50})
+    assert smoke_run.config.key() in _text(_code_outputs(nbformat.read(out, as_version=4)))
+
+
+def test_sample_picker_offers_every_predicted_sample_and_class(smoke_run):
+    """The widget of a live front end, built here rather than under papermill: executing
+    ``interact`` through nbclient can hang (jupyter/nbconvert#1921, #2029)."""
+    import ipywidgets as widgets
+
+    pred = explore.predict_test(smoke_run, n=50)
+    shown = []
+    picker = explore.sample_picker(pred, lambda sample, class_name: shown.append((sample, class_name)), 3)
+    slider, dropdown = [w for w in picker.children if isinstance(w, (widgets.IntSlider, widgets.Dropdown))]
+    assert (slider.min, slider.max, slider.value) == (0, 49, 3)
+    assert list(dropdown.options) == pred.class_names and dropdown.value == pred.default_class()
+    slider.value = 7
+    assert shown[-1] == (7, pred.default_class())
 
 
 def test_explore_missing_run_dir_names_it(tmp_path):
