@@ -14,8 +14,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from stssl.algorithms import check_algorithm, check_params
-from stssl.data import canonical_params
+from stssl.algorithms import ALGORITHMS, check_algorithm, check_params
+from stssl.checks import BOOL, ConfigError, Kind, Number, OneOf, Rule, check, check_all
+from stssl.data import DATASETS, SPLITS, canonical_params
+from stssl.devices import DEVICE
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class RunConfig:
     eval_teacher: bool = True  # ST runs: also evaluate the teacher with metadata
     precision: str = "32-true"
     grad_checkpointing: bool = False  # less memory, more compute; same results
+    compile: bool = False  # torch.compile the transformer blocks: faster steps, equal results up to rounding
     seed: int = 0
     device: str = "auto"  # not part of the run's identity
 
@@ -65,12 +68,12 @@ class RunConfig:
     def key(self) -> str:
         """Content hash of everything that determines the results.
 
-        ``device`` and ``grad_checkpointing`` change how a run is computed, not what, and are
-        left out. So is every field at its declared default: a new option added with a default
-        that keeps the old behaviour leaves the keys of cached runs valid.
+        ``device``, ``grad_checkpointing`` and ``compile`` change how a run is computed, not
+        what, and are left out. So is every field at its declared default: a new option added
+        with a default that keeps the old behaviour leaves the keys of cached runs valid.
         """
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-             if f.name not in ("device", "grad_checkpointing") and getattr(self, f.name) != _default(f)}
+             if f.name not in ("device", "grad_checkpointing", "compile") and getattr(self, f.name) != _default(f)}
         return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
     def describe(self) -> str:
@@ -132,56 +135,96 @@ PAPER_LABEL_BUDGETS: dict[str, dict[str, tuple]] = {
 ALGO_OVERRIDES: dict[str, dict[str, Any]] = {"supervised": dict(ema=0.0), "defixmatch": dict(lambda_u=0.5)}
 
 
+PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true")  # Lightning's names
+SEED = Number(0, 2**32 - 1, integer=True)  # the range Lightning's seed_everything accepts
+
+
+def field_rules() -> dict[str, Rule]:
+    """The valid values of every :class:`RunConfig` field (``image_size`` must also be a multiple of
+    the model's patch size). The device's syntax only: whether this machine has it is
+    :func:`stssl.devices.check_device`'s question, asked where the run is trained."""
+    from stssl.algorithms.steps import DISTILL_LOSSES, DISTILL_TARGETS
+    from stssl.meta import METADATA_COMPONENTS
+    from stssl.models.vit import FUSIONS, VIT_SIZES
+
+    count, path, params = Number(1, integer=True), Kind(str, "a path", optional=True), Kind(dict, "a dict")
+    return dict(
+        profile=OneOf(tuple(PROFILES)), dataset=OneOf(DATASETS), data_root=path, dataset_params=params,
+        algo=OneOf(tuple(ALGORITHMS)), st=BOOL, algo_params=params, label_fraction=Number(0, 1, open_low=True),
+        num_labels=Number(1, integer=True, optional=True), split=OneOf(SPLITS), model=OneOf(tuple(VIT_SIZES)),
+        pretrained=path, image_size=count, steps=count, batch_lb=count, uratio=count, lr=Number(0, open_low=True),
+        weight_decay=Number(0), warmup_steps=Number(0, integer=True), ema=Number(0, 1, open_high=True),
+        lambda_u=Number(0), lambda_d=Number(0), distill=OneOf(DISTILL_LOSSES), metadata=OneOf(METADATA_COMPONENTS),
+        fusion=OneOf(FUSIONS), single_model=BOOL, distill_target=OneOf(DISTILL_TARGETS), stop_gradient=BOOL,
+        eval_every=count, eval_batch_size=count, patience=Number(1, integer=True, optional=True), eval_teacher=BOOL,
+        precision=OneOf(PRECISIONS), grad_checkpointing=BOOL, compile=BOOL, seed=SEED, device=DEVICE,
+    )
+
+
 def resolve(profile: str = "cpu", **overrides: Any) -> RunConfig:
-    """Profile defaults, then data-set and algorithm defaults, then ``overrides``."""
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; valid: {', '.join(PROFILES)}")
+    """Profile defaults, then data-set and algorithm defaults, then ``overrides``.
+
+    Every setting is checked first: a one-line :class:`~stssl.checks.ConfigError` names the field,
+    the value and what is valid, before any folder is created or any data is loaded.
+    """
+    rules = field_rules()
+    check("profile", profile, rules["profile"])
     unknown = set(overrides) - {f.name for f in dataclasses.fields(RunConfig)}
     if unknown:
-        raise ValueError(f"unknown config field(s) {', '.join(sorted(unknown))}")
+        raise ConfigError(f"unknown config field(s) {', '.join(sorted(unknown))}")
+    check_all(overrides, rules)
     values = dict(PROFILES[profile])
     dataset = overrides.get("dataset", values.get("dataset"))
     if dataset != values.get("dataset"):
         values.pop("dataset_params", None)  # a profile's data-set parameters belong to its data set
     values.update(DATASET_OVERRIDES.get((profile, dataset), {}))
     algo = overrides.get("algo", "fixmatch")
-    check_algorithm(algo)
     values.update(ALGO_OVERRIDES.get(algo, {}))
     values.update(overrides)
     values["dataset_params"] = canonical_params(values["dataset"], values.get("dataset_params", {}))
     cfg = RunConfig(profile=profile, **values)
     check_params(cfg.algo, cfg.algo_params)
     if cfg.st and not check_algorithm(cfg.algo).uses_unlabelled:
-        raise ValueError(f"+ST-SSL needs an SSL algorithm, not {cfg.algo!r}")
+        raise ConfigError(f"+ST-SSL needs an SSL algorithm, not {cfg.algo!r}")
+    _check_image_size(cfg)
     _check_st_options(cfg)
     return cfg
 
 
-def _check_st_options(cfg: RunConfig) -> None:
-    """The ablation options are valid values, and only + ST-SSL runs (which have a teacher) take them."""
-    from stssl.algorithms.steps import DISTILL_LOSSES, DISTILL_TARGETS
-    from stssl.meta import METADATA_COMPONENTS
-    from stssl.models.vit import FUSIONS
+def _check_image_size(cfg: RunConfig) -> None:
+    from stssl.models.vit import VIT_SIZES
 
-    for name, valid in (("metadata", METADATA_COMPONENTS), ("fusion", FUSIONS), ("distill", DISTILL_LOSSES),
-                        ("distill_target", DISTILL_TARGETS)):
-        if getattr(cfg, name) not in valid:
-            raise ValueError(f"unknown {name} {getattr(cfg, name)!r}; valid: {', '.join(valid)}")
+    patch = VIT_SIZES[cfg.model].patch_size
+    if cfg.image_size % patch:
+        raise ConfigError(f"invalid image_size={cfg.image_size}; valid: a multiple of {patch}, "
+                          f"the patch size of {cfg.model}")
+
+
+def _check_st_options(cfg: RunConfig) -> None:
+    """Only + ST-SSL runs (which have a teacher) take the ablation options."""
     changed = [f.name for f in dataclasses.fields(cfg)
                if f.name in ST_OPTIONS and getattr(cfg, f.name) != _default(f)]
     if changed and not cfg.st:
-        raise ValueError(f"{', '.join(changed)} change(s) the teacher or the distillation: they need st=True")
+        raise ConfigError(f"{', '.join(changed)} change(s) the teacher or the distillation: they need st=True")
     if cfg.single_model and cfg.fusion != "early":
-        raise ValueError("single_model shares one network with a metatoken: it needs fusion='early'")
+        raise ConfigError("single_model shares one network with a metatoken: it needs fusion='early'")
 
 
 ST_OPTIONS = ("metadata", "fusion", "single_model", "distill_target", "stop_gradient")
 
 
+SEEDS = "a count >= 1 (3: seeds 0, 1, 2), a text '0,1,2' or a list of distinct seeds, each " + str(SEED)
+
+
 def seed_list(seeds: int | str | list[int]) -> list[int]:
-    """Notebook ``seeds``: a count (``3`` -> 0, 1, 2), a string ``"0,1,2"`` or a list."""
-    if isinstance(seeds, int):
-        return list(range(seeds))
+    """Notebook ``seeds``: a count (``3`` -> 0, 1, 2), a string ``"0,1,2"`` or a list; a
+    :class:`~stssl.checks.ConfigError` naming what is valid otherwise."""
     if isinstance(seeds, str):
-        return [int(s) for s in seeds.replace(" ", "").split(",") if s]
-    return [int(s) for s in seeds]
+        items = [int(s) if s.isdecimal() else s for s in seeds.replace(" ", "").split(",") if s]
+    elif isinstance(seeds, (list, tuple, range)):
+        items = list(seeds)
+    else:
+        items = list(range(seeds)) if seeds in Number(1, integer=True) else []
+    if not items or any(s not in SEED for s in items) or len(set(items)) < len(items):
+        raise ConfigError(f"invalid seeds={seeds!r}; valid: {SEEDS}")
+    return items

@@ -141,9 +141,10 @@ def _label_row(dataset, index: int) -> np.ndarray:
 
 def predict_test(run: Run, n: int = 2000, seed: int = 0, device: str = "auto") -> Predictions:
     """Probabilities of the run's networks for ``n`` test samples drawn at random (all if fewer)."""
-    from stssl.train import resolve_device
+    from stssl.devices import check_device
 
-    module = run.load_module().to(resolve_device(device)).eval()
+    dev = check_device(device)
+    module = run.load_module().to(dev).eval()
     data = module.data
     rng = np.random.default_rng(seed)
     indices = np.asarray(data.test)[rng.permutation(len(data.test))[:n]]

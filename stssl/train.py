@@ -31,6 +31,7 @@ from stssl.algorithms.steps import PlainStep, STStep, Views
 from stssl.config import RunConfig
 from stssl.data import DataSplits, load_data
 from stssl.data.augment import views as augmentations
+from stssl.devices import check_device, resolve_device, trainer_devices  # noqa: F401 (stssl.runs imports resolve_device)
 from stssl.evaluate import PseudoLabelQuality, classification_metrics, predict, selection_metric
 from stssl.meta import batch_meta
 from stssl.models import build_model, build_teacher_student
@@ -291,17 +292,12 @@ def load_run_data(cfg: RunConfig) -> DataSplits:
                      split=cfg.split, num_labels=cfg.num_labels)
 
 
-def resolve_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
 def train(cfg: RunConfig, workdir: Path | None = None, progress: bool = True, data: DataSplits | None = None) -> SSLModule:
     """Train (or resume from ``workdir/last.ckpt``) and return the module with its best EMA state loaded.
 
     ``module.history`` holds one row per evaluation; ``module.final_metrics()`` the test metrics.
     """
+    device = check_device(cfg.device)  # before the data are loaded
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     L.seed_everything(cfg.seed, verbose=False)
     if data is None:
@@ -309,9 +305,8 @@ def train(cfg: RunConfig, workdir: Path | None = None, progress: bool = True, da
     if workdir is not None:
         workdir.mkdir(parents=True, exist_ok=True)
     module = SSLModule(cfg, data, workdir)
-    device = resolve_device(cfg.device)
     trainer = L.Trainer(
-        accelerator="gpu" if device.startswith("cuda") else "cpu", devices=1, precision=cfg.precision,
+        **trainer_devices(device), precision=cfg.precision,
         max_steps=cfg.steps, max_epochs=-1, logger=False, enable_checkpointing=False,
         enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
         enable_progress_bar=progress, callbacks=[TQDMProgressBar(refresh_rate=module.log_every)] if progress else [],
@@ -320,5 +315,5 @@ def train(cfg: RunConfig, workdir: Path | None = None, progress: bool = True, da
     with warnings.catch_warnings():
         # lightning's own use of a deprecated torch API, on every fit; nothing a user can act on
         warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
-        trainer.fit(module, ckpt_path=ckpt)
+        trainer.fit(module, ckpt_path=ckpt, weights_only=True)
     return module

@@ -13,6 +13,7 @@ from stssl.algorithms.freematch import FreeMatch
 from stssl.algorithms.softmatch import SoftMatch
 from stssl.algorithms.supervised import Supervised
 from stssl.algorithms.udal import UDAL
+from stssl.checks import ConfigError, check_all
 
 # In the paper's Table 1 order, after the supervised baseline.
 ALGORITHMS: dict[str, type[SSLAlgorithm]] = {
@@ -23,12 +24,12 @@ ALGORITHMS: dict[str, type[SSLAlgorithm]] = {
 def check_algorithm(name: str, multilabel: bool | None = None) -> type[SSLAlgorithm]:
     """The class registered under ``name``; a one-line error listing valid names otherwise."""
     if name not in ALGORITHMS:
-        raise ValueError(f"unknown algorithm {name!r}; valid: {', '.join(ALGORITHMS)}")
+        raise ConfigError(f"unknown algorithm {name!r}; valid: {', '.join(ALGORITHMS)}")
     cls = ALGORITHMS[name]
     if multilabel is True and not cls.supports_multilabel:
-        raise ValueError(f"{name} does not support multi-label data; valid here: {_valid(True)}")
+        raise ConfigError(f"{name} does not support multi-label data; valid here: {_valid(True)}")
     if multilabel is False and not cls.supports_single_label:
-        raise ValueError(f"{name} is multi-label only; valid for single-label data: {_valid(False)}")
+        raise ConfigError(f"{name} is multi-label only; valid for single-label data: {_valid(False)}")
     return cls
 
 
@@ -43,11 +44,13 @@ def hyper_parameters(name: str) -> list[str]:
 
 
 def check_params(name: str, params: dict) -> None:
-    """Fail at once, naming the valid ones, if ``params`` has a name the algorithm does not take."""
+    """Fail at once, naming what is valid, if ``params`` has a name the algorithm does not take or
+    a value outside its range (thresholds in [0, 1], momenta in [0, 1), positive counts)."""
     unknown = sorted(set(params) - set(hyper_parameters(name)))
     if unknown:
         valid = ", ".join(hyper_parameters(name)) or "none"
-        raise ValueError(f"unknown parameter(s) {', '.join(unknown)} for {name}; valid: {valid}")
+        raise ConfigError(f"unknown parameter(s) {', '.join(unknown)} for {name}; valid: {valid}")
+    check_all(params, ALGORITHMS[name].param_rules, prefix=f"{name} ")
 
 
 def build_algorithm(name: str, ctx: TaskContext, lambda_u: float = 1.0, **params) -> SSLAlgorithm:

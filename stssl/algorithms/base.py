@@ -24,6 +24,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from stssl.checks import Number, Rule
+
+FRACTION = Number(0, 1)  # a point of the run, as step / total steps (``progress``)
+MOMENTUM = Number(0, 1, open_high=True, optional=True)  # an EMA momentum; None: the run's model EMA
+
 Role = Literal["self", "teacher", "student"]
 """Who consumes the pseudo-labels: a plain network its own ("self"), or the ST teacher/student."""
 
@@ -105,6 +110,7 @@ class SSLAlgorithm(nn.Module):
     supports_multilabel: ClassVar[bool] = True
     uses_lb_strong: ClassVar[bool] = False  # needs a strong view of the labelled images too
     pl_from_ema: ClassVar[bool] = False  # pseudo-labels from the EMA network instead of the live one
+    param_rules: ClassVar[dict[str, Rule]] = {}  # the valid values of each hyper-parameter (``algo_params``)
 
     def __init__(self, ctx: TaskContext, lambda_u: float = 1.0):
         super().__init__()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 
 from stssl.algorithms.base import PseudoLabels, Role, SSLAlgorithm, TaskContext
+from stssl.checks import Number
 
 PAPER_QUEUE_STEPS = 64_000 / 448
 
@@ -38,6 +39,8 @@ def asymmetric_loss(logits: torch.Tensor, targets: torch.Tensor, gamma_neg: floa
 
 class CAP(SSLAlgorithm):
     name = "cap"
+    param_rules = {"gamma_neg": Number(0), "gamma_pos": Number(0), "clip": Number(0, 1), "eps": Number(0, open_low=True),
+                   "pos_per": Number(0), "neg_per": Number(0), "queue_size": Number(1, integer=True, optional=True)}
     supports_single_label = False
     pl_from_ema = True
 

@@ -18,8 +18,8 @@ from typing import Callable
 
 import torch
 
-from stssl.algorithms.base import PseudoLabels, SSLAlgorithm, TaskContext, probabilities
-from stssl.algorithms.fixmatch import Threshold, fixed_threshold_mask, threshold_or_default
+from stssl.algorithms.base import FRACTION, PseudoLabels, SSLAlgorithm, TaskContext, probabilities
+from stssl.algorithms.fixmatch import THRESHOLD, Threshold, fixed_threshold_mask, threshold_or_default
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
 
@@ -32,6 +32,7 @@ def constant_image_logits(forward: Forward, like: torch.Tensor) -> torch.Tensor:
 
 class CDMAD(SSLAlgorithm):
     name = "cdmad"
+    param_rules = {"threshold": THRESHOLD, "debias_start": FRACTION}
 
     def __init__(self, ctx: TaskContext, lambda_u: float = 1.0, threshold: Threshold | None = None,
                  debias_start: float = 2000 / 64000):

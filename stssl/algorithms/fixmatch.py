@@ -11,8 +11,10 @@ from __future__ import annotations
 import torch
 
 from stssl.algorithms.base import PseudoLabels, SSLAlgorithm, TaskContext, probabilities
+from stssl.checks import Number, NumberOrPair
 
 Threshold = float | tuple[float, float]
+THRESHOLD = NumberOrPair(Number(0, 1))  # a probability, or (negative, positive) for multi-label data
 
 
 def fixed_threshold_mask(probs: torch.Tensor, threshold: Threshold, multilabel: bool) -> torch.Tensor:
@@ -38,6 +40,7 @@ def threshold_or_default(threshold: Threshold | list | None, multilabel: bool,
 
 class FixMatch(SSLAlgorithm):
     name = "fixmatch"
+    param_rules = {"threshold": THRESHOLD}
 
     def __init__(self, ctx: TaskContext, lambda_u: float = 1.0, threshold: Threshold | None = None):
         super().__init__(ctx, lambda_u)

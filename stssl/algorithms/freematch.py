@@ -20,8 +20,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from stssl.algorithms.base import (Logits, PseudoLabels, Role, SSLAlgorithm, TaskContext, ema_, probabilities)
+from stssl.algorithms.base import (FRACTION, MOMENTUM, Logits, PseudoLabels, Role, SSLAlgorithm, TaskContext, ema_,
+                                   probabilities)
 from stssl.algorithms.fixmatch import hard_labels
+from stssl.checks import Number
 
 LOG_EPS = 1e-12
 
@@ -41,6 +43,7 @@ def _bernoulli_balance(p1: torch.Tensor, hist: torch.Tensor, p0: torch.Tensor) -
 
 class FreeMatch(SSLAlgorithm):
     name = "freematch"
+    param_rules = {"lambda_e": Number(0), "warmup": FRACTION, "ema_p": MOMENTUM}
 
     def __init__(self, ctx: TaskContext, lambda_u: float = 1.0, lambda_e: float = 0.001, warmup: float = 2000 / 64000,
                  ema_p: float | None = None):

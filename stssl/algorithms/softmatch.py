@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import torch
 
-from stssl.algorithms.base import PseudoLabels, SSLAlgorithm, TaskContext, ema_, probabilities, unseen
+from stssl.algorithms.base import MOMENTUM, PseudoLabels, SSLAlgorithm, TaskContext, ema_, probabilities, unseen
+from stssl.checks import Number
 
 EPS = 1e-6
 
 
 class SoftMatch(SSLAlgorithm):
     name = "softmatch"
+    param_rules = {"n_sigma": Number(0, open_low=True), "ema_p": MOMENTUM}
 
     def __init__(self, ctx: TaskContext, lambda_u: float = 1.0, n_sigma: float = 2.0, ema_p: float | None = None):
         super().__init__(ctx, lambda_u)

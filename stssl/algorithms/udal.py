@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import torch
 
-from stssl.algorithms.base import (PseudoLabels, Role, SSLAlgorithm, TaskContext, classification_loss, ema_,
-                                   probabilities, unseen)
-from stssl.algorithms.fixmatch import Threshold, fixed_threshold_mask, hard_labels, threshold_or_default
+from stssl.algorithms.base import (MOMENTUM, PseudoLabels, Role, SSLAlgorithm, TaskContext, classification_loss,
+                                   ema_, probabilities, unseen)
+from stssl.algorithms.fixmatch import THRESHOLD, Threshold, fixed_threshold_mask, hard_labels, threshold_or_default
+from stssl.checks import Number
 
 EPS = 1e-9
 
 
 class UDAL(SSLAlgorithm):
     name = "udal"
+    param_rules = {"threshold": THRESHOLD, "a_min": Number(0, 1), "k": Number(0, open_low=True), "ema_p": MOMENTUM}
 
     def __init__(self, ctx: TaskContext, lambda_u: float = 1.0, threshold: Threshold | None = None,
                  a_min: float = 0.5, k: float = 2.0, ema_p: float | None = None):

@@ -16,8 +16,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from stssl.checks import OneLineError
 
-class DataError(ValueError):
+
+class DataError(OneLineError):
     """A data set on disk is missing, incomplete or unreadable (the message says what to do)."""
 
 

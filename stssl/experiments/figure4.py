@@ -71,8 +71,9 @@ def predictions(runs: list[Run], class_name: str = SEA_AND_OCEAN, device: str = 
     teacher (with its real metadata, less any component the run hid from it) and of the student
     (image only)."""
     from stssl.evaluate import predict
-    from stssl.train import resolve_device
+    from stssl.devices import check_device
 
+    dev = check_device(device)
     plain = [r for r in runs if not r.config.st]
     st = [r for r in runs if r.config.st]
     if len(plain) != 1 or len(st) != 1:
@@ -89,7 +90,6 @@ def predictions(runs: list[Run], class_name: str = SEA_AND_OCEAN, device: str = 
                           "truth": labels[:, k] > 0 if ds.task.multilabel else labels == k})
     if hasattr(ds, "is_sea"):
         frame["is_sea"] = np.asarray(ds.is_sea)[test]
-    dev = resolve_device(device)
     nets = st_module.ema_nets
     teacher_meta = st_module.meta  # the metadata the run gave its teacher (all of it, unless ablated)
     named = zip(model_names(), (plain_module.ema_nets["model"], nets["teacher"], nets["student"]), (None, teacher_meta, None))

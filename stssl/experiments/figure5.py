@@ -112,11 +112,11 @@ def on_land(lat, lon) -> np.ndarray:
 def prior(run: Run, class_name: str = SEA_AND_OCEAN, grid_doy: float = GRID_DOY, grid_step: float = GRID_STEP,
           grey: float = GREY, support_km: float = SUPPORT_KM, extent=EUROPE_EXTENT, device: str = "auto") -> Prior:
     """The teacher of ``run`` scored on the grey image with every sample's metadata and on the grid."""
-    from stssl.train import resolve_device
+    from stssl.devices import check_device
 
     if not run.config.st:
         raise ValueError(f"Figure 5 needs a + ST-SSL run (a teacher), got {run.config.describe()}")
-    dev = resolve_device(device)
+    dev = check_device(device)
     module = run.load_module()
     ds = module.data.dataset
     k = class_index(ds.task, class_name)

@@ -49,12 +49,12 @@ def ood_values(data: DataSplits) -> tuple[pd.DataFrame, pd.DataFrame]:
 def ood_scores(runs: list[Run], device: str = "auto") -> pd.DataFrame:
     """Per standard-split run (seed), the teacher's test mAP with its real metadata (row ``b``),
     with each OOD location (``c``) and with each OOD day (``d``): columns seed, row, value, mAP."""
-    from stssl.train import resolve_device
+    from stssl.devices import check_device
 
-    rows = []
+    dev, rows = check_device(device), []
     for run in _by_split(runs, "standard"):
         cfg = run.config
-        module = run.load_module().to(resolve_device(device))
+        module = run.load_module().to(dev)
         data = module.data
         labels = data.dataset.labels[data.test]
 
