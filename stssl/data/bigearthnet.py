@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
+import pickle
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -199,16 +200,71 @@ def patch_countries() -> dict[str, str]:
     return dict(zip(table["s2_name"], table["country"]))
 
 
+# What a split pickle refers to: a pandas DataFrame of patch names and the authors' other columns
+# (numbers, texts, label arrays), as pandas 1.5 with numpy 1 (the authors' time) and pandas 3 with
+# numpy 2 write it. Anything else is refused: unpickling calls whatever a pickle names.
+_SPLIT_PICKLE_TYPES: dict[str, tuple[str, ...]] = {
+    "pandas": ("DataFrame", "Index", "RangeIndex", "StringDtype", "NA"),
+    "pandas.core.frame": ("DataFrame",),
+    "pandas.core.indexes.base": ("Index", "_new_Index"),
+    "pandas.core.indexes.range": ("RangeIndex",),
+    "pandas.core.internals.managers": ("BlockManager",),
+    "pandas._libs.internals": ("_unpickle_block",),
+    "pandas._libs.arrays": ("__pyx_unpickle_NDArrayBacked",),
+    "pandas.arrays": ("StringArray",),
+    "numpy": ("ndarray", "dtype"),
+    "numpy._core.multiarray": ("_reconstruct",),
+    "numpy.core.multiarray": ("_reconstruct",),  # numpy 1's name of numpy._core
+    "numpy._core.numeric": ("_frombuffer",),
+    "numpy.core.numeric": ("_frombuffer",),
+    "builtins": ("slice",),
+}
+_PANDAS_1_NAMES = {("pandas.core.indexes.numeric", "Int64Index"): ("pandas", "Index")}  # a subset's row index
+
+
+class _SplitUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        module, name = _PANDAS_1_NAMES.get((module, name), (module, name))
+        if name not in _SPLIT_PICKLE_TYPES.get(module, ()):
+            raise _Refused(f"{module}.{name}")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # numpy 2 on numpy.core
+            return super().find_class(module, name)
+
+
+class _Refused(pickle.UnpicklingError):
+    """A pickle names something a split list never holds."""
+
+
+def read_split_pickle(path: Path) -> pd.DataFrame:
+    """A split pickle's DataFrame, read with only the types such a file holds: a crafted pickle
+    would run code on ``pd.read_pickle``. Refused: a :class:`DataError` saying how to convert a
+    trusted file to CSV once."""
+    with open(path, "rb") as f:
+        try:
+            return _SplitUnpickler(f).load()
+        except _Refused as err:
+            csv = path.with_suffix(".csv")
+            raise DataError(
+                f"refused to read the split list {path}: it asks for {err}, which a list of patch names never holds, "
+                f"and a pickle runs what it names when read. If you trust the file, convert it to CSV once and pass "
+                f"that: python -c \"import pandas as pd; pd.read_pickle('{path}')[['patch']].to_csv('{csv}', "
+                f"index=False)\"") from None
+
+
 def read_split_list(path: Path | str) -> list[str]:
-    """Patch names from a split file: the authors' pickles (``patch`` column), a CSV whose first
-    column holds names (with or without a header), or a text file with one name per line."""
+    """Patch names from a split file: the authors' pickles (``patch`` column; read by
+    :func:`read_split_pickle`), a CSV whose first column holds names (with or without a header),
+    or a text file with one name per line."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"split list {path} does not exist")
     try:
         if path.suffix in (".pkl", ".pickle"):
-            return pd.read_pickle(path)["patch"].astype(str).tolist()
+            return read_split_pickle(path)["patch"].astype(str).tolist()
         names = pd.read_csv(path, header=None, usecols=[0], dtype=str)[0].str.strip().tolist()
+    except DataError:
+        raise
     except Exception as err:  # pandas raises many types for a bad file
         raise DataError(f"cannot read the split list {path}: {err}") from err
     return [n for n in names if n and n.lower() not in ("patch", "name", "patch_name")]
