@@ -8,7 +8,7 @@ RESULTS := book/results
 NOTEBOOKS := geosynth table1 table2 table3 table4 figure3 figure4 figure5 figure6 context explore summary
 PROFILE ?= cpu
 
-.PHONY: test book notebooks clean install
+.PHONY: test book notebooks clean install gpu-check
 
 install: $(STAMP)
 
@@ -20,6 +20,13 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# The paper's training path measured on one GPU in minutes (benchmarks/RESULTS-gpu.md), or without a
+# GPU the same stages as a CPU miniature (benchmarks/RESULTS-gpu-miniature.md). On a machine with its
+# own torch and no registry (the GPU machine): make gpu-check PY=python3
+gpu-check:
+	command -v $(PY) >/dev/null || $(MAKE) install
+	$(PY) benchmarks/gpu_check.py
 
 # Execute every notebook (profile $(PROFILE)) into book/results/, then build the HTML offline.
 notebooks: $(STAMP)

@@ -140,3 +140,12 @@ def check_all(values: dict[str, Any], rules: dict[str, Rule], prefix: str = "") 
     for name, value in values.items():
         if name in rules:
             check(prefix + name, value, rules[name])
+
+
+def check_param_dict(owner: str, params: dict[str, Any], rules: dict[str, Rule]) -> None:
+    """The parameters of ``owner`` (an algorithm, a data set): every name one of ``rules``, every
+    value valid; a one-line :class:`ConfigError` naming what is valid otherwise."""
+    unknown = sorted(set(params) - set(rules))
+    if unknown:
+        raise ConfigError(f"unknown parameter(s) {', '.join(unknown)} for {owner}; valid: {', '.join(rules) or 'none'}")
+    check_all(params, rules, prefix=f"{owner} ")

@@ -16,7 +16,7 @@ from typing import Any
 
 from stssl.algorithms import ALGORITHMS, check_algorithm, check_params
 from stssl.checks import BOOL, ConfigError, Kind, Number, OneOf, Rule, check, check_all
-from stssl.data import DATASETS, SPLITS, canonical_params
+from stssl.data import DATASETS, SPLITS, canonical_params, check_dataset_params
 from stssl.devices import DEVICE
 
 
@@ -181,6 +181,7 @@ def resolve(profile: str = "cpu", **overrides: Any) -> RunConfig:
     algo = overrides.get("algo", "fixmatch")
     values.update(ALGO_OVERRIDES.get(algo, {}))
     values.update(overrides)
+    check_dataset_params(values["dataset"], values.get("dataset_params", {}))
     values["dataset_params"] = canonical_params(values["dataset"], values.get("dataset_params", {}))
     cfg = RunConfig(profile=profile, **values)
     check_params(cfg.algo, cfg.algo_params)

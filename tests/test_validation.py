@@ -2,6 +2,7 @@
 the field, the value and what is valid (issue 12, item 5)."""
 
 import dataclasses
+import inspect
 from pathlib import Path
 
 import nbformat
@@ -13,6 +14,10 @@ from stssl import cli, train
 from stssl.algorithms import ALGORITHMS, hyper_parameters
 from stssl.checks import ConfigError
 from stssl.config import DATASET_OVERRIDES, PROFILES, RunConfig, field_rules, resolve, seed_list
+from stssl.data import DATASET_PARAMS
+from stssl.data.bigearthnet import load_bigearthnet
+from stssl.data.eurosat import load_eurosat
+from stssl.data.synthetic import GeoSynthConfig
 from stssl.devices import check_device, trainer_devices
 from stssl.experiments import context, figure3, figure4, figure5, figure6, table1, table2, table3, table4
 
@@ -117,11 +122,28 @@ def test_resolve_checks_the_algorithms_parameters(algo, params, message):
     assert message in str(err.value)
 
 
-def test_every_field_and_every_algorithm_parameter_has_a_rule():
+@pytest.mark.parametrize("dataset, params, message", [
+    ("geosynth", {"n_samples": 0}, "invalid geosynth n_samples=0; valid: an integer >= 1"),
+    ("geosynth", {"context_strength": 1.5}, "invalid geosynth context_strength=1.5; valid: a number in [0, 1]"),
+    ("geosynth", {"nsamples": 2000}, "unknown parameter(s) nsamples for geosynth; valid: n_samples, image_size, "),
+    ("bigearthnet", {"classes": 20}, "invalid bigearthnet classes=20; valid: 43, 19"),
+    ("eurosat", {"workers": -1}, "invalid eurosat workers=-1; valid: an integer >= 0"),
+])
+def test_resolve_checks_the_data_set_s_parameters(dataset, params, message):
+    with pytest.raises(ConfigError) as err:
+        resolve("smoke", dataset=dataset, dataset_params=params)
+    assert message in str(err.value)
+
+
+def test_every_field_and_every_parameter_has_a_rule():
     """A new setting cannot skip the checks: it must say what is valid."""
     assert set(field_rules()) == {f.name for f in dataclasses.fields(RunConfig)}
     for name, cls in ALGORITHMS.items():
         assert set(cls.param_rules) == set(hyper_parameters(name)), name
+    assert set(DATASET_PARAMS["geosynth"]) == {f.name for f in dataclasses.fields(GeoSynthConfig)}
+    assert set(DATASET_PARAMS["eurosat"]) == set(inspect.signature(load_eurosat).parameters) - {"root"}
+    assert set(DATASET_PARAMS["bigearthnet"]) == set(inspect.signature(load_bigearthnet).parameters) - {"root"} | {
+        "split_files"}  # taken by load_data
 
 
 @pytest.mark.parametrize("overrides", [

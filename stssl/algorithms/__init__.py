@@ -13,7 +13,7 @@ from stssl.algorithms.freematch import FreeMatch
 from stssl.algorithms.softmatch import SoftMatch
 from stssl.algorithms.supervised import Supervised
 from stssl.algorithms.udal import UDAL
-from stssl.checks import ConfigError, check_all
+from stssl.checks import ConfigError, check_param_dict
 
 # In the paper's Table 1 order, after the supervised baseline.
 ALGORITHMS: dict[str, type[SSLAlgorithm]] = {
@@ -46,11 +46,7 @@ def hyper_parameters(name: str) -> list[str]:
 def check_params(name: str, params: dict) -> None:
     """Fail at once, naming what is valid, if ``params`` has a name the algorithm does not take or
     a value outside its range (thresholds in [0, 1], momenta in [0, 1), positive counts)."""
-    unknown = sorted(set(params) - set(hyper_parameters(name)))
-    if unknown:
-        valid = ", ".join(hyper_parameters(name)) or "none"
-        raise ConfigError(f"unknown parameter(s) {', '.join(unknown)} for {name}; valid: {valid}")
-    check_all(params, ALGORITHMS[name].param_rules, prefix=f"{name} ")
+    check_param_dict(name, params, check_algorithm(name).param_rules)
 
 
 def build_algorithm(name: str, ctx: TaskContext, lambda_u: float = 1.0, **params) -> SSLAlgorithm:

@@ -7,12 +7,28 @@ from pathlib import Path
 
 import numpy as np
 
+from stssl.checks import BOOL, Kind, Number, OneOf, Rule, check_param_dict
 from stssl.data.base import MetaDataset, TaskInfo
 from stssl.data.geo import DataError
 from stssl.data.splits import labelled_subset, per_class_subset, stratified_subset
 
 DATASETS = ("geosynth", "eurosat", "bigearthnet")
 SPLITS = ("standard", "geographic")
+
+_WORKERS, _PATH = Number(0, integer=True), Kind(str, "a path", optional=True)
+# The valid ``params`` of each data set (GeoSynthConfig's fields; the real loaders' options).
+DATASET_PARAMS: dict[str, dict[str, Rule]] = {
+    "geosynth": dict(n_samples=Number(1, integer=True), image_size=Number(8, integer=True), multilabel=BOOL,
+                     context_strength=Number(0, 1), seed=Number(0, integer=True)),
+    "eurosat": dict(image_size=Number(1, integer=True), metadata=_PATH, download=BOOL, workers=_WORKERS),
+    "bigearthnet": dict(image_size=Number(1, integer=True), classes=OneOf((43, 19)), download=BOOL, workers=_WORKERS,
+                        split_files=Kind(dict, "a dict of train, val and test split lists", optional=True)),
+}
+
+
+def check_dataset_params(dataset: str, params: dict) -> None:
+    """Fail at once, naming what is valid, on a parameter ``dataset`` does not take or a value out of range."""
+    check_param_dict(dataset, params, DATASET_PARAMS[dataset])
 
 
 @dataclass
@@ -127,5 +143,5 @@ def prepare_data(dataset: str, root: str, out: str | None = None, image_size: in
     return pack(src, Path(out) if out else packed_dir(root, size), workers=workers)
 
 
-__all__ = ["DATASETS", "SPLITS", "DataError", "DataSplits", "MetaDataset", "TaskInfo", "canonical_params", "load_data",
-           "prepare_data"]
+__all__ = ["DATASETS", "DATASET_PARAMS", "SPLITS", "DataError", "DataSplits", "MetaDataset", "TaskInfo", "canonical_params",
+           "check_dataset_params", "load_data", "prepare_data"]
