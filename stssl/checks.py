@@ -2,8 +2,8 @@
 
 A :class:`Rule` says which values a setting takes (``value in rule``) and, in words, what is valid
 (``str(rule)``); :func:`check` raises a :class:`ConfigError` naming the setting, the value and the
-rule. Run configs (:func:`stssl.config.resolve`) and each algorithm's hyper-parameters are checked
-this way before anything is created, loaded or trained.
+rule. Run configs (:func:`stssl.config.resolve`), with each algorithm's hyper-parameters and each
+data set's parameters, are checked this way before anything is created, loaded or trained.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class Number(Rule):
             return self.optional
         if isinstance(value, bool) or not isinstance(value, int if self.integer else (int, float)):
             return False
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):
             return False
         above = self.low is None or (value > self.low if self.open_low else value >= self.low)
         below = self.high is None or (value < self.high if self.open_high else value <= self.high)

@@ -86,6 +86,7 @@ def test_stssl_train_refuses_in_one_line_before_any_folder_or_data(empty_cache, 
     (dict(data_root=3), "invalid data_root=3; valid: a path, or None"),
     (dict(dataset_params=[1]), "invalid dataset_params=[1]; valid: a dict"),
     (dict(seed=2**32), f"invalid seed=4294967296; valid: {SEED}"),
+    (dict(seed=10**400), "; valid: an integer in [0, 4294967295]"),  # beyond any float
     (dict(device="cuda:x"), "invalid device='cuda:x'; valid: auto, cpu, cuda, cuda:N, mps"),
     (dict(model="vit_small_patch16", image_size=40), "image_size=40; valid: a multiple of 16, the patch size of "
                                                       "vit_small_patch16"),
