@@ -20,3 +20,27 @@ def isolated_caches(tmp_path_factory):
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
+
+
+class SimulatedCrash(RuntimeError):
+    """Stands for a killed training process."""
+
+
+@pytest.fixture
+def crash_after_evaluation(monkeypatch):
+    """``arm(step)``: training raises :class:`SimulatedCrash` right after the evaluation (and its
+    checkpoint) at ``step``; ``disarm()`` restores it, for the resume."""
+    from stssl.train import SSLModule
+
+    original = SSLModule._evaluate
+
+    def arm(at: int) -> None:
+        def evaluate(self, step):
+            original(self, step)
+            if step == at:
+                raise SimulatedCrash(f"simulated crash after the evaluation at step {step}")
+
+        monkeypatch.setattr(SSLModule, "_evaluate", evaluate)
+
+    arm.disarm = lambda: monkeypatch.setattr(SSLModule, "_evaluate", original)
+    return arm

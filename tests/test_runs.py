@@ -4,7 +4,6 @@ import pytest
 import stssl.train
 from stssl.config import resolve
 from stssl.runs import get_run, run_dir
-from stssl.train import SSLModule
 
 CFG = resolve("smoke", algo="fixmatch", st=True, steps=20, eval_every=5)
 
@@ -30,24 +29,17 @@ def test_second_request_reads_the_cache(tmp_path, monkeypatch):
     assert set(nets) == {"teacher", "student"}
 
 
-def test_interrupted_run_is_not_finished_and_resumes_identically(tmp_path, monkeypatch):
+def test_interrupted_run_is_not_finished_and_resumes_identically(tmp_path, crash_after_evaluation):
     reference = get_run(CFG, root=tmp_path / "reference", progress=False)
 
-    original = SSLModule._evaluate
-
-    def crash_after_second_evaluation(self, step):
-        original(self, step)
-        if step == 10:
-            raise RuntimeError("simulated crash")
-
-    monkeypatch.setattr(SSLModule, "_evaluate", crash_after_second_evaluation)
+    crash_after_evaluation(10)
     with pytest.raises(RuntimeError, match="simulated crash"):
         get_run(CFG, root=tmp_path / "crashy", progress=False)
     final = run_dir(CFG, tmp_path / "crashy")
     assert not final.exists()  # never mistaken for a finished run
     assert (final.with_name(final.name + ".partial") / "last.ckpt").exists()
 
-    monkeypatch.setattr(SSLModule, "_evaluate", original)
+    crash_after_evaluation.disarm()
     resumed = get_run(CFG, root=tmp_path / "crashy", progress=False)
     expected, got = dict(reference.metrics), dict(resumed.metrics)
     expected.pop("train_seconds"), got.pop("train_seconds")

@@ -73,8 +73,9 @@ def _colour(x: torch.Tensor, op: torch.Tensor, mag: torch.Tensor) -> torch.Tenso
     """Apply each sample's colour operation.
 
     Brightness, colour and contrast are all ``a*x + b*grey + c*mean(grey)`` with per-sample
-    coefficients, so they are one batched expression; the non-linear operations run on the
-    samples that drew them only.
+    coefficients, so they are one batched expression. The non-linear operations are computed
+    on the whole batch and kept where drawn: picking the samples that drew them would make a GPU
+    wait for the host to learn how many did.
     """
     b = len(x)
     factor = 1 + 0.9 * mag * torch.where(torch.rand(b, device=x.device) < 0.5, -1.0, 1.0)
@@ -87,9 +88,7 @@ def _colour(x: torch.Tensor, op: torch.Tensor, mag: torch.Tensor) -> torch.Tenso
     x = (a.view(-1, 1, 1, 1) * x + bg.view(-1, 1, 1, 1) * grey
          + cm.view(-1, 1, 1, 1) * grey.mean(dim=(2, 3), keepdim=True))
     for name in ("autocontrast", "posterize", "solarize"):
-        sel = is_[name].nonzero().squeeze(1)
-        if len(sel):
-            x = x.index_copy(0, sel, _NONLINEAR[name](x[sel], mag[sel].view(-1, 1, 1, 1)))
+        x = torch.where(is_[name].view(-1, 1, 1, 1), _NONLINEAR[name](x, mag.view(-1, 1, 1, 1)), x)
     return x.clamp(0, 1)
 
 
