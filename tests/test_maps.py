@@ -151,7 +151,7 @@ def test_configs_are_table1s_fixmatch_runs_of_the_first_seed():
     assert figure5.configs("smoke", seeds="3,4") == [mine[1]]
     paper = figure4.configs("paper", data_root="/x", seeds=1)
     assert {c.dataset for c in paper} == {"bigearthnet"} and paper[1].st
-    with pytest.raises(ValueError, match="names no seed"):
+    with pytest.raises(ValueError, match="invalid seeds=0"):
         figure4.configs("smoke", seeds=0)
 
 
