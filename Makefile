@@ -3,10 +3,15 @@
 PY      := .venv/bin/python
 STAMP   := .venv/.installed-stamp
 RESULTS := book/results
-# In reading order: later pages read the runs earlier ones trained (the run cache), and the
-# summary reads them all. tests/test_notebooks.py checks that this list names every notebook.
-NOTEBOOKS := geosynth table1 table2 table3 table4 figure3 figure4 figure5 figure6 context explore summary
+# The book in any profile: `make book PROFILE=paper DATA_ROOT=/data/BigEarthNet-v1.0 EUROSAT_ROOT=/data/eurosat`
+# (train its runs first with `python -m stssl sweep all --profile paper ...`; the book then reads them).
+# SEEDS=3 gives every page three seeds instead of its own default.
 PROFILE ?= cpu
+DATA_ROOT ?=
+EUROSAT_ROOT ?=
+SEEDS ?=
+BOOK_ARGS := --profile $(PROFILE) $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) \
+	$(if $(EUROSAT_ROOT),--eurosat-root $(EUROSAT_ROOT)) $(if $(SEEDS),--seeds $(SEEDS))
 
 .PHONY: test book notebooks clean install gpu-check
 
@@ -28,16 +33,13 @@ gpu-check:
 	command -v $(PY) >/dev/null || $(MAKE) install
 	$(PY) benchmarks/gpu_check.py
 
-# Execute every notebook (profile $(PROFILE)) into book/results/, then build the HTML offline.
+# Execute every notebook in reading order (stssl/experiments/pages.py: later pages read the runs
+# earlier ones trained, the summary reads them all) into book/results/, then build the HTML offline.
 notebooks: $(STAMP)
-	mkdir -p $(RESULTS)
-	for nb in $(NOTEBOOKS); do \
-		echo "notebooks/$$nb.ipynb"; \
-		$(PY) -m papermill "notebooks/$$nb.ipynb" "$(RESULTS)/$$nb.ipynb" -p profile $(PROFILE) --cwd notebooks --log-level WARNING || exit 1; \
-	done
+	$(PY) -m stssl book $(BOOK_ARGS) --out $(RESULTS)
 
 book: notebooks
-	.venv/bin/jupyter-book build . --keep-going
+	$(dir $(PY))jupyter-book build . --keep-going
 	@echo "Book: _build/html/index.html"
 
 clean:

@@ -1,15 +1,24 @@
-"""Command line: ``python -m stssl train --profile cpu --algo fixmatch --st --seed 0``, and
-``python -m stssl prepare-data bigearthnet --root DATA/bigearthnet`` to pack a real data set."""
+"""Command line.
+
+``python -m stssl train --profile cpu --algo fixmatch --st --seed 0``: one run (or read it from the cache).
+``python -m stssl plan all --profile paper --data-root ...``: the runs pages need, cached or not, and the time.
+``python -m stssl sweep table1 figure6 --profile smoke --executor local``: train them all (GPUs, CPU workers, SLURM).
+``python -m stssl runs``: the run cache (finished, partial, locked, damaged), and its clean-up.
+``python -m stssl book --profile cpu``: execute every notebook of the book into ``book/results/``.
+``python -m stssl prepare-data bigearthnet --root DATA/bigearthnet``: pack a real data set.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import sys
+from pathlib import Path
 
 import yaml
 
-from stssl.config import resolve
-from stssl.runs import get_run
+from stssl.config import RunConfig, resolve
 
 
 def _override(text: str) -> tuple[str, object]:
@@ -19,20 +28,118 @@ def _override(text: str) -> tuple[str, object]:
     return key, yaml.safe_load(value)
 
 
-def _prepare_data(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+def _prepare_data(args: argparse.Namespace) -> None:
     from stssl.data import prepare_data
-    from stssl.data.geo import DataError
 
-    try:
-        out = prepare_data(args.dataset, args.root, args.out, args.image_size, args.workers, args.metadata)
-    except DataError as err:
-        parser.exit(1, f"stssl prepare-data: error: {err}\n")
+    out = prepare_data(args.dataset, args.root, args.out, args.image_size, args.workers, args.metadata)
     manifest = json.loads((out / "manifest.json").read_text())
     print(f"packed {manifest['count']} {args.dataset} images into {out} (verified)")
 
 
+def _train(args: argparse.Namespace) -> None:
+    from stssl.runs import get_run
+
+    if args.config:
+        fields = yaml.safe_load(Path(args.config).read_text())
+        cfg = resolve(fields.pop("profile"), **{**fields, **dict(args.overrides)})
+    else:
+        cfg = resolve(args.profile, algo=args.algo, st=args.st, seed=args.seed, device=args.device,
+                      **dict(args.overrides))
+    run = get_run(cfg, progress=not args.quiet)
+    print(json.dumps({"run": str(run.path), **run.metrics}, indent=1))
+
+
+def _page_configs(args: argparse.Namespace) -> list[RunConfig]:
+    from stssl.experiments.pages import distinct, page_configs, pages
+
+    return distinct([c for page in pages(args.pages)
+                     for c in page_configs(page, args.profile, args.data_root, args.eurosat_root, args.seeds,
+                                           args.dataset, args.device)])
+
+
+def _executor(args: argparse.Namespace):
+    from stssl.sweep import LocalExecutor, SlurmExecutor
+
+    if args.executor == "slurm":
+        return SlurmExecutor(args.partition, args.time_min, args.gpus_per_job, args.cpus_per_job,
+                             args.array_parallelism, dict(args.sbatch), args.cluster)
+    gpus = [g for g in (args.gpus or "").split(",") if g]
+    if not gpus and args.workers is None:
+        from stssl.runs import default_workers
+
+        args.workers = default_workers([resolve("smoke", device=args.device)])
+    return LocalExecutor(gpus, args.workers or 1)
+
+
+def _plan(args: argparse.Namespace) -> None:
+    from stssl.sweep import format_plan, plan
+
+    print(format_plan(plan(_page_configs(args), step_seconds=args.step_seconds), len(_executor(args).slots)))
+
+
+def _sweep(args: argparse.Namespace) -> None:
+    from stssl.sweep import sweep
+
+    failures = sweep(_page_configs(args), _executor(args), step_seconds=args.step_seconds)
+    if failures:
+        print(f"{len(failures)} run(s) failed:\n" + "\n".join(failures), file=sys.stderr)
+        sys.exit(1)
+
+
+def _runs(args: argparse.Namespace) -> None:
+    from stssl.runs import run_status, runs_root
+
+    root = runs_root()
+    folders = sorted({p.with_name(p.name.removesuffix(".partial").removesuffix(".lock"))
+                      for p in root.glob("*/*") if p.parent.name != "_logs" and not p.name.endswith(".takeover")})
+    counts: dict[str, int] = {}
+    for final in folders:
+        status = run_status(final)
+        counts[status] = counts.get(status, 0) + 1
+        remove = (status == "damaged" and args.remove_damaged) or (status == "partial" and args.remove_partial)
+        print(f"{status:9} {final.parent.name}/{final.name}{'  (removed)' if remove else ''}")
+        if remove:
+            shutil.rmtree(final, ignore_errors=True)
+            shutil.rmtree(final.with_name(final.name + ".partial"), ignore_errors=True)
+            final.with_name(final.name + ".lock").unlink(missing_ok=True)
+    print(f"{root}: " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "empty"))
+
+
+def _book(args: argparse.Namespace) -> None:
+    from stssl.book import execute_notebooks
+
+    execute_notebooks(args.profile, args.data_root, args.eurosat_root, args.seeds, args.out, args.pages)
+
+
+def _page_arguments(p: argparse.ArgumentParser, pages: bool = True) -> None:
+    if pages:
+        p.add_argument("pages", nargs="+", metavar="PAGE", help="notebook names (table1, figure6, ...) or all")
+    p.add_argument("--profile", default="cpu", help="cpu | smoke | paper")
+    p.add_argument("--data-root", help="the profile's data set (paper: BigEarthNet)")
+    p.add_argument("--eurosat-root", help="paper profile: EuroSAT, for Table 4")
+    p.add_argument("--dataset", help="another data set than the profile's, for the pages that take one")
+    p.add_argument("--seeds", type=yaml.safe_load, help="every page's seeds (a count, \"0,3\"), instead of its own")
+    p.add_argument("--device", default="auto")
+
+
+def _executor_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--executor", choices=("local", "slurm"), default="local")
+    p.add_argument("--gpus", help="local: GPU indices, one run per GPU (e.g. 0,1,2,3)")
+    p.add_argument("--workers", type=int, help="local without GPUs: CPU processes (default: one per core)")
+    p.add_argument("--step-seconds", type=float, help="seconds per training step, for the estimate "
+                   "(default: measured on the cache's finished runs, or benchmarks/step-seconds.json)")
+    p.add_argument("--partition", help="slurm: partition")
+    p.add_argument("--time-min", type=int, default=120, help="slurm: time limit per job (requeued when hit)")
+    p.add_argument("--gpus-per-job", type=int, default=1)
+    p.add_argument("--cpus-per-job", type=int, default=8)
+    p.add_argument("--array-parallelism", type=int, default=16, help="slurm: jobs of the array at once")
+    p.add_argument("--sbatch", type=_override, action="append", default=[], metavar="KEY=VALUE",
+                   help="slurm: any other sbatch option, e.g. --sbatch account=proj")
+    p.add_argument("--cluster", help=argparse.SUPPRESS)  # "local": submitit's local executor (tests)
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="stssl", description=__doc__)
+    parser = argparse.ArgumentParser(prog="stssl", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     tr = sub.add_parser("train", help="train one run (or read it from the run cache) and print its metrics")
     tr.add_argument("--profile", default="cpu")
@@ -40,8 +147,23 @@ def main(argv: list[str] | None = None) -> None:
     tr.add_argument("--st", action="store_true", help="+ ST-SSL (teacher with metadata, student without)")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--device", default="auto")
+    tr.add_argument("--config", help="a run's config.yaml (from the cache or a sweep): train exactly that run")
+    tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.add_argument("--set", dest="overrides", type=_override, action="append", default=[],
                     metavar="KEY=VALUE", help="override any config field, e.g. --set steps=2000")
+    pl = sub.add_parser("plan", help="the distinct runs some pages need: finished, partial or missing, and the time")
+    _page_arguments(pl)
+    _executor_arguments(pl)
+    sw = sub.add_parser("sweep", help="train every run some pages need that is not finished")
+    _page_arguments(sw)
+    _executor_arguments(sw)
+    ru = sub.add_parser("runs", help="list the run cache (finished, partial, locked, damaged)")
+    ru.add_argument("--remove-damaged", action="store_true", help="delete damaged runs (they retrain when asked for)")
+    ru.add_argument("--remove-partial", action="store_true", help="delete partial runs nobody is training")
+    bk = sub.add_parser("book", help="execute the book's notebooks into book/results/ (make book then builds the HTML)")
+    _page_arguments(bk, pages=False)
+    bk.add_argument("--pages", nargs="+", default=["all"], help="only these pages")
+    bk.add_argument("--out", default="book/results", help="where the executed notebooks go")
     pd = sub.add_parser("prepare-data", help="pack a real data set's RGB, labels and metadata into "
                         "memory-mapped arrays for fast loading (resumable)")
     pd.add_argument("dataset", choices=("bigearthnet", "eurosat"))
@@ -52,13 +174,9 @@ def main(argv: list[str] | None = None) -> None:
     pd.add_argument("--workers", type=int, default=0, help="reader processes (0: read in this process)")
     pd.add_argument("--metadata", help="EuroSAT RGB layout: the location table (YAML, CSV or parquet)")
     args = parser.parse_args(argv)
-    if args.command == "prepare-data":
-        _prepare_data(args, parser)
-        return
+    commands = {"train": _train, "plan": _plan, "sweep": _sweep, "runs": _runs, "book": _book,
+                "prepare-data": _prepare_data}
     try:
-        cfg = resolve(args.profile, algo=args.algo, st=args.st, seed=args.seed, device=args.device,
-                      **dict(args.overrides))
-    except ValueError as err:
-        parser.error(str(err))
-    run = get_run(cfg)
-    print(json.dumps({"run": str(run.path), **run.metrics}, indent=1))
+        commands[args.command](args)
+    except (ValueError, OSError) as err:  # bad settings, damaged or missing files: one line, no traceback
+        parser.exit(2, f"stssl {args.command}: error: {err}\n")

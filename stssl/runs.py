@@ -16,7 +16,10 @@ import json
 import os
 import platform
 import shutil
+import socket
 import subprocess
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +30,8 @@ from tqdm.auto import tqdm
 
 import stssl
 from stssl.config import RunConfig
+from stssl.devices import check_device, resolve_device
+from stssl.locks import RunLock
 
 
 def runs_root() -> Path:
@@ -50,13 +55,23 @@ class Run:
         from stssl.train import SSLModule, load_run_data
 
         module = SSLModule(self.config, load_run_data(self.config))
-        module.ema_nets.load_state_dict(torch.load(self.path / "model.pt", map_location=map_location))
+        module.ema_nets.load_state_dict(torch.load(self.path / "model.pt", map_location=map_location, weights_only=True))
         module.ema_nets.eval()
         return module
 
     def load_nets(self, map_location: str = "cpu") -> torch.nn.ModuleDict:
         """The best EMA networks (``teacher``/``student`` for ST runs, ``model`` otherwise)."""
         return self.load_module(map_location).ema_nets
+
+
+class DamagedRunError(ValueError):
+    """A file of the run cache that cannot be what a finished run wrote: never read as a result."""
+
+    def __init__(self, path: Path, problem: str):
+        which = "partial" if path.parent.name.endswith(".partial") else "damaged"
+        super().__init__(f"{path}: {problem}. Remove the run (`python -m stssl runs --remove-{which}`, or delete "
+                         f"{path.parent}) and ask for it again to retrain it")
+        self.path = path
 
 
 def _environment(device: str) -> dict:
@@ -66,42 +81,141 @@ def _environment(device: str) -> dict:
     except OSError:
         commit = None
     return {"stssl": stssl.__version__, "torch": torch.__version__, "python": platform.python_version(),
-            "platform": platform.platform(), "device": device, "git_commit": commit,
-            "threads": torch.get_num_threads()}
+            "platform": platform.platform(), "host": socket.gethostname(), "device": device,
+            "git_commit": commit, "threads": torch.get_num_threads()}
 
 
-def _write(path: Path, text: str) -> None:
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_atomic(path: Path, write) -> None:
+    """``write(tmp_path)``, flushed to disk, then renamed over ``path``: a reader (or a crash) sees
+    the old file or the whole new one, never a part."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
+    write(tmp)
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
     os.replace(tmp, path)
 
 
+def _write(path: Path, text: str) -> None:
+    _write_atomic(path, lambda tmp: tmp.write_text(text))
+
+
+def _read(path: Path, parse, what: str):
+    try:
+        return parse(path)
+    except FileNotFoundError:
+        raise DamagedRunError(path, f"missing ({what})") from None
+    except Exception as err:  # each parser has its own errors; all mean the same here
+        raise DamagedRunError(path, f"unreadable {what} ({type(err).__name__}: {str(err).splitlines()[0][:120]})") from None
+
+
+def _config(path: Path) -> RunConfig:
+    fields = yaml.safe_load(path.read_text())
+    if not isinstance(fields, dict):
+        raise ValueError("not a mapping of config fields")
+    return RunConfig(**fields)
+
+
 def load_run(path: Path) -> Run:
-    cfg = RunConfig(**yaml.safe_load((path / "config.yaml").read_text()))
-    return Run(cfg, json.loads((path / "metrics.json").read_text()), pd.read_csv(path / "history.csv"), path)
+    """A finished run's folder, checked: every file parses, the stored config hashes to the
+    folder's key, the history has its rows up to the last step, the networks' file loads."""
+    path = Path(path)
+    key = path.name.removesuffix(".partial")
+    cfg = _read(path / "config.yaml", _config, "run config")
+    if cfg.key() != key:
+        raise DamagedRunError(path / "config.yaml", f"this config hashes to {cfg.key()}, not to its folder's key {key} "
+                              "(edited or copied from another run)")
+    metrics = _read(path / "metrics.json", lambda p: json.loads(p.read_text()), "metrics (JSON)")
+    if not isinstance(metrics, dict) or "steps_done" not in metrics:
+        raise DamagedRunError(path / "metrics.json", "not the metrics of a finished run (no steps_done)")
+    history = _read(path / "history.csv", pd.read_csv, "history (CSV)")
+    if len(history) == 0 or "step" not in history or history["step"].isna().any() \
+            or int(history["step"].iloc[-1]) != int(metrics["steps_done"]):
+        raise DamagedRunError(path / "history.csv", f"{len(history)} rows, not every evaluation up to step "
+                              f"{metrics['steps_done']} (truncated?)")
+    _read(path / "model.pt", lambda p: torch.load(p, map_location="cpu", weights_only=True, mmap=True), "networks (torch)")
+    return Run(cfg, metrics, history, path)
 
 
-def get_run(cfg: RunConfig, root: Path | None = None, progress: bool = True) -> Run:
-    """The finished run for ``cfg``: read from the cache, or trained (resumed) and cached."""
+def run_status(final: Path) -> str:
+    """``finished``, ``locked`` (being trained), ``partial`` (resumable), ``damaged`` or ``missing``."""
+    lock = RunLock(final.with_name(final.name + ".lock"))
+    if final.exists():
+        try:
+            load_run(final)
+            return "finished"
+        except DamagedRunError:
+            return "damaged"
+    if lock.age() is not None and not lock.is_stale():
+        return "locked"
+    return "partial" if final.with_name(final.name + ".partial").exists() else "missing"
+
+
+def _finish(cfg: RunConfig, partial: Path, progress: bool) -> None:
+    """Train (or resume) ``cfg`` in ``partial`` and write its result files, ``metrics.json`` last."""
+    from stssl.train import CHECKPOINT, NonFiniteLossError, train
+
+    _write(partial / "config.yaml", yaml.safe_dump(json.loads(json.dumps(dataclasses.asdict(cfg))), sort_keys=False))
+    if (partial / CHECKPOINT).exists():  # resuming: the checkpoint must be whole
+        _read(partial / CHECKPOINT, lambda p: torch.load(p, map_location="cpu", weights_only=True, mmap=True),
+              "checkpoint (torch)")
+    try:
+        module = train(cfg, partial, progress=progress)
+    except NonFiniteLossError:
+        shutil.rmtree(partial, ignore_errors=True)  # resuming would diverge again: nothing to keep
+        raise
+    metrics = module.final_metrics()
+    _write_atomic(partial / "model.pt", lambda tmp: torch.save(module.ema_nets.state_dict(), tmp))
+    _write_atomic(partial / "history.csv", lambda tmp: pd.DataFrame(module.history).to_csv(tmp, index=False))
+    _write(partial / "environment.json", json.dumps(_environment(check_device(cfg.device)), indent=1))
+    _write(partial / "metrics.json", json.dumps(metrics, indent=1))
+
+
+def get_run(cfg: RunConfig, root: Path | None = None, progress: bool = True, poll: float = 2.0) -> Run:
+    """The finished run for ``cfg``: read from the cache, or trained (resumed) and cached.
+
+    One process trains a given run at a time (:class:`~stssl.locks.RunLock`); another asking for
+    it meanwhile waits, saying who trains it, and then reads the result. A partial folder that
+    already holds a complete result (a process killed just before the final rename) is renamed,
+    not retrained."""
     final = run_dir(cfg, root)
     if (final / "metrics.json").exists():
         return load_run(final)
-    from stssl.train import resolve_device, train
+    check_device(cfg.device)
+    lock = RunLock(final.with_name(final.name + ".lock"))
+    waiting = False
+    while not lock.acquire():
+        if (final / "metrics.json").exists():
+            return load_run(final)
+        if not waiting:
+            owner = lock.owner()
+            print(f"waiting for run {final.name} ({cfg.describe()}): trained by "
+                  f"{owner.describe() if owner else 'another process'}", file=sys.stderr, flush=True)
+            waiting = True
+        time.sleep(poll)
+    try:
+        if not (final / "metrics.json").exists():
+            from stssl.train import CHECKPOINT
 
-    partial = final.with_name(final.name + ".partial")
-    partial.mkdir(parents=True, exist_ok=True)
-    _write(partial / "config.yaml", yaml.safe_dump(json.loads(json.dumps(dataclasses.asdict(cfg))), sort_keys=False))
-    module = train(cfg, partial, progress=progress)
-    metrics = module.final_metrics()
-    torch.save(module.ema_nets.state_dict(), partial / "model.pt")
-    pd.DataFrame(module.history).to_csv(partial / "history.csv", index=False)
-    _write(partial / "environment.json", json.dumps(_environment(resolve_device(cfg.device)), indent=1))
-    _write(partial / "metrics.json", json.dumps(metrics, indent=1))
-    (partial / "last.ckpt").unlink(missing_ok=True)
-    if final.exists():  # a concurrent request finished the same run first: keep theirs
-        shutil.rmtree(partial)
-    else:
-        os.replace(partial, final)
+            partial = final.with_name(final.name + ".partial")
+            partial.mkdir(parents=True, exist_ok=True)
+            try:
+                load_run(partial)
+            except DamagedRunError:  # not complete: train what is missing
+                _finish(cfg, partial, progress)
+            (partial / CHECKPOINT).unlink(missing_ok=True)
+            shutil.rmtree(final, ignore_errors=True)  # a damaged earlier result, if any
+            os.replace(partial, final)
+            _fsync_dir(final.parent)
+    finally:
+        lock.release()
     return load_run(final)
 
 
@@ -111,8 +225,6 @@ def default_workers(cfgs: list[RunConfig]) -> int:
     side finish ~1.45x sooner than the same two runs one after the other with two threads each."""
     if "STSSL_WORKERS" in os.environ:
         return max(1, int(os.environ["STSSL_WORKERS"]))
-    from stssl.train import resolve_device
-
     if any(resolve_device(c.device) != "cpu" for c in cfgs):
         return 1
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)

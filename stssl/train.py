@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 import logging
 import math
 import os
@@ -40,6 +41,11 @@ from stssl.models.vit import load_pretrained
 from stssl.models.modes import eval_mode
 
 CHECKPOINT = "last.ckpt"
+PROGRESS = "progress.json"  # step, steps and seconds so far, for a sweep's display
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or infinite: the run cannot recover, and is never cached."""
 
 
 def lr_factor(step: int, warmup: int, total: int) -> float:
@@ -176,6 +182,10 @@ class SSLModule(L.LightningModule):
         self.best: dict = {"value": -math.inf, "step": 0, "state": None}
         self.train_seconds = 0.0
         self._loss_sum, self._loss_n = 0.0, 0
+        # the first step whose loss was not finite, and its loss terms: kept on the device,
+        # looked at only when the host reads anyway (every log_every steps)
+        self._bad_step = torch.tensor(-1)
+        self._bad_terms: dict[str, torch.Tensor] = {}
         self._t0 = None
         self.log_every = max(1, cfg.steps // 50)
 
@@ -216,9 +226,26 @@ class SSLModule(L.LightningModule):
             self.pl_quality.update(result.pseudo.targets, result.pseudo.weights, batch["ulb"]["label"], self.multilabel)
         self._loss_sum = self._loss_sum + result.loss.detach().float()  # no GPU sync per step
         self._loss_n += 1
+        self._watch_finite(result)
         if self.global_step % self.log_every == 0:  # logging every step costs more than the step
             self.log("loss", result.loss.detach(), prog_bar=True)
         return result.loss
+
+    def _watch_finite(self, result) -> None:
+        """Remember the first step with a non-finite loss, without a host synchronisation."""
+        terms = {"loss": result.loss.detach().float(), **{k: v.float() for k, v in result.logs.items()}}
+        first = (self._bad_step.to(self.device) < 0) & ~torch.isfinite(terms["loss"])
+        self._bad_step = torch.where(first, self.global_step, self._bad_step.to(self.device))
+        self._bad_terms = {k: torch.where(first, v, self._bad_terms.get(k, v)) for k, v in terms.items()}
+
+    def _check_finite(self) -> None:
+        step = int(self._bad_step)
+        if step >= 0:
+            terms = ", ".join(f"{k} {float(v):.4g}" for k, v in self._bad_terms.items())
+            raise NonFiniteLossError(
+                f"{self.cfg.describe()}: the loss is not finite at step {step} ({terms}; lr "
+                f"{self.cfg.lr * lr_factor(step, self.cfg.warmup_steps, self.cfg.steps):.3g}): the run diverged and "
+                f"is not cached. Lower lr (now {self.cfg.lr:g}) or use precision='32-true'")
 
     def transfer_batch_to_device(self, batch, device, dataloader_idx):
         if device.type == "cpu":
@@ -232,8 +259,18 @@ class SSLModule(L.LightningModule):
     def on_train_batch_end(self, outputs, batch, batch_idx):
         ema_update(self.ema_nets, self.nets, self.cfg.ema)
         step = self.global_step
+        if step % self.log_every == 0 or step % self.cfg.eval_every == 0 or step >= self.cfg.steps:
+            self._check_finite()
+            self._write_progress(step)
         if step % self.cfg.eval_every == 0 or step >= self.cfg.steps:
             self._evaluate(step)
+
+    def _write_progress(self, step: int) -> None:
+        if self.workdir is not None:
+            seconds = self.train_seconds + time.perf_counter() - self._t0
+            tmp = self.workdir / (PROGRESS + ".tmp")
+            tmp.write_text(json.dumps({"step": step, "steps": self.cfg.steps, "seconds": round(seconds, 2)}))
+            os.replace(tmp, self.workdir / PROGRESS)
 
     # ----- evaluation -------------------------------------------------------------------
     @property

@@ -1,7 +1,11 @@
 """Notebooks execute under papermill with the ``smoke`` profile (as `make book` runs them with ``cpu``)."""
 
 import ast
+import os
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -9,19 +13,20 @@ import papermill as pm
 import pytest
 
 from stssl.algorithms import ALGORITHMS
+from stssl.experiments.pages import PAGES
 from stssl.paper import DISPLAY_NAMES, TABLE1
 from stssl.runs import load_run, runs_root
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-BOOK_ORDER = re.search(r"^NOTEBOOKS := (.*)$", (ROOT / "Makefile").read_text(), re.M).group(1).split()
+BOOK_ORDER = [p.name for p in PAGES]
 
 
 def _outputs(nb) -> str:
     return "\n".join(str(o.get("data", o.get("text", ""))) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
 
 
-def test_make_book_runs_every_notebook_and_the_toc_shows_every_page():
+def test_the_book_runs_every_notebook_and_the_toc_shows_every_page():
     assert sorted(BOOK_ORDER) == sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
     assert BOOK_ORDER[-1] == "summary"  # it reads the runs of every other page
     toc = (ROOT / "_toc.yml").read_text()
@@ -37,30 +42,54 @@ def _parameters_cell(name: str) -> str:
     return next((c.source for c in nb.cells if "parameters" in c.metadata.get("tags", [])), "")
 
 
-def test_summary_reads_each_page_with_that_page_s_seeds():
-    """Otherwise the summary would ask for other runs than the pages, and train them."""
+def test_summary_and_the_page_table_read_each_page_with_that_page_s_seeds():
+    """Otherwise the summary (or a sweep) would ask for other runs than the pages, and train them."""
     summary_seeds = ast.literal_eval(re.search(r"^seeds = (\{.*?\})", _parameters_cell("summary"), re.M).group(1))
     assert set(summary_seeds) == set(BOOK_ORDER) - {"geosynth", "explore", "summary"}
-    for page, n in summary_seeds.items():
-        assert int(re.search(r"^seeds = (\d+)", _parameters_cell(page), re.M).group(1)) == n, page
+    for page in PAGES:
+        own = re.search(r"^seeds = (\d+)", _parameters_cell(page.name), re.M)
+        assert page.seeds == (int(own.group(1)) if own else None), page.name
+        if page.seeds is not None:
+            assert summary_seeds[page.name] == page.seeds, page.name
 
 
-@pytest.mark.parametrize("name", BOOK_ORDER)
-def test_every_notebook_runs_in_the_smoke_profile(tmp_path, name):
-    """As `make book` runs them (default parameters but the profile), with one seed to stay fast."""
-    params = {"profile": "smoke"}
-    source = _parameters_cell(name)
-    if re.search(r"^seeds = \d", source, re.M):
-        params["seeds"] = 1
-    elif re.search(r"^seeds = \{", source, re.M):
-        params["seeds"] = {page: 1 for page in BOOK_ORDER}
-    if name == "geosynth":
-        params = {"n_samples": 2000, "out_dir": str(tmp_path / "figures")}
-    out = tmp_path / f"{name}.ipynb"
-    pm.execute_notebook(str(NOTEBOOKS / f"{name}.ipynb"), str(out), parameters=params, cwd=str(NOTEBOOKS),
-                        progress_bar=False)
-    if name != "geosynth":
-        assert "smoke" in _outputs(nbformat.read(out, as_version=4))  # each page says which profile made it
+def test_make_book_in_the_smoke_profile_executes_every_page_and_builds_the_html(tmp_path):
+    """The same Makefile path as ``make book`` (one seed per page to stay fast), in a copy of the
+    book's sources so that the developer's own book/results and _build are left alone."""
+    for name in ("Makefile", "_config.yml", "_toc.yml", "pyproject.toml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "book", tmp_path / "book", ignore=shutil.ignore_patterns("results"))
+    stamp = tmp_path / "installed"
+    stamp.touch()
+    done = subprocess.run(["make", "-C", str(tmp_path), "book", "PROFILE=smoke", "SEEDS=1", f"PY={sys.executable}",
+                           f"STAMP={stamp}"], capture_output=True, text=True, env=os.environ, timeout=1500)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    for name in BOOK_ORDER:
+        assert f"{name}: done in" in done.stdout
+        if name != "geosynth":  # each page says which profile made it
+            assert "smoke" in _outputs(nbformat.read(tmp_path / "book" / "results" / f"{name}.ipynb", as_version=4))
+    assert (tmp_path / "book" / "results" / "figures" / "geosynth_map.png").stat().st_size > 10_000
+    assert "built with the" in (tmp_path / "book" / "results" / "build-info.md").read_text()
+    html = tmp_path / "_build" / "html"
+    assert (html / "index.html").exists() and (html / "book" / "results" / "summary.html").exists()
+
+
+def test_two_notebooks_at_once_share_their_runs(tmp_path):
+    """Figure 6 and explore both need Table 1's FixMatch + ST-SSL (seed 0): executed at the same
+    time in two processes, one trains it and the other waits for it; both pages complete."""
+    runs = tmp_path / "runs"
+    env = {**os.environ, "STSSL_RUNS": str(runs)}
+    procs = [subprocess.Popen([sys.executable, "-m", "papermill", str(NOTEBOOKS / f"{name}.ipynb"),
+                               str(tmp_path / f"{name}.ipynb"), "-p", "profile", "smoke", *extra, "--cwd",
+                               str(NOTEBOOKS), "--log-level", "WARNING"],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for name, extra in (("figure6", ["-p", "seeds", "1"]), ("explore", ["-p", "n_predict", "200"]))]
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    shared = [d for d in (runs / "geosynth").iterdir() if not d.name.startswith(".")]
+    assert all(len(d.name) == 12 for d in shared)  # finished runs only: no partial folder, no lock left
+    texts = [_outputs(nbformat.read(tmp_path / f"{n}.ipynb", as_version=4)) for n in ("figure6", "explore")]
+    assert all("smoke" in t for t in texts)
 
 
 def test_table1_smoke(tmp_path):
