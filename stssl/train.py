@@ -16,10 +16,13 @@ import json
 import logging
 import math
 import os
+import queue
 import re
+import threading
 import time
 import warnings
 from pathlib import Path
+from typing import Iterator
 
 import lightning as L
 import numpy as np
@@ -90,13 +93,59 @@ class IndexStream:
         return self.indices[out]
 
 
+PREFETCH = 2  # raw batches read ahead in a background thread; 0 reads them in the training loop
+
+
+def prefetched(batches: Iterator, depth: int, pin: bool = False) -> Iterator:
+    """``batches`` in order, read ``depth`` ahead by a background thread (pinned for a
+    non-blocking copy to the GPU when ``pin``), so that reading overlaps the step. An error in
+    the thread is raised here; closing the generator stops the thread."""
+    if depth <= 0:
+        yield from batches
+        return
+    ready: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        """False once the consumer has gone."""
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                if pin:
+                    batch = {k: {n: t.pin_memory() for n, t in part.items()} for k, part in batch.items()}
+                if not put(batch):
+                    return
+        except BaseException as err:  # handed to the training loop
+            put(err)
+
+    threading.Thread(target=produce, name="stssl-prefetch", daemon=True).start()
+    try:
+        while True:
+            item = ready.get()
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+
+
 class _StepBatches(IterableDataset):
     """Raw (un-augmented, uint8) batches for steps ``start(), start()+1, ...``, with the
     teacher's metadata input ``meta`` encoded here, on the host: its range checks would make a
-    GPU wait if they ran on the device."""
+    GPU wait if they ran on the device. Read ahead by :func:`prefetched`: every batch is a
+    function of its step alone, so reading ahead changes nothing, and a resumed run starts
+    its reader at the step it resumes from."""
 
-    def __init__(self, data: DataSplits, cfg: RunConfig, uses_unlabelled: bool, start):
-        self.data, self.start, self.uses_unlabelled = data, start, uses_unlabelled
+    def __init__(self, data: DataSplits, cfg: RunConfig, uses_unlabelled: bool, start, pin: bool = False):
+        self.data, self.start, self.uses_unlabelled, self.pin = data, start, uses_unlabelled, pin
         self.components = cfg.metadata
         self.lb = IndexStream(data.labelled, cfg.batch_lb, cfg.seed, 0)
         self.ulb = IndexStream(data.unlabelled, cfg.batch_ulb, cfg.seed, 1)
@@ -106,7 +155,7 @@ class _StepBatches(IterableDataset):
         raw["meta"] = batch_meta(raw, self.components)
         return raw
 
-    def __iter__(self):
+    def _batches(self):
         step = self.start()
         while True:
             batch = {"lb": self._raw(self.lb.at(step))}
@@ -114,6 +163,9 @@ class _StepBatches(IterableDataset):
                 batch["ulb"] = self._raw(self.ulb.at(step))
             yield batch
             step += 1
+
+    def __iter__(self):
+        return prefetched(self._batches(), PREFETCH, self.pin)
 
 
 def param_groups(nets: nn.Module, weight_decay: float) -> list[dict]:
@@ -191,7 +243,8 @@ class SSLModule(L.LightningModule):
 
     # ----- data -------------------------------------------------------------------------
     def train_dataloader(self):
-        batches = _StepBatches(self.data, self.cfg, self.algo.uses_unlabelled, lambda: self.global_step)
+        batches = _StepBatches(self.data, self.cfg, self.algo.uses_unlabelled, lambda: self.global_step,
+                               pin=self.device.type == "cuda")
         return DataLoader(batches, batch_size=None, num_workers=0)
 
     def _views(self, batch: dict) -> Views:

@@ -1,0 +1,67 @@
+"""Raw batches read ahead in a background thread: the same numbers as reading them in the loop,
+an exact resume, errors raised in the training loop, and no reader left behind."""
+
+import gc
+import itertools
+import threading
+import time
+
+import pandas as pd
+import pytest
+
+import stssl.train
+from stssl.config import resolve
+from stssl.data import load_data
+from stssl.train import prefetched, train
+
+CFG = resolve("smoke", algo="fixmatch", st=True, steps=8, eval_every=4)
+
+
+def _readers_alive(timeout: float = 2.0) -> bool:
+    """Whether a reader thread still runs after ``timeout`` seconds (it notices a stop within 0.1 s)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        gc.collect()
+        if not any(t.name == "stssl-prefetch" for t in threading.enumerate()):
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_prefetched_keeps_the_order_raises_the_readers_error_and_stops():
+    assert list(itertools.islice(prefetched(iter(range(1000)), 3), 1000)) == list(range(1000))
+
+    def unreadable():
+        yield 1
+        raise OSError("unreadable file")
+
+    batches = prefetched(unreadable(), 2)
+    assert next(batches) == 1
+    with pytest.raises(OSError, match="unreadable file"):
+        next(batches)
+    endless = prefetched(itertools.count(), 2)
+    next(endless)
+    endless.close()
+    assert not _readers_alive()
+
+
+@pytest.fixture(scope="module")
+def smoke_data():
+    return load_data(CFG.dataset, None, CFG.dataset_params, CFG.label_fraction, CFG.seed)
+
+
+def test_training_reads_ahead_without_changing_a_number_and_resumes_exactly(smoke_data, tmp_path, monkeypatch,
+                                                                            crash_after_evaluation):
+    assert stssl.train.PREFETCH > 0
+    ahead = pd.DataFrame(train(CFG, progress=False, data=smoke_data).history)
+    monkeypatch.setattr(stssl.train, "PREFETCH", 0)
+    in_loop = pd.DataFrame(train(CFG, progress=False, data=smoke_data).history)
+    pd.testing.assert_frame_equal(ahead, in_loop)
+
+    monkeypatch.undo()
+    crash_after_evaluation(4)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(CFG, tmp_path, progress=False, data=smoke_data)
+    crash_after_evaluation.disarm()
+    pd.testing.assert_frame_equal(pd.DataFrame(train(CFG, tmp_path, progress=False, data=smoke_data).history), ahead)
+    assert not _readers_alive()
