@@ -18,14 +18,26 @@ from pathlib import Path
 
 import yaml
 
+from stssl.checks import OneLineError
 from stssl.config import RunConfig, resolve
+from stssl.runs import get_run
+
+
+def _value(text: str) -> object:
+    """A number as a number (YAML reads ``1e-3`` as a string), anything else as YAML."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return yaml.safe_load(text)
 
 
 def _override(text: str) -> tuple[str, object]:
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
     key, value = text.split("=", 1)
-    return key, yaml.safe_load(value)
+    return key, _value(value)
 
 
 def _prepare_data(args: argparse.Namespace) -> None:
@@ -37,8 +49,6 @@ def _prepare_data(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from stssl.runs import get_run
-
     if args.config:
         fields = yaml.safe_load(Path(args.config).read_text())
         cfg = resolve(fields.pop("profile"), **{**fields, **dict(args.overrides)})
@@ -118,7 +128,7 @@ def _page_arguments(p: argparse.ArgumentParser, pages: bool = True) -> None:
     p.add_argument("--data-root", help="the profile's data set (paper: BigEarthNet)")
     p.add_argument("--eurosat-root", help="paper profile: EuroSAT, for Table 4")
     p.add_argument("--dataset", help="another data set than the profile's, for the pages that take one")
-    p.add_argument("--seeds", type=yaml.safe_load, help="every page's seeds (a count, \"0,3\"), instead of its own")
+    p.add_argument("--seeds", type=_value, help="every page's seeds (a count, \"0,3\"), instead of its own")
     p.add_argument("--device", default="auto")
 
 
@@ -178,5 +188,5 @@ def main(argv: list[str] | None = None) -> None:
                 "prepare-data": _prepare_data}
     try:
         commands[args.command](args)
-    except (ValueError, OSError) as err:  # bad settings, damaged or missing files: one line, no traceback
+    except (OneLineError, FileNotFoundError) as err:  # a user's mistake or a damaged file: one line, no traceback
         parser.exit(2, f"stssl {args.command}: error: {err}\n")

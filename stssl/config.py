@@ -152,7 +152,7 @@ def field_rules() -> dict[str, Rule]:
         profile=OneOf(tuple(PROFILES)), dataset=OneOf(DATASETS), data_root=path, dataset_params=params,
         algo=OneOf(tuple(ALGORITHMS)), st=BOOL, algo_params=params, label_fraction=Number(0, 1, open_low=True),
         num_labels=Number(1, integer=True, optional=True), split=OneOf(SPLITS), model=OneOf(tuple(VIT_SIZES)),
-        pretrained=path, image_size=count, steps=count, batch_lb=count, uratio=count, lr=Number(0, open_low=True),
+        pretrained=path, image_size=count, steps=count, batch_lb=count, uratio=count, lr=Number(0, 1, open_low=True),
         weight_decay=Number(0), warmup_steps=Number(0, integer=True), ema=Number(0, 1, open_high=True),
         lambda_u=Number(0), lambda_d=Number(0), distill=OneOf(DISTILL_LOSSES), metadata=OneOf(METADATA_COMPONENTS),
         fusion=OneOf(FUSIONS), single_model=BOOL, distill_target=OneOf(DISTILL_TARGETS), stop_gradient=BOOL,

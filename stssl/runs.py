@@ -29,8 +29,10 @@ import yaml
 from tqdm.auto import tqdm
 
 import stssl
+from stssl.checks import OneLineError
 from stssl.config import RunConfig
 from stssl.devices import check_device, resolve_device
+from stssl.files import fsync_dir, write_atomic, write_text_atomic
 from stssl.locks import RunLock
 
 
@@ -64,7 +66,7 @@ class Run:
         return self.load_module(map_location).ema_nets
 
 
-class DamagedRunError(ValueError):
+class DamagedRunError(OneLineError):
     """A file of the run cache that cannot be what a finished run wrote: never read as a result."""
 
     def __init__(self, path: Path, problem: str):
@@ -83,28 +85,6 @@ def _environment(device: str) -> dict:
     return {"stssl": stssl.__version__, "torch": torch.__version__, "python": platform.python_version(),
             "platform": platform.platform(), "host": socket.gethostname(), "device": device,
             "git_commit": commit, "threads": torch.get_num_threads()}
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_atomic(path: Path, write) -> None:
-    """``write(tmp_path)``, flushed to disk, then renamed over ``path``: a reader (or a crash) sees
-    the old file or the whole new one, never a part."""
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _write(path: Path, text: str) -> None:
-    _write_atomic(path, lambda tmp: tmp.write_text(text))
 
 
 def _read(path: Path, parse, what: str):
@@ -160,22 +140,22 @@ def run_status(final: Path) -> str:
 
 def _finish(cfg: RunConfig, partial: Path, progress: bool) -> None:
     """Train (or resume) ``cfg`` in ``partial`` and write its result files, ``metrics.json`` last."""
-    from stssl.train import CHECKPOINT, NonFiniteLossError, train
+    from stssl.train import CHECKPOINT, DivergedError, train
 
-    _write(partial / "config.yaml", yaml.safe_dump(json.loads(json.dumps(dataclasses.asdict(cfg))), sort_keys=False))
+    write_text_atomic(partial / "config.yaml", yaml.safe_dump(json.loads(json.dumps(dataclasses.asdict(cfg))), sort_keys=False))
     if (partial / CHECKPOINT).exists():  # resuming: the checkpoint must be whole
         _read(partial / CHECKPOINT, lambda p: torch.load(p, map_location="cpu", weights_only=True, mmap=True),
               "checkpoint (torch)")
     try:
         module = train(cfg, partial, progress=progress)
-    except NonFiniteLossError:
+    except DivergedError:
         shutil.rmtree(partial, ignore_errors=True)  # resuming would diverge again: nothing to keep
         raise
     metrics = module.final_metrics()
-    _write_atomic(partial / "model.pt", lambda tmp: torch.save(module.ema_nets.state_dict(), tmp))
-    _write_atomic(partial / "history.csv", lambda tmp: pd.DataFrame(module.history).to_csv(tmp, index=False))
-    _write(partial / "environment.json", json.dumps(_environment(check_device(cfg.device)), indent=1))
-    _write(partial / "metrics.json", json.dumps(metrics, indent=1))
+    write_atomic(partial / "model.pt", lambda tmp: torch.save(module.ema_nets.state_dict(), tmp))
+    write_atomic(partial / "history.csv", lambda tmp: pd.DataFrame(module.history).to_csv(tmp, index=False))
+    write_text_atomic(partial / "environment.json", json.dumps(_environment(check_device(cfg.device)), indent=1))
+    write_text_atomic(partial / "metrics.json", json.dumps(metrics, indent=1))
 
 
 def get_run(cfg: RunConfig, root: Path | None = None, progress: bool = True, poll: float = 2.0) -> Run:
@@ -213,7 +193,7 @@ def get_run(cfg: RunConfig, root: Path | None = None, progress: bool = True, pol
             (partial / CHECKPOINT).unlink(missing_ok=True)
             shutil.rmtree(final, ignore_errors=True)  # a damaged earlier result, if any
             os.replace(partial, final)
-            _fsync_dir(final.parent)
+            fsync_dir(final.parent)
     finally:
         lock.release()
     return load_run(final)

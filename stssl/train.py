@@ -33,11 +33,13 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from stssl.algorithms import SSLAlgorithm, TaskContext, build_algorithm
 from stssl.algorithms.steps import PlainStep, STStep, Views
+from stssl.checks import OneLineError
 from stssl.config import RunConfig
 from stssl.data import DataSplits, load_data
 from stssl.data.augment import views as augmentations
-from stssl.devices import check_device, resolve_device, trainer_devices  # noqa: F401 (stssl.runs imports resolve_device)
+from stssl.devices import check_device, trainer_devices
 from stssl.evaluate import PseudoLabelQuality, classification_metrics, predict, selection_metric
+from stssl.files import write_atomic
 from stssl.meta import batch_meta
 from stssl.models import build_model, build_teacher_student
 from stssl.models.vit import load_pretrained
@@ -47,8 +49,11 @@ CHECKPOINT = "last.ckpt"
 PROGRESS = "progress.json"  # step, steps and seconds so far, for a sweep's display
 
 
-class NonFiniteLossError(FloatingPointError):
-    """The loss became NaN or infinite: the run cannot recover, and is never cached."""
+DIVERGED = 1000.0  # a mean training loss this many times the first step's means the run diverged
+
+
+class DivergedError(OneLineError):
+    """The loss became NaN, infinite or exploded: the run cannot recover, and is never cached."""
 
 
 def lr_factor(step: int, warmup: int, total: int) -> float:
@@ -238,6 +243,7 @@ class SSLModule(L.LightningModule):
         # looked at only when the host reads anyway (every log_every steps)
         self._bad_step = torch.tensor(-1)
         self._bad_terms: dict[str, torch.Tensor] = {}
+        self._first_loss: torch.Tensor | float | None = None  # step 0's, the scale "exploded" is measured in
         self._t0 = None
         self.log_every = max(1, cfg.steps // 50)
 
@@ -287,6 +293,8 @@ class SSLModule(L.LightningModule):
     def _watch_finite(self, result) -> None:
         """Remember the first step with a non-finite loss, without a host synchronisation."""
         terms = {"loss": result.loss.detach().float(), **{k: v.float() for k, v in result.logs.items()}}
+        if self.global_step == 0:
+            self._first_loss = terms["loss"]
         first = (self._bad_step.to(self.device) < 0) & ~torch.isfinite(terms["loss"])
         self._bad_step = torch.where(first, self.global_step, self._bad_step.to(self.device))
         self._bad_terms = {k: torch.where(first, v, self._bad_terms.get(k, v)) for k, v in terms.items()}
@@ -295,7 +303,7 @@ class SSLModule(L.LightningModule):
         step = int(self._bad_step)
         if step >= 0:
             terms = ", ".join(f"{k} {float(v):.4g}" for k, v in self._bad_terms.items())
-            raise NonFiniteLossError(
+            raise DivergedError(
                 f"{self.cfg.describe()}: the loss is not finite at step {step} ({terms}; lr "
                 f"{self.cfg.lr * lr_factor(step, self.cfg.warmup_steps, self.cfg.steps):.3g}): the run diverged and "
                 f"is not cached. Lower lr (now {self.cfg.lr:g}) or use precision='32-true'")
@@ -321,9 +329,8 @@ class SSLModule(L.LightningModule):
     def _write_progress(self, step: int) -> None:
         if self.workdir is not None:
             seconds = self.train_seconds + time.perf_counter() - self._t0
-            tmp = self.workdir / (PROGRESS + ".tmp")
-            tmp.write_text(json.dumps({"step": step, "steps": self.cfg.steps, "seconds": round(seconds, 2)}))
-            os.replace(tmp, self.workdir / PROGRESS)
+            (self.workdir / PROGRESS).write_text(json.dumps({"step": step, "steps": self.cfg.steps,
+                                                             "seconds": round(seconds, 2)}))
 
     # ----- evaluation -------------------------------------------------------------------
     @property
@@ -366,6 +373,7 @@ class SSLModule(L.LightningModule):
                **self.pl_quality.summary()}
         self.pl_quality.reset()
         self._loss_sum, self._loss_n = 0.0, 0
+        self._check_not_exploded(row)
         self.history.append(row)
         key = f"val_{selection_metric(self.multilabel)}"
         if row[key] > self.best["value"]:
@@ -374,17 +382,27 @@ class SSLModule(L.LightningModule):
         if self.cfg.patience is not None and step - self.best["step"] >= self.cfg.patience:
             self.trainer.should_stop = True
         if self.workdir is not None:
-            tmp = self.workdir / (CHECKPOINT + ".tmp")
-            self.trainer.save_checkpoint(tmp)
-            os.replace(tmp, self.workdir / CHECKPOINT)
+            write_atomic(self.workdir / CHECKPOINT, self.trainer.save_checkpoint)
         self._t0 = time.perf_counter()
 
+    def _check_not_exploded(self, row: dict) -> None:
+        """A finite loss can still have exploded (lr 1e3: 1e6 at step 10, and a model at chance level)."""
+        first = None if self._first_loss is None else abs(float(self._first_loss))
+        if first and row["train_loss"] > DIVERGED * first:
+            raise DivergedError(
+                f"{self.cfg.describe()}: the mean training loss reached {row['train_loss']:.4g} by step {row['step']}, "
+                f"{row['train_loss'] / first:.3g}x the first step's {first:.4g} (lr {row['lr']:.3g}): the run diverged "
+                f"and is not cached. Lower lr (now {self.cfg.lr:g})")
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["stssl"] = {"history": self.history, "best": self.best, "train_seconds": self.train_seconds}
+        first = None if self._first_loss is None else float(self._first_loss)
+        checkpoint["stssl"] = {"history": self.history, "best": self.best, "train_seconds": self.train_seconds,
+                               "first_loss": first}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         saved = checkpoint["stssl"]
         self.history, self.best, self.train_seconds = saved["history"], saved["best"], saved["train_seconds"]
+        self._first_loss = saved.get("first_loss")
 
     def final_metrics(self) -> dict[str, float]:
         """Test metrics of the best EMA state on validation (loaded into ``ema_nets``)."""

@@ -154,28 +154,19 @@ def _parameters(notebook: Path) -> set[str]:
 
 
 def test_gpu_page_papermill_commands_name_existing_parameters():
-    table1_params = _parameters(NOTEBOOKS / "table1.ipynb")
-    lines = _code_lines("bash")
-    loop = next(line for line in lines if line.startswith("for nb in"))
-    looped = loop.removeprefix("for nb in").split(";")[0].split()
-    named = set()
-    for line in (line for line in lines if line.startswith("papermill ")):
-        target = re.search(r"notebooks/(\S+)\.ipynb", line).group(1)
-        notebooks = looped if target == "$nb" else [target]
-        names = re.findall(r"-p (\w+)", line)
-        assert set(names) <= table1_params, f"{line!r} names a parameter table1 does not have"
-        for name in notebooks:
-            named.add(name)
-            assert (NOTEBOOKS / f"{name}.ipynb").exists(), f"{line!r} names a notebook that does not exist"
-            assert set(names) <= _parameters(NOTEBOOKS / f"{name}.ipynb"), f"{name}: {line!r}"
-    assert {"table1", "explore", "table4", "table2", "figure3"} <= named
+    lines = [line for line in _code_lines("bash") if line.startswith("papermill ")]
+    assert lines
+    for line in lines:
+        name = re.search(r"notebooks/(\S+)\.ipynb", line).group(1)
+        assert (NOTEBOOKS / f"{name}.ipynb").exists(), f"{line!r} names a notebook that does not exist"
+        assert set(re.findall(r"-p (\w+)", line)) <= _parameters(NOTEBOOKS / f"{name}.ipynb"), line
 
 
 def test_gpu_page_cli_commands_parse_and_train_table1s_run(monkeypatch, tmp_path):
     """Every ``python -m stssl ...`` line parses with the real CLI and resolves a valid config;
     the first train command asks the cache for exactly Table 1's FixMatch + ST-SSL run."""
     asked = []
-    monkeypatch.setattr(cli, "get_run", lambda cfg: asked.append(cfg) or type("R", (), {"path": tmp_path, "metrics": {}}))
+    monkeypatch.setattr(cli, "get_run", lambda cfg, **kw: asked.append(cfg) or type("R", (), {"path": tmp_path, "metrics": {}}))
     packed = []
 
     def fake_prepare(dataset, root, out, image_size, workers, metadata):
@@ -184,10 +175,17 @@ def test_gpu_page_cli_commands_parse_and_train_table1s_run(monkeypatch, tmp_path
         return tmp_path
 
     monkeypatch.setattr("stssl.data.prepare_data", fake_prepare)
+    swept = []
+    monkeypatch.setattr("stssl.sweep.sweep", lambda cfgs, executor, **kw: swept.append((cfgs, executor)) or [])
+    monkeypatch.setenv("STSSL_RUNS", str(tmp_path / "runs"))
     commands = [shlex.split(line.split("#")[0])[3:] for line in _code_lines("bash") if line.startswith("python -m stssl ")]
-    assert {c[0] for c in commands} == {"train", "prepare-data"}
+    assert {c[0] for c in commands} == {"train", "prepare-data", "plan", "sweep"}
     for argv in commands:
         cli.main(argv)
+    (local, gpus), (slurm, array) = swept
+    assert gpus.gpus == ["0", "1", "2", "3"] and array.partition == "gpu" and array.sbatch == {"account": "myproject"}
+    assert local == slurm and explore.table1_config("paper", data_root="/data/bigearthnet") in local
+    assert {c.dataset for c in local} == {"bigearthnet", "eurosat", "geosynth"}  # the context page stays on GeoSynth
     assert ("bigearthnet", "/data/bigearthnet", 8) in packed and ("eurosat", "/data/eurosat", 0) in packed
     assert asked[0] == explore.table1_config("paper", data_root="/data/bigearthnet", device="cuda")
     assert asked[0].key() == explore.table1_config("paper", data_root="/data/bigearthnet").key()
@@ -230,7 +228,9 @@ def test_gpu_page_run_counts_are_the_configs(monkeypatch, tmp_path):
     eur = [n for (d, _), n in one.items() if d == "eurosat"]
     assert f"**{sum(eur)} EuroSAT runs** ({eur[0]} of each)" in flat and len(set(eur)) == 1
     assert f"{len(seen[2])} runs with two seeds" in flat
-    # the page's counting snippet runs as printed (on an empty cache: everything is still to do)
-    monkeypatch.setenv("STSSL_RUNS", str(tmp_path / "runs"))
-    snippet = re.findall(r"```python\n(.*?)```", page, flags=re.S)[-1]
-    exec(compile(snippet, "gpu.md", "exec"), {})
+    # and `stssl plan all` counts the same runs, shared runs once
+    from stssl.experiments.pages import BY_NAME, distinct, page_configs
+
+    planned = distinct([c for name in ("summary", "explore")
+                        for c in page_configs(BY_NAME[name], "paper", roots["BigEarthNet"], roots["EuroSAT"], 1)])
+    assert {c.key() for c in planned if c.dataset != "geosynth"} == set(seen[1])

@@ -20,7 +20,7 @@ import stssl.train
 from stssl.config import resolve
 from stssl.locks import RunLock
 from stssl.runs import DamagedRunError, get_run, load_run, run_dir, run_status
-from stssl.train import SSLModule, NonFiniteLossError
+from stssl.train import SSLModule, DivergedError
 
 CFG = resolve("smoke", algo="fixmatch", st=True, steps=20, eval_every=5)
 
@@ -194,9 +194,29 @@ def test_a_non_finite_loss_stops_the_run_with_one_clear_line_and_caches_nothing(
         return result
 
     monkeypatch.setattr(STStep, "forward", diverging)
-    with pytest.raises(NonFiniteLossError) as err:
+    with pytest.raises(DivergedError) as err:
         get_run(CFG, tmp_path, progress=False)
     message = str(err.value)
     assert "not finite at step 7" in message and "loss inf" in message and "lr 0.000887" in message and "(now 0.001)" in message
     assert "\n" not in message
     assert not run_dir(CFG, tmp_path).exists() and not (tmp_path / "geosynth" / f"{CFG.key()}.partial").exists()
+
+
+def test_an_exploding_finite_loss_is_a_diverged_run_too(tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match=r"invalid lr=1000.0; valid: a number in \(0, 1\]"):
+        resolve("smoke", lr=1000.0)  # AdamW at lr 1e3: the loss reaches 1e6 in 10 steps, finite
+    from stssl.algorithms.steps import STStep
+
+    original, calls = STStep.forward, []
+
+    def exploding(self, *args, **kwargs):  # finite, but 1e5 times larger from step 3 on
+        result = original(self, *args, **kwargs)
+        calls.append(1)
+        if len(calls) > 3:
+            result.loss = result.loss * 1e5
+        return result
+
+    monkeypatch.setattr(STStep, "forward", exploding)
+    with pytest.raises(DivergedError, match=r"mean training loss reached .* by step 5, .*x the first step's"):
+        get_run(CFG, tmp_path, progress=False)
+    assert not run_dir(CFG, tmp_path).exists()
