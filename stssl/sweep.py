@@ -155,23 +155,25 @@ class Board:
     _last_text: str = ""
 
     def render(self, running: dict[str, RunConfig], done: int, failed: int, root: Path | None) -> str:
-        rates, lines, left = [], [], 0.0
+        """The counts, one line per running run with its step, and an ETA: from the runs this
+        sweep finished (their throughput, process start-up included) once there are some, else
+        from the plan's seconds per step."""
+        lines = []
         for label, cfg in running.items():
             prog = progress_of(cfg, root) or {}
-            step, seconds = prog.get("step", 0), prog.get("seconds", 0.0)
-            if step:
-                rates.append(seconds / step)
+            step = prog.get("step", 0)
             lines.append(f"  [{label}] {describe(cfg)}: step {step}/{cfg.steps}")
-        per_step = statistics.median(rates) if rates else None
-        for p in self.planned:
-            if p.status == "finished":
-                continue
-            prog = progress_of(p.cfg, root) if p.cfg in running.values() else None
-            left += (p.cfg.steps - (prog or {}).get("step", 0)) * (p.seconds_per_step or per_step or 0)
         total = len(self.planned)
-        queued = total - done - failed - len(running)
-        head = (f"sweep: {done}/{total} done, {len(running)} running, {failed} failed, {max(0, queued)} queued; "
-                f"elapsed {_duration(time.time() - self.started)}, ETA {_duration(left / max(1, self.slots)) if left else '?'}")
+        finished_before = board_done(self)
+        queued = max(0, total - done - failed - len(running))
+        elapsed = time.time() - self.started
+        if done > finished_before:  # runs per second of this sweep, all slots together
+            eta = (queued + len(running) / 2) * elapsed / (done - finished_before)
+        else:
+            left = [p.seconds_left for p in self.planned if p.status != "finished"]
+            eta = sum(left) / max(1, self.slots) if left and None not in left else None
+        head = (f"sweep: {done}/{total} done, {len(running)} running, {failed} failed, {queued} queued; "
+                f"elapsed {_duration(elapsed)}, ETA {_duration(eta)}")
         return "\n".join([head] + lines)
 
     def show(self, text: str, force: bool = False) -> None:
