@@ -67,7 +67,7 @@ def _page_configs(args: argparse.Namespace) -> list[RunConfig]:
                                            args.dataset, args.device)])
 
 
-def _executor(args: argparse.Namespace):
+def _executor(args: argparse.Namespace, cfgs: list[RunConfig]):
     from stssl.sweep import LocalExecutor, SlurmExecutor
 
     if args.executor == "slurm":
@@ -77,20 +77,22 @@ def _executor(args: argparse.Namespace):
     if not gpus and args.workers is None:
         from stssl.runs import default_workers
 
-        args.workers = default_workers([resolve("smoke", device=args.device)])
+        args.workers = default_workers(cfgs)
     return LocalExecutor(gpus, args.workers or 1)
 
 
 def _plan(args: argparse.Namespace) -> None:
     from stssl.sweep import format_plan, plan
 
-    print(format_plan(plan(_page_configs(args), step_seconds=args.step_seconds), len(_executor(args).slots)))
+    cfgs = _page_configs(args)
+    print(format_plan(plan(cfgs, step_seconds=args.step_seconds), len(_executor(args, cfgs).slots)))
 
 
 def _sweep(args: argparse.Namespace) -> None:
     from stssl.sweep import sweep
 
-    failures = sweep(_page_configs(args), _executor(args), step_seconds=args.step_seconds)
+    cfgs = _page_configs(args)
+    failures = sweep(cfgs, _executor(args, cfgs), step_seconds=args.step_seconds)
     if failures:
         print(f"{len(failures)} run(s) failed:\n" + "\n".join(failures), file=sys.stderr)
         sys.exit(1)

@@ -7,6 +7,8 @@ GPU (a cluster's login node) prepares the configs of GPU jobs.
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from stssl.checks import ConfigError, Pattern, check
@@ -47,3 +49,8 @@ def trainer_devices(device: str) -> dict:
     if kind == "cuda":
         return {"accelerator": "gpu", "devices": [int(index or 0)]}
     return {"accelerator": kind, "devices": 1}
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity, e.g. a SLURM allocation), not the machine's."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 import stssl
 from stssl.checks import OneLineError
 from stssl.config import RunConfig
-from stssl.devices import check_device, resolve_device
+from stssl.devices import check_device, resolve_device, usable_cores
 from stssl.files import fsync_dir, write_atomic, write_text_atomic
 from stssl.locks import RunLock
 
@@ -73,7 +73,10 @@ class DamagedRunError(OneLineError):
         which = "partial" if path.parent.name.endswith(".partial") else "damaged"
         super().__init__(f"{path}: {problem}. Remove the run (`python -m stssl runs --remove-{which}`, or delete "
                          f"{path.parent}) and ask for it again to retrain it")
-        self.path = path
+        self.path, self.problem = path, problem
+
+    def __reduce__(self):  # raised in a worker process, re-raised in the notebook's
+        return type(self), (self.path, self.problem)
 
 
 def _environment(device: str) -> dict:
@@ -207,7 +210,7 @@ def default_workers(cfgs: list[RunConfig]) -> int:
         return max(1, int(os.environ["STSSL_WORKERS"]))
     if any(resolve_device(c.device) != "cpu" for c in cfgs):
         return 1
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    return usable_cores()
 
 
 def _train_in_worker(cfg: RunConfig, root: Path | None, threads: int) -> Path:

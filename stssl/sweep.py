@@ -29,6 +29,7 @@ import submitit
 import yaml
 
 from stssl.config import RunConfig
+from stssl.devices import usable_cores
 from stssl.runs import load_run, run_dir, run_status, runs_root
 
 BENCHMARK_STEP_SECONDS = Path(__file__).resolve().parents[1] / "benchmarks" / "step-seconds.json"
@@ -223,8 +224,7 @@ class LocalExecutor:
             env["CUDA_VISIBLE_DEVICES"] = slot.split()[1]
         else:  # an equal share of the cores each, and no GPU
             env["CUDA_VISIBLE_DEVICES"] = ""
-            env["OMP_NUM_THREADS"] = str(max(1, (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                                                 else os.cpu_count() or 1) // len(self.slots)))
+            env["OMP_NUM_THREADS"] = str(max(1, usable_cores() // len(self.slots)))
         env.setdefault("STSSL_RUNS", str(runs_root()))
         return env
 

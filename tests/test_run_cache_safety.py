@@ -3,6 +3,7 @@ ever read as finished."""
 
 import json
 import os
+import pickle
 import shutil
 import signal
 import socket
@@ -147,6 +148,7 @@ def test_a_damaged_run_is_never_read_as_finished(finished, tmp_path, name, damag
     message = str(err.value)
     assert str(path / name) in message and problem in message and "--remove-damaged" in message
     assert "\n" not in message
+    assert str(pickle.loads(pickle.dumps(err.value))) == message  # as a worker process hands it back
     assert run_status(path) == "damaged"
 
 
