@@ -111,3 +111,14 @@ def test_a_pre_empted_job_is_requeued_and_resumes_from_its_checkpoint(tmp_path, 
     log = job.stderr() + job.stdout()
     assert "preempted" in log or "Requeued" in log
     assert list(pd.read_csv(run_dir(cfg, tmp_path) / "history.csv")["step"]) == list(range(10, 61, 10))
+
+
+def test_local_executor_gives_each_process_one_gpu_or_a_share_of_the_cores(monkeypatch):
+    from stssl.sweep import LocalExecutor
+
+    monkeypatch.setattr("stssl.sweep.usable_cores", lambda: 16)
+    gpus = LocalExecutor(gpus=["2", "5"])
+    assert gpus.slots == ["gpu 2", "gpu 5"] and gpus._env("gpu 5")["CUDA_VISIBLE_DEVICES"] == "5"
+    cpus = LocalExecutor(workers=4)
+    env = cpus._env(cpus.slots[3])
+    assert env["CUDA_VISIBLE_DEVICES"] == "" and env["OMP_NUM_THREADS"] == "4"
