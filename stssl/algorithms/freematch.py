@@ -76,7 +76,9 @@ class FreeMatch(SSLAlgorithm):
             conf = probs.max(-1).values
             ema_(self.time_p, conf.mean(), self.ema_p)
             ema_(self.p_model, probs.mean(0), self.ema_p)
-            ema_(self.label_hist, torch.bincount(yhat, minlength=len(self.p_model)).float() / len(yhat), self.ema_p)
+            # one-hot counts, not bincount: bincount's output size depends on the values (a GPU sync)
+            counts = F.one_hot(yhat, len(self.p_model)).sum(0).float()
+            ema_(self.label_hist, counts / len(yhat), self.ema_p)
             mask = conf >= self.time_p * self.p_model[yhat] / self.p_model.max()
         return PseudoLabels(yhat, mask.float())
 
