@@ -1,7 +1,8 @@
 """Run configurations and profiles.
 
 A :class:`RunConfig` fully determines a run (the run cache hashes it). A *profile* is a named
-set of defaults for scale — ``paper`` (spec section 7, ViT-S, real data, a GPU), ``cpu`` (the
+set of defaults for scale — ``paper`` (the authors' ``config/bigearthnet/*.yaml``, ViT-S, real data,
+a GPU), ``cpu`` (the
 embedded GeoSynth data and a tiny ViT, sized for a 2-core laptop) and ``smoke`` (a few steps,
 for tests) — and any field can be overridden by name.
 """
@@ -33,7 +34,8 @@ class RunConfig:
     num_labels: int | None = None  # instead: this many labels, the same number per class (EuroSAT 10/20/40/80)
     split: str = "standard"  # or "geographic": Portugal and Ireland held out for test (Table 3 e, f)
     model: str = "vit_small_patch16"
-    pretrained: str | None = None  # a local timm ViT checkpoint for the body (spec 7.2); nothing is downloaded
+    # a local timm ViT checkpoint for the body (the authors' ``pretrain_path``); nothing is downloaded
+    pretrained: str | None = None
     image_size: int = 128
     steps: int = 64_000
     batch_lb: int = 64
@@ -97,7 +99,7 @@ _PAPER_BIGEARTHNET: dict[str, Any] = dict(
 
 PROFILES: dict[str, dict[str, Any]] = {
     "paper": _PAPER_BIGEARTHNET,
-    # Sizes from notes/cpu-feasibility.md: 1000 steps at lr 1e-3 with EMA 0.99 was the smallest
+    # Sizes from a feasibility probe on 2 cores: 1000 steps at lr 1e-3 with EMA 0.99 was the smallest
     # budget with a clear effect; lambda_D = 1 hurt tiny from-scratch students, 0.1 did not.
     # 5 % labels of GeoSynth's 14 000 training images is ~60 labelled images per class,
     # about what BigEarthNet's 1 % gives per class (2.7k labels, 43 classes).
@@ -113,7 +115,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     ),
 }
 
-# Per data set, on top of the profile (spec 7.3: EuroSAT at 32 px with ViT-S/2).
+# Per data set, on top of the profile (the authors' ``config/eurosat/``: EuroSAT at 32 px with ViT-S/2).
 DATASET_OVERRIDES: dict[tuple[str, str], dict[str, Any]] = {
     ("paper", "eurosat"): dict(
         model="vit_small_patch2", image_size=32, steps=204_800, batch_lb=8, uratio=1,
@@ -122,15 +124,16 @@ DATASET_OVERRIDES: dict[tuple[str, str], dict[str, Any]] = {
     ),
 }
 
-# The paper's label budgets (spec 7.2, 7.3): set ``label_fraction`` (BigEarthNet, Figure 3) or
+# The paper's label budgets (``book/implementation.md``, Hyper-parameters): set ``label_fraction``
+# (BigEarthNet, Figure 3) or
 # ``num_labels`` (EuroSAT, Table 4) to one of these on top of the paper profile.
 PAPER_LABEL_BUDGETS: dict[str, dict[str, tuple]] = {
     "bigearthnet": {"label_fraction": (0.005, 0.01, 0.02, 0.04, 0.08)},
     "eurosat": {"num_labels": (10, 20, 40, 80)},
 }
 
-# Per algorithm: the supervised baseline uses no EMA (spec 4.1); DeFixMatch weighs its
-# unlabelled and anti terms by 0.5 (spec 4.3). Each algorithm's own hyper-parameters
+# Per algorithm: the supervised baseline uses no EMA (the authors' ``ema_m: 0``); DeFixMatch weighs its
+# unlabelled and anti terms by 0.5 (the authors' ``ulb_loss_ratio``). Each algorithm's own hyper-parameters
 # (thresholds, momenta, schedules) default in its class and are set through ``algo_params``.
 ALGO_OVERRIDES: dict[str, dict[str, Any]] = {"supervised": dict(ema=0.0), "defixmatch": dict(lambda_u=0.5)}
 

@@ -1,7 +1,7 @@
 """Metrics, prediction over a split, and pseudo-label quality.
 
 mAP is the paper's metric: macro average precision over classes, exactly scikit-learn's
-``average_precision_score(y, scores, average="macro")`` (spec 6.1). Top-1 accuracy is the
+``average_precision_score(y, scores, average="macro")`` (the authors' ``evaluate``). Top-1 accuracy is the
 single-label metric. Pseudo-label *quality* is the (weighted) precision of the entries that
 pass the mask, against the hidden true labels of the unlabelled images; *quantity* is the
 (weighted) fraction of entries that pass (paper Figure 6).

@@ -1,6 +1,7 @@
 """Metadata -> the teacher's input vector.
 
-The paper's encoding (spec 1.2): ``[lat/90, lon/180, sin(2*pi*doy/365), cos(2*pi*doy/365)]``.
+The paper's encoding (the authors' ``semilearn/core/stssl_algorithmbase.py``, ``process_metainfo``):
+``[lat/90, lon/180, sin(2*pi*doy/365), cos(2*pi*doy/365)]``.
 Leap years are ignored on purpose, as in the authors' code (doy 366 lands just past 2*pi).
 
 Unknown day of year (NaN, e.g. EuroSAT, whose files carry no date) is never turned into a
@@ -10,8 +11,9 @@ information. ``unknown_doy=<day>`` instead substitutes a fixed day, e.g. ``1`` r
 authors' constant dummy date for EuroSAT ("2000-1-1").
 
 Table 2's ablations (b, c) hide one component from the teacher by making it constant, as the
-authors' ``no_time``/``no_loc`` flags do (spec 3.3): :func:`batch_meta` with ``components="location"``
-gives every sample the date 1 January (doy 1), ``components="time"`` the location lat = lon = 0.
+authors' ``no_time``/``no_loc`` flags do (``book/implementation.md``, Table 2's ablations):
+:func:`batch_meta` with ``components="location"`` gives every sample the date 1 January (doy 1),
+``components="time"`` the location lat = lon = 0.
 """
 
 from __future__ import annotations

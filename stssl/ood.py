@@ -2,8 +2,9 @@
 
 The paper overwrites every test sample's location (c) or acquisition time (d) with one of five
 fixed values outside the training support and reports the teacher's mAP over the five; the
-values themselves are only in its supplementary (spec 6.4). Ours are chosen here, from the
-*training* split's metadata (labelled and unlabelled: everything the teacher saw):
+values themselves are only in its supplementary (``book/implementation.md``, Table 2's
+ablations). Ours are chosen here, from the *training* split's metadata (labelled and unlabelled:
+everything the teacher saw):
 
 Locations
     :data:`OOD_LOCATIONS`: five fixed places on other continents and an ocean, in every

@@ -1,5 +1,6 @@
 """Each algorithm's targets, weights, losses and state update on small tensors, against numbers
-worked out here with plain ``math`` (spec 4.3-4.8), in multi-label and single-label form."""
+worked out here with plain ``math`` (``book/implementation.md``, section "The SSL algorithms"), in
+multi-label and single-label form."""
 
 import math
 

@@ -60,7 +60,7 @@ def test_metadata_pixels_and_labels_from_the_torchgeo_layout(ben_root):
 
 
 def test_radiometric_scaling_matches_spec_5_1(tmp_path):
-    """B04 DN 1000 -> x01 0.6516 (spec 9b.2), at native size so that no resampling blurs it."""
+    """B04 DN 1000 -> x01 0.6516 ((1000 + 761.54) / 2703.55), at native size so that no resampling blurs it."""
     folder = write_ben_patch(tmp_path, "S2A_x", 32633, 404400, 5342400, "2017-06-13 10:10:31", ["Pastures"])
     with rasterio.open(folder / "S2A_x_B04.tif", "r+") as dst:
         dst.write(np.full((1, 120, 120), 1000, np.uint16))

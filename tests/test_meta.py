@@ -7,8 +7,8 @@ import torch
 from stssl.meta import encode_meta
 
 
-def test_worked_example_from_spec():
-    # spec 9b.1: lat 47.5, lon 9.3, 2017-07-17 (doy 198)
+def test_worked_example():
+    # lat 47.5, lon 9.3, 2017-07-17 (doy 198): [47.5/90, 9.3/180, sin, cos of 2 pi 198/365]
     f = encode_meta([47.5], [9.3], [198.0])[0]
     torch.testing.assert_close(f, torch.tensor([0.52778, 0.05167, -0.26371, -0.96460]), atol=1e-4, rtol=0)
 

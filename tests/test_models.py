@@ -7,7 +7,7 @@ TINY16 = ViTSize(embed_dim=32, depth=1, num_heads=2, patch_size=16)
 
 
 def test_token_counts_and_shapes_bigearthnet_layout():
-    # spec 9b.3: 128 px / patch 16 -> 64 patches; CLS + 64 + (meta | distillation) = 66 tokens
+    # the paper's ViT-S/16 at 128 px: 128 px / patch 16 -> 64 patches; CLS + 64 + (meta | distillation) = 66 tokens
     teacher, student = build_teacher_student(TINY16, 128, num_classes=43)
     plain = build_model(TINY16, 128, 43)
     assert (teacher.num_tokens, student.num_tokens, plain.num_tokens) == (66, 66, 65)

@@ -1,4 +1,5 @@
-"""A local ViT checkpoint initialises the body, with the positional embedding resized (spec 7.2)."""
+"""A local ViT checkpoint initialises the body, with the positional embedding resized (the authors'
+``semilearn/nets/utils.py``, ``load_checkpoint``)."""
 
 import pytest
 import torch

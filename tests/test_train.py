@@ -13,7 +13,8 @@ from stssl.train import IndexStream, lr_factor, param_groups, train
 
 
 def test_lr_schedule_values():
-    # no warm-up: cos(7 pi/16 * t/T); ends at cos(7 pi/16) = 0.1951 of the base LR (spec 3.1)
+    # no warm-up: cos(7 pi/16 * t/T); ends at cos(7 pi/16) = 0.1951 of the base LR (the authors'
+    # ``semilearn/core/utils/build.py``, ``get_cosine_schedule_with_warmup``)
     assert lr_factor(0, 0, 100) == 1.0
     assert lr_factor(50, 0, 100) == pytest.approx(math.cos(7 * math.pi / 32))
     assert lr_factor(100, 0, 100) == pytest.approx(0.19509, abs=1e-5)

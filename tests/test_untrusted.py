@@ -58,7 +58,7 @@ class OpenPayload(Payload):
 
 
 def _authors_split(names: list[str]) -> pd.DataFrame:
-    """A split DataFrame with the authors' columns (spec 1.1)."""
+    """A split DataFrame with the authors' columns (``semilearn/datasets/cv_datasets/bigearthnet.py``)."""
     n = len(names)
     return pd.DataFrame({"patch": names, "lat": np.linspace(40, 60, n), "lng": np.linspace(-9, 20, n),
                          "country": ["Ireland"] * n, "date": ["2017-06-17 11:33:21"] * n, "season": ["Summer"] * n,

@@ -55,8 +55,8 @@ class TaskContext:
     """What an algorithm needs to know about the task to size and initialise its state.
 
     ``label_prior``: positive rate per class in the labelled split (multi-label) or class
-    frequencies (single-label) — the "gt" target distribution of spec 4.4/4.5/4.7.
-    ``momentum``: default EMA momentum of running state (spec: ``ema_p`` 0.999 = the model EMA
+    frequencies (single-label) — the "gt" target distribution of the authors' UDAL, SoftMatch and CAP.
+    ``momentum``: default EMA momentum of running state (the authors' ``ema_p`` 0.999 = the model EMA
     of the paper profile; the training module passes the run's model EMA, so state and model
     average over the same horizon in every profile).
     """
@@ -93,7 +93,7 @@ def ema_(state: torch.Tensor, value: torch.Tensor, momentum: float) -> None:
 
 
 def unseen(*shape: int) -> torch.Tensor:
-    """A running statistic initialised "to the first batch" (spec 4.4, 4.5): NaN until then."""
+    """A running statistic initialised "to the first batch" (as the authors' UDAL and SoftMatch): NaN until then."""
     return torch.full(shape, float("nan"))
 
 

@@ -1,4 +1,4 @@
-"""CAP (spec 4.7), multi-label only: class-aware pseudo-labels from the EMA network.
+"""CAP (the authors' ``semilearn/algorithms/cap/``), multi-label only: class-aware pseudo-labels from the EMA network.
 
 The EMA (teacher) network's weak-view probabilities are pushed into a FIFO queue; per class,
 its empirical quantiles set the thresholds: label 1 above ``Q_c(1 - pi_c)``, so that each
@@ -11,7 +11,7 @@ gradient); the unsupervised one averaged over the masked entries.
 The paper's queue holds 64 000 rows, i.e. 64 000 / 448 = 143 steps of unlabelled batches; by
 default we keep those 143 steps' worth at any batch size, so the queue spans the same number
 of recent steps in every profile. The EMA network predicts in eval mode (the authors' runs in
-train mode, with stochastic depth on; spec 8.2 item 7).
+train mode, with stochastic depth on; ``book/differences.md``).
 """
 
 from __future__ import annotations

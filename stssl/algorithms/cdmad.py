@@ -1,5 +1,5 @@
-"""CDMAD (spec 4.8): debias pseudo-labels and predictions by the classifier's output on a
-constant image.
+"""CDMAD (the authors' ``semilearn/algorithms/cdmad/``): debias pseudo-labels and predictions by
+the classifier's output on a constant image.
 
 The bias ``b`` is the pseudo-labelling network's logits for one image of ones in normalised
 space, recomputed every step once a ``debias_start`` fraction of training is done (the
@@ -9,7 +9,7 @@ are ``argmax(z_w - b)`` with ``max softmax >= 0.95``. At evaluation every networ
 debiased by its own bias, from its own classifier head.
 
 ST-CDMAD: the bias comes from the teacher's trained head, on the constant image without a
-metatoken (the authors' code reads an untrained internal head; spec 8.2 item 1).
+metatoken (the authors' code reads an untrained internal head; ``book/differences.md``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""DeFixMatch (spec 4.3): FixMatch debiased by its own confirmation bias on labelled data.
+"""DeFixMatch (the authors' ``semilearn/algorithms/defixmatch/``): FixMatch debiased by its own
+confirmation bias on labelled data.
 
 The labelled images get a strong view too. The supervised loss is averaged over both labelled
 views, and the "anti" term — FixMatch's pseudo-label loss applied to the *labelled* images,

@@ -1,4 +1,4 @@
-"""FixMatch (spec 4.2), single- and multi-label.
+"""FixMatch (the authors' ``semilearn/algorithms/fixmatch/``), single- and multi-label.
 
 Single-label: hard label argmax(p_w), mask 1[max p_w >= tau] (tau 0.95).
 Multi-label: hard label 1[z_w >= 0] per class; mask 1[p <= tau_neg] or 1[p >= tau_pos]

@@ -1,4 +1,4 @@
-"""FreeMatch (spec 4.6): self-adaptive thresholds and a class-fairness term.
+"""FreeMatch (the authors' ``semilearn/algorithms/freematch/``): self-adaptive thresholds and a class-fairness term.
 
 Running state (EMA of batch means, updated before masking, also during the warm-up): the
 global confidence level ``time_p``, the mean probability ``p_model`` and the histogram of
@@ -11,7 +11,7 @@ The fairness term (weight ``lambda_e`` 0.001) is the *negative* cross-entropy be
 model's normalised class distribution ``p_model / label_hist`` and the same quantity over the
 masked strong predictions, as in the FreeMatch paper; multi-label, a Bernoulli one per class,
 summed over the classes that have masked entries (the authors' code divides 0/0 into NaN for a
-class without any; spec 8.2 item 5). Training is supervised only for the first ``warmup`` of
+class without any; ``book/differences.md``). Training is supervised only for the first ``warmup`` of
 the run (the authors' 2 000 of 64 000 iterations), without unlabelled or distillation loss.
 """
 

@@ -1,5 +1,5 @@
-"""SoftMatch (spec 4.5): every pseudo-label counts, weighted by a truncated Gaussian of its
-confidence after distribution alignment.
+"""SoftMatch (the authors' ``semilearn/algorithms/softmatch/``): every pseudo-label counts,
+weighted by a truncated Gaussian of its confidence after distribution alignment.
 
 Alignment moves the weak probabilities from the model's running mean ``p_model`` towards the
 target ``pi``: per class as a Bernoulli (multi-label, ``pi`` = labelled prevalence), or

@@ -1,4 +1,5 @@
-"""One training step: plain SSL, or the generic "+ ST-SSL" wrapper (spec 3.2, 3.4, 3.6).
+"""One training step: plain SSL, or the generic "+ ST-SSL" wrapper (the authors'
+``semilearn/algorithms/*/stssl_*.py``; ``book/implementation.md``, One training step).
 
 Plain: one network produces the pseudo-labels from its own weak logits (or its EMA's, for
 algorithms with ``pl_from_ema``) and consumes them on its strong logits. ST-SSL: the teacher

@@ -1,4 +1,5 @@
-"""Supervised baseline: labelled images only (spec 4.1)."""
+"""Supervised baseline: labelled images only (the authors'
+``semilearn/algorithms/fullysupervised/fullysupervised.py``)."""
 
 from stssl.algorithms.base import SSLAlgorithm
 

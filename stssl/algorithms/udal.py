@@ -1,4 +1,4 @@
-"""UDAL (spec 4.4): logit adjustment towards a prior tempered over training.
+"""UDAL (the authors' ``semilearn/algorithms/udal/``): logit adjustment towards a prior tempered over training.
 
 ``pi`` is the labelled class prevalence; the tempered target is ``pi^f / (pi^f + (1-pi)^f)``
 per class (multi-label) or ``pi^f / sum(pi^f)`` (single-label), with
@@ -10,7 +10,7 @@ so the argparse default applies).
 
 ST-UDAL: the teacher's ``p_model`` drives the teacher; the student adjusts with its *own*
 ``p_model`` (EMA of its strong-view probabilities). The authors' code reads the teacher's by
-mistake (spec 8.2 item 2; ``book/differences.md``).
+mistake (``book/differences.md``).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class UDAL(SSLAlgorithm):
 
     def adjustment(self, distribution: torch.Tensor, progress: float) -> torch.Tensor:
         """``log(q / target)``; ``q`` floored at 1e-9, so a class absent from the labelled split
-        gets a large negative shift instead of the authors' ``log 0 = -inf`` (spec 8.2 item 6)."""
+        gets a large negative shift instead of the authors' ``log 0 = -inf`` (``book/differences.md``)."""
         return torch.log(distribution.clamp_min(EPS)) - torch.log(self.tempered_target(progress) + EPS)
 
     def supervised_loss(self, logits: torch.Tensor, labels: torch.Tensor, progress: float = 0.0) -> torch.Tensor:

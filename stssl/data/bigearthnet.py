@@ -1,4 +1,5 @@
-"""BigEarthNet-S2 v1.0 (spec 5.1): RGB patches with location, acquisition date and 43 labels.
+"""BigEarthNet-S2 v1.0 (the authors' ``semilearn/datasets/cv_datasets/bigearthnet.py``): RGB
+patches with location, acquisition date and 43 labels.
 
 Layout (as torchgeo downloads it): ``<root>/BigEarthNet-v1.0/<patch>/<patch>_B04.tif`` (and the
 other bands) plus ``<patch>_labels_metadata.json``; ``<root>`` may also be the folder of patch
@@ -6,7 +7,7 @@ folders itself. Download: ``torchgeo.datasets.BigEarthNet(root, bands="s2", down
 (about 66 GB), or ``load_data("bigearthnet", root, {"download": True})``.
 
 * Location: the centre of the JSON's UTM box (``coordinates``) converted from its
-  ``projection`` to WGS84. The authors ship only finished pickles (spec 1.1), so this is the
+  ``projection`` to WGS84. The authors ship only finished pickles, so this is the
   recipe their numbers imply, and it agrees with each band's GeoTIFF georeferencing.
 * Date: ``acquisition_date`` -> day of year.
 * Pixels: B04, B03, B02; ``x01 = clip((DN - min) / (max - min), 0, 1)`` with min/max = mean -/+ 2 std
@@ -53,13 +54,13 @@ CLASSES_43: tuple[str, ...] = (
 CLASSES_19: tuple[str, ...] = tuple(NEW_LABELS_ORIGINAL_ORDER)
 BANDS = ("B04", "B03", "B02")
 NATIVE_SIZE = 120
-MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)  # of x01, for every band (spec 5.1)
+MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)  # of x01, for every band (as the authors')
 HELD_OUT = ("Portugal", "Ireland")  # the geographic split of Table 3 (e, f)
 LAYOUT = "<root>/BigEarthNet-v1.0/<patch>/<patch>_B04.tif, _B03.tif, _B02.tif and <patch>_labels_metadata.json"
 
 
 def band_range(band: str) -> tuple[float, float]:
-    """(min, max) = mean -/+ 2 std of a band's digital numbers (spec 5.1)."""
+    """(min, max) = mean -/+ 2 std of a band's digital numbers (as the authors')."""
     mean, std = BAND_STATS_S2["mean"][band], BAND_STATS_S2["std"][band]
     return mean - 2 * std, mean + 2 * std
 
@@ -110,7 +111,7 @@ def patch_rgb(folder: Path, image_size: int | None = 128) -> np.ndarray:
         if not path.exists():
             raise DataError(f"patch folder {folder} is missing band {band} ({path.name})")
         dn = read_bands(path)[0]
-        if dn.shape != (NATIVE_SIZE, NATIVE_SIZE):  # spec 5.1: a band of another size is resized
+        if dn.shape != (NATIVE_SIZE, NATIVE_SIZE):  # as the authors': a band of another size is resized
             dn = resize(dn[None], NATIVE_SIZE)[0]
         lo, hi = band_range(band)
         planes.append(np.clip((dn - lo) / (hi - lo), 0, 1))

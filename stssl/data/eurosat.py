@@ -1,4 +1,5 @@
-"""EuroSAT (spec 5.2): 27,000 Sentinel-2 patches in 10 classes, with their locations.
+"""EuroSAT (the authors' ``semilearn/datasets/cv_datasets/eurosat.py``): 27,000 Sentinel-2
+patches in 10 classes, with their locations.
 
 Two layouts are read:
 
@@ -12,11 +13,11 @@ Two layouts are read:
   first), or a CSV/parquet with columns ``id`` (file stem), ``lat`` and ``lon``.
 
 EuroSAT files carry no acquisition date, so the day of year is unknown (NaN). The authors feed
-a constant dummy date (2000-01-01, doy 1); spec 1.2's encoding of a missing date is the honest
+a constant dummy date (2000-01-01, doy 1); our encoding of a missing date is the honest
 reading, and :func:`stssl.meta.encode_meta` turns NaN into ``sin = cos = 0`` ("no date"); pass
 ``unknown_doy=1`` there to reproduce the authors' constant exactly.
 
-Images are resized to ``image_size`` (32, spec 5.2: every view starts with Resize(32)) and
+Images are resized to ``image_size`` (32: the authors' every view starts with Resize(32)) and
 normalised with mean = std = 0.5. Split (USB): per class, the first 80 % of the files in sorted
 order are train, the rest test; there is no validation set (the authors select on test).
 """
@@ -53,7 +54,7 @@ def find_images(root: Path | str) -> tuple[list[Path], str]:
             missing = [c for c in CLASSES if not (folder / c).is_dir()]
             if missing:
                 raise DataError(f"{folder} lacks the class folder(s) {missing}; expected {LAYOUTS}")
-            # lexicographic file order within a class, as torchvision's ImageFolder (spec 5.2)
+            # lexicographic file order within a class, as torchvision's ImageFolder (as the authors')
             return [f for c in CLASSES for f in sorted((folder / c).glob(f"*{ext}"), key=lambda p: p.name)], layout
     raise DataError(
         f"no EuroSAT images under {root}: expected {LAYOUTS}. Download the multispectral version with "
@@ -166,7 +167,7 @@ def _download(root: Path) -> None:
 
 
 def eurosat_splits(labels: np.ndarray) -> dict[str, np.ndarray]:
-    """USB's split (spec 5.2): per class, the first ``int(0.8 n_c)`` samples in file order are train,
+    """USB's split (as the authors'): per class, the first ``int(0.8 n_c)`` samples in file order are train,
     the rest test. ``val`` is the test set: EuroSAT has none, and the authors select on test."""
     labels = np.asarray(labels)
     train, test = [], []

@@ -10,7 +10,7 @@ def labelled_subset(labels: np.ndarray, fraction: float, seed: int) -> np.ndarra
 
     ``labels`` is an N x C {0, 1} matrix. Every class with positives keeps at least one
     labelled positive (a class absent from the labelled set would make prevalence-based
-    algorithms divide by zero, spec 8.2.6); otherwise the choice is uniform at random.
+    algorithms divide by zero: ``book/implementation.md``, bugs); otherwise the choice is uniform at random.
     """
     n = len(labels)
     if not 0 < fraction <= 1:
@@ -46,7 +46,7 @@ def stratified_subset(labels: np.ndarray, fraction: float, seed: int) -> np.ndar
 def per_class_subset(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
     """Positions of ``per_class`` seeded labelled samples of every class (single-label; EuroSAT).
 
-    The USB convention of spec 5.2: exactly the same number of labels for every class
+    The USB convention (the authors' ``semilearn/datasets/utils.py``): exactly the same number of labels for every class
     (10/20/40/80 labels over EuroSAT's 10 classes = 1/2/4/8 per class).
     """
     labels = np.asarray(labels)
