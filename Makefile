@@ -13,7 +13,7 @@ SEEDS ?=
 BOOK_ARGS := --profile $(PROFILE) $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) \
 	$(if $(EUROSAT_ROOT),--eurosat-root $(EUROSAT_ROOT)) $(if $(SEEDS),--seeds $(SEEDS))
 
-.PHONY: test book notebooks clean install gpu-check
+.PHONY: test book notebooks publish clean install gpu-check
 
 install: $(STAMP)
 
@@ -38,9 +38,21 @@ gpu-check:
 notebooks: $(STAMP)
 	$(PY) -m stssl book $(BOOK_ARGS) --out $(RESULTS)
 
+# Strict: any Sphinx warning (a broken reference or citation, a missing image, an unknown role) fails
+# the build, after listing them all; then the built HTML is checked (stssl/book.py: check_html).
 book: notebooks
-	$(dir $(PY))jupyter-book build . --keep-going
+	$(dir $(PY))jupyter-book build . --all -W -n --keep-going
+	$(PY) -m stssl check-book _build/html
 	@echo "Book: _build/html/index.html"
+
+# The built HTML (make book first) to any static host: a folder (a web server's root, a checkout of
+# a gh-pages branch), e.g. make publish DEST=/var/www/stssl; GitHub Pages: .github/workflows/book.yml.
+publish:
+	@test -n "$(DEST)" || { echo "make publish DEST=<folder>: where the HTML goes"; exit 2; }
+	@test -f _build/html/index.html || { echo "no built book in _build/html: run make book first"; exit 2; }
+	mkdir -p $(DEST)
+	cp -R _build/html/. $(DEST)/
+	@echo "Published to $(DEST)"
 
 clean:
 	rm -rf _build $(RESULTS)

@@ -1,19 +1,39 @@
-"""Execute the book's notebooks, in reading order, for a book built in one profile (``make book``).
+"""Execute the book's notebooks, in reading order, for a book built in one profile (``make book``),
+and check the built HTML.
 
 Each page gets the parameters :mod:`stssl.experiments.pages` gives it, so a ``paper`` book reads
-the very runs ``stssl sweep all --profile paper`` trained. A page whose notebook fails stops the
-build with the page's name and the path of its partly executed copy.
+the very runs ``stssl sweep all --profile paper`` trained. While a page executes, the terminal shows
+its runs (how many are cached, each training run's step, an ETA: :class:`stssl.sweep.Board`); the
+last line gives the total time and each page's share. A page whose notebook fails stops the build
+with the page's name and the path of its partly executed copy.
+
+Each executed page opens with the commands that re-run it (``cpu`` and ``paper`` profile) and
+hides its code behind a toggle (``hide-input``), its tables and figures shown.
 """
 
 from __future__ import annotations
 
+import re
+import shlex
+import threading
 import time
+from html.parser import HTMLParser
 from pathlib import Path
 
-from stssl.experiments.pages import notebook_params, page_configs, pages
-from stssl.runs import run_dir
+import nbformat
+import yaml
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+from stssl.experiments.pages import Page, distinct, notebook_params, page_configs, pages
+from stssl.runs import default_workers, run_dir, run_status
+from stssl.sweep import Board, _duration, describe, plan
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+# Notebooks that only make figures for a prose page (book/geosynth.md): their executed copy is kept
+# only when they fail, so that every notebook in book/results/ is a page of the TOC.
+FIGURES_ONLY = {"geosynth"}
+# Placeholders in the paper-profile command: where a reader keeps the real data sets.
+PAPER_ROOTS = {"data_root": "/data/BigEarthNet-v1.0", "eurosat_root": "/data/EuroSAT"}
 
 
 def build_info(profile: str, data_root: str | None, eurosat_root: str | None) -> str:
@@ -24,6 +44,89 @@ def build_info(profile: str, data_root: str | None, eurosat_root: str | None) ->
             f"{time.strftime('%Y-%m-%d')}; the pages about GeoSynth itself use the `cpu` profile.\n")
 
 
+# ----- re-run commands and hidden code ------------------------------------------------------
+def papermill_command(page: Page, params: dict) -> str:
+    """``papermill`` re-running ``page`` with ``params`` (values at the notebook's default left out)."""
+    args = []
+    for name, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, (dict, list)):
+            args += ["-y", yaml.safe_dump({name: value}, default_flow_style=True, width=10**6).strip()]
+        else:
+            args += ["-p", name, str(value)]
+    return shlex.join(["papermill", f"notebooks/{page.name}.ipynb", f"{page.name}.ipynb", *args])
+
+
+def rerun_cell(page: Page, profile: str, params: dict) -> nbformat.NotebookNode:
+    """A collapsed note with the commands that reproduce ``page``: as built here, and in the ``cpu``
+    and ``paper`` profiles (the paper's data under :data:`PAPER_ROOTS`)."""
+    commands = {"cpu profile (GeoSynth, a laptop)": notebook_params(page, "cpu"),
+                "paper profile (BigEarthNet and EuroSAT, a GPU)": notebook_params(page, "paper", **PAPER_ROOTS)}
+    if profile not in ("cpu", "paper"):
+        commands = {f"as built here ({profile} profile)": params, **commands}
+    body = "\n".join(f"# {what}\n{papermill_command(page, p)}" for what, p in commands.items())
+    return nbformat.v4.new_markdown_cell(
+        "````{admonition} Re-run this page\n:class: tip dropdown\n"
+        "From the repository's root, after `make install`; cached runs are read, missing ones trained. "
+        "The paper profile reads the data sets from the folders shown (see {doc}`/book/gpu`).\n\n"
+        f"```bash\n{body}\n```\n````")
+
+
+def present(nb: nbformat.NotebookNode, page: Page, profile: str, params: dict) -> nbformat.NotebookNode:
+    """The executed notebook as the book shows it: the re-run note after the title, code hidden."""
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            tags = cell.metadata.setdefault("tags", [])
+            if "hide-input" not in tags:
+                tags.append("hide-input")
+    first_markdown = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"), -1)
+    nb.cells.insert(first_markdown + 1, rerun_cell(page, profile, params))
+    return nb
+
+
+# ----- progress in the terminal -------------------------------------------------------------
+class PageProgress:
+    """Shows a page's runs while its notebook trains them (in the notebook's worker processes):
+    the head line of :class:`Board` (done, running, ETA), one line per run in training with its
+    step, and a line for each run that finishes."""
+
+    def __init__(self, page: str, cfgs, poll: float = 2.0):
+        self.planned = plan(cfgs)
+        todo = [p.cfg for p in self.planned if p.status != "finished"]
+        self.board = Board(self.planned, default_workers(todo) if todo else 1, title=page)
+        self.poll, self._stop = poll, threading.Event()
+        self._finished = {p.cfg.key() for p in self.planned if p.status == "finished"}
+        self.cached = len(self._finished)
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _update(self, force: bool = False) -> None:
+        running = {}
+        for p in self.planned:
+            status = run_status(run_dir(p.cfg))
+            if status == "finished" and p.cfg.key() not in self._finished:
+                self._finished.add(p.cfg.key())
+                self.board.note(f"  done  {describe(p.cfg)}")
+            elif status == "locked":
+                running[p.cfg.key()] = p.cfg
+        self.board.show(self.board.render(running, len(self._finished), 0, None), force=force)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.poll):
+            self._update()
+
+    def __enter__(self) -> "PageProgress":
+        if len(self._finished) < len(self.planned):
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+            self._update(force=True)
+
+
 def execute_notebooks(profile: str = "cpu", data_root: str | None = None, eurosat_root: str | None = None,
                       seeds=None, out: str | Path = "book/results", names: list[str] | None = None) -> None:
     import papermill
@@ -31,20 +134,117 @@ def execute_notebooks(profile: str = "cpu", data_root: str | None = None, eurosa
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "build-info.md").write_text(build_info(profile, data_root, eurosat_root))
-    total = time.perf_counter()
+    total, spent = time.perf_counter(), {}
     for page in pages(names or ["all"]):
         params = notebook_params(page, profile, data_root, eurosat_root, seeds)
-        cfgs = page_configs(page, profile, data_root, eurosat_root, seeds)
-        cached = sum((run_dir(c) / "metrics.json").exists() for c in cfgs)
-        print(f"{page.name}: {len(cfgs)} runs, {cached} cached", flush=True)
+        cfgs = distinct(page_configs(page, profile, data_root, eurosat_root, seeds))
+        progress = PageProgress(page.name, cfgs)
+        print(f"{page.name}: {len(cfgs)} runs, {progress.cached} cached", flush=True)
         start = time.perf_counter()
-        if page.name == "geosynth":
-            params["out_dir"] = str((out / "figures").resolve())
+        run_params = dict(params, out_dir=str((out / "figures").resolve())) if page.name == "geosynth" else params
+        target = out / f"{page.name}.ipynb"
         try:
-            papermill.execute_notebook(str(NOTEBOOKS / f"{page.name}.ipynb"), str(out / f"{page.name}.ipynb"),
-                                       parameters=params, cwd=str(NOTEBOOKS), progress_bar=False)
+            with progress:
+                nb = papermill.execute_notebook(str(NOTEBOOKS / f"{page.name}.ipynb"), str(target),
+                                                parameters=run_params, cwd=str(NOTEBOOKS), progress_bar=False)
         except papermill.PapermillExecutionError as err:
             raise SystemExit(f"page {page.name} failed ({err.ename}: {err.evalue.splitlines()[0] if err.evalue else ''}); "
-                             f"the executed notebook is {out / page.name}.ipynb") from None
-        print(f"{page.name}: done in {time.perf_counter() - start:.0f} s", flush=True)
-    print(f"all pages executed in {time.perf_counter() - total:.0f} s", flush=True)
+                             f"the executed notebook is {target}") from None
+        if page.name in FIGURES_ONLY:
+            target.unlink()
+        else:
+            nbformat.write(present(nb, page, profile, params), target)
+        spent[page.name] = time.perf_counter() - start
+        print(f"{page.name}: done in {spent[page.name]:.0f} s", flush=True)
+    where = ", ".join(f"{name} {_duration(s)}" for name, s in sorted(spent.items(), key=lambda kv: -kv[1]))
+    print(f"all pages executed in {_duration(time.perf_counter() - total)} ({where})", flush=True)
+
+
+# ----- the check over the built HTML --------------------------------------------------------
+class _Outputs(HTMLParser):
+    """The text inside a page's cell outputs and the ``src`` of its images."""
+
+    def __init__(self):
+        super().__init__()
+        self.images: list[str] = []
+        self.outputs: list[str] = []
+        self._depth = 0  # >0 inside a cell output's <div>
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "img":
+            self.images.append(attrs.get("src") or "")
+        if tag == "div":
+            if self._depth:
+                self._depth += 1
+            elif "cell_output" in (attrs.get("class") or "").split():
+                self._depth = 1
+                self.outputs.append("")
+
+    def handle_endtag(self, tag):
+        if tag == "div" and self._depth:
+            self._depth -= 1
+
+    def handle_data(self, data):
+        if self._depth:
+            self.outputs[-1] += data
+
+
+ERROR_IN_OUTPUT = re.compile(r"Traceback \(most recent call last\)|^\w*(Error|Exception): ", re.M)
+
+
+def toc_files(toc: Path) -> list[str]:
+    """The documents ``_toc.yml`` lists, root first (paths without their suffix)."""
+    data = yaml.safe_load(toc.read_text())
+    found = [data["root"]]
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                found.append(node["file"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk({k: v for k, v in data.items() if k != "root"})
+    return found
+
+
+def check_html(html: Path, source: Path) -> list[str]:
+    """Problems of the book built into ``html`` from ``source`` (the folder of ``_toc.yml``): a page
+    of ``book/`` missing from the TOC, a TOC page not built, an image missing or empty, a cell
+    output holding an error or a traceback. Empty: the book is sound."""
+    problems = []
+    listed = toc_files(source / "_toc.yml")
+    included = set()  # files that a listed page includes (book/results/build-info.md)
+    for md in (source / f"{doc}.md" for doc in listed):
+        if md.exists():
+            included |= {(md.parent / m).resolve() for m in re.findall(r"\{include\}\s+(\S+)", md.read_text())}
+    for path in sorted((source / "book").rglob("*")):
+        if path.suffix in (".md", ".ipynb") and ".ipynb_checkpoints" not in path.parts:
+            doc = path.relative_to(source).with_suffix("").as_posix()
+            if doc not in listed and path.resolve() not in included:
+                problems.append(f"{path.relative_to(source)}: not in _toc.yml")
+    for doc in listed:
+        page = html / f"{doc}.html"
+        if not page.exists():
+            problems.append(f"{doc}: listed in _toc.yml but not built ({page.relative_to(html)} missing)")
+            continue
+        parser = _Outputs()
+        parser.feed(page.read_text(errors="replace"))
+        for src in parser.images:
+            if src.startswith("data:"):
+                if len(src.partition(",")[2]) < 100:
+                    problems.append(f"{doc}: an empty inline image")
+                continue
+            target = (page.parent / src.split("#")[0].split("?")[0]).resolve()
+            if re.match(r"\w+://", src) or not target.is_file() or target.stat().st_size == 0:
+                problems.append(f"{doc}: image {src} missing or empty")
+        for text in parser.outputs:
+            match = ERROR_IN_OUTPUT.search(text)
+            if match:
+                line = text[match.start():].strip().splitlines()[0][:200]
+                problems.append(f"{doc}: a cell output holds an error: {line}")
+    return problems

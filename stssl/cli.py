@@ -5,6 +5,7 @@
 ``python -m stssl sweep table1 figure6 --profile smoke --executor local``: train them all (GPUs, CPU workers, SLURM).
 ``python -m stssl runs``: the run cache (finished, partial, locked, damaged), and its clean-up.
 ``python -m stssl book --profile cpu``: execute every notebook of the book into ``book/results/``.
+``python -m stssl check-book _build/html``: fail on a page missing from the TOC, a broken image, an error in an output.
 ``python -m stssl prepare-data bigearthnet --root DATA/bigearthnet``: pack a real data set.
 """
 
@@ -123,6 +124,15 @@ def _book(args: argparse.Namespace) -> None:
     execute_notebooks(args.profile, args.data_root, args.eurosat_root, args.seeds, args.out, args.pages)
 
 
+def _check_book(args: argparse.Namespace) -> None:
+    from stssl.book import check_html
+
+    problems = check_html(Path(args.html), Path(args.source))
+    if problems:
+        sys.exit(f"the built book has {len(problems)} problem(s):\n  " + "\n  ".join(problems))
+    print(f"{args.html}: every page of _toc.yml built, every image present, no error in any output")
+
+
 def _page_arguments(p: argparse.ArgumentParser, pages: bool = True) -> None:
     if pages:
         p.add_argument("pages", nargs="+", metavar="PAGE", help="notebook names (table1, figure6, ...) or all")
@@ -176,6 +186,9 @@ def main(argv: list[str] | None = None) -> None:
     _page_arguments(bk, pages=False)
     bk.add_argument("--pages", nargs="+", default=["all"], help="only these pages")
     bk.add_argument("--out", default="book/results", help="where the executed notebooks go")
+    ck = sub.add_parser("check-book", help="check the built HTML: pages in the TOC, images, no error in outputs")
+    ck.add_argument("html", help="the built HTML (_build/html)")
+    ck.add_argument("--source", default=".", help="the folder of _toc.yml and book/")
     pd = sub.add_parser("prepare-data", help="pack a real data set's RGB, labels and metadata into "
                         "memory-mapped arrays for fast loading (resumable)")
     pd.add_argument("dataset", choices=("bigearthnet", "eurosat"))
@@ -187,7 +200,7 @@ def main(argv: list[str] | None = None) -> None:
     pd.add_argument("--metadata", help="EuroSAT RGB layout: the location table (YAML, CSV or parquet)")
     args = parser.parse_args(argv)
     commands = {"train": _train, "plan": _plan, "sweep": _sweep, "runs": _runs, "book": _book,
-                "prepare-data": _prepare_data}
+                "check-book": _check_book, "prepare-data": _prepare_data}
     try:
         commands[args.command](args)
     except (OneLineError, FileNotFoundError) as err:  # a user's mistake or a damaged file: one line, no traceback

@@ -149,6 +149,7 @@ class Board:
 
     planned: list[Planned]
     slots: int
+    title: str = "sweep"  # the head line's first word (the book shows the page's name)
     tty: bool = field(default_factory=lambda: sys.stderr.isatty())
     started: float = field(default_factory=time.time)
     _drawn: int = 0
@@ -173,7 +174,7 @@ class Board:
         else:
             left = [p.seconds_left for p in self.planned if p.status != "finished"]
             eta = sum(left) / max(1, self.slots) if left and None not in left else None
-        head = (f"sweep: {done}/{total} done, {len(running)} running, {failed} failed, {queued} queued; "
+        head = (f"{self.title}: {done}/{total} done, {len(running)} running, {failed} failed, {queued} queued; "
                 f"elapsed {_duration(elapsed)}, ETA {_duration(eta)}")
         return "\n".join([head] + lines)
 

@@ -55,7 +55,9 @@ def test_summary_and_the_page_table_read_each_page_with_that_page_s_seeds():
 
 def test_make_book_in_the_smoke_profile_executes_every_page_and_builds_the_html(tmp_path):
     """The same Makefile path as ``make book`` (one seed per page to stay fast), in a copy of the
-    book's sources so that the developer's own book/results and _build are left alone."""
+    book's sources so that the developer's own book/results and _build are left alone: every page
+    executed with its progress shown, a strict HTML build (any Sphinx warning fails it) and the
+    check over the built HTML (``stssl check-book``: TOC, images, errors in outputs)."""
     for name in ("Makefile", "_config.yml", "_toc.yml", "pyproject.toml"):
         shutil.copy(ROOT / name, tmp_path / name)
     shutil.copytree(ROOT / "book", tmp_path / "book", ignore=shutil.ignore_patterns("results"))
@@ -64,14 +66,31 @@ def test_make_book_in_the_smoke_profile_executes_every_page_and_builds_the_html(
     done = subprocess.run(["make", "-C", str(tmp_path), "book", "PROFILE=smoke", "SEEDS=1", f"PY={sys.executable}",
                            f"STAMP={stamp}"], capture_output=True, text=True, env=os.environ, timeout=1500)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "-W -n --keep-going" in done.stdout and "every page of _toc.yml built" in done.stdout
+    # progress: the page's runs and how many are cached, a line per finished run, the time per page
+    assert "table1: 15 runs, 0 cached" in done.stdout and "table2: 13 runs, 1 cached" in done.stdout
+    assert "  done  fixmatch on geosynth (smoke profile)" in done.stderr
+    assert re.search(r"^table1: 15/15 done, 0 running, 0 failed, 0 queued; elapsed \S+, ETA", done.stderr, re.M)
+    assert re.search(r"^all pages executed in \d+:\d\d:\d\d \((\w+ \d+:\d\d:\d\d, ){11}\w+ \d", done.stdout, re.M)
     for name in BOOK_ORDER:
         assert f"{name}: done in" in done.stdout
         if name != "geosynth":  # each page says which profile made it
             assert "smoke" in _outputs(nbformat.read(tmp_path / "book" / "results" / f"{name}.ipynb", as_version=4))
+    assert not (tmp_path / "book" / "results" / "geosynth.ipynb").exists()  # its figures are book/geosynth.md's
     assert (tmp_path / "book" / "results" / "figures" / "geosynth_map.png").stat().st_size > 10_000
     assert "built with the" in (tmp_path / "book" / "results" / "build-info.md").read_text()
     html = tmp_path / "_build" / "html"
-    assert (html / "index.html").exists() and (html / "book" / "results" / "summary.html").exists()
+    table1 = (html / "book" / "results" / "table1.html").read_text()
+    assert "Re-run this page" in table1 and "papermill notebooks/table1.ipynb table1.ipynb -p profile paper" in table1
+    assert "tag_hide-input" in table1  # code behind a toggle
+    assert 'href="../../_sources/book/results/table1.ipynb"' in table1  # the download button
+    assert (html / "_sources" / "book" / "results" / "table1.ipynb").stat().st_size > 1000
+    assert "Sohn <em>et al.</em>, 2020" in table1  # a citation, resolved
+    assert "FixMatch: simplifying semi-supervised learning" in (html / "book" / "bibliography.html").read_text()
+    site = tmp_path / "site"
+    published = subprocess.run(["make", "-C", str(tmp_path), "publish", f"DEST={site}"], capture_output=True, text=True)
+    assert published.returncode == 0, published.stdout + published.stderr
+    assert (site / "index.html").exists() and (site / "book" / "results" / "table1.html").read_text() == table1
 
 
 def test_two_notebooks_at_once_share_their_runs(tmp_path):

@@ -1,0 +1,116 @@
+"""The book's sources and the check over its built HTML (the built book itself: test_notebooks.py)."""
+
+import re
+import shlex
+from pathlib import Path
+
+import yaml
+
+from stssl.book import check_html, papermill_command, rerun_cell, toc_files
+from stssl.experiments.pages import BY_NAME, notebook_params
+
+ROOT = Path(__file__).resolve().parents[1]
+PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
+
+
+def _sources() -> list[Path]:
+    skip = {".venv", "_build", "results", ".git", ".pytest_cache", "stssl.egg-info"}
+    return [p for p in ROOT.rglob("*") if p.is_file() and not skip & set(p.relative_to(ROOT).parts)
+            and (p.suffix in (".py", ".md", ".ipynb", ".yml", ".yaml", ".toml", ".bib") or p.name == "Makefile")]
+
+
+def test_every_citation_and_implementation_section_exists():
+    """The strict build fails on these too, but only after minutes; this names the file at once."""
+    bib = (ROOT / "book" / "references.bib").read_text()
+    keys = set(re.findall(r"@\w+\{([^,]+),", bib))
+    labels = set(re.findall(r"^\((impl-[\w-]+)\)=$", (ROOT / "book" / "implementation.md").read_text(), re.M))
+    cited, referenced = set(), set()
+    for path in _sources():
+        text = path.read_text(errors="replace")
+        for group in re.findall(r"\{cite(?::\w+)?\}`([^`]+)`", text):
+            cited |= {(k.strip(), path.name) for k in group.split(",")}
+        referenced |= {(label, path.name) for label in re.findall(r"\{ref\}`(impl-[\w-]+)`", text)}
+    assert not {c for c in cited if c[0] not in keys}
+    assert not {r for r in referenced if r[0] not in labels}
+    assert {k for k, _ in cited} == keys  # every entry is cited somewhere, so the bibliography lists it
+
+
+def test_the_rerun_commands_reproduce_the_page_s_parameters():
+    table1, summary = BY_NAME["table1"], BY_NAME["summary"]
+    paper = notebook_params(table1, "paper", data_root="/data/ben")
+    assert shlex.split(papermill_command(table1, paper)) == [
+        "papermill", "notebooks/table1.ipynb", "table1.ipynb", "-p", "profile", "paper", "-p", "data_root", "/data/ben"]
+    params = notebook_params(summary, "cpu")
+    args = shlex.split(papermill_command(summary, params))
+    assert yaml.safe_load(args[args.index("-y") + 1]) == {"seeds": params["seeds"]}
+    note = rerun_cell(table1, "smoke", notebook_params(table1, "smoke", seeds=1)).source
+    for line in ("-p profile smoke -p seeds 1", "-p profile cpu\n", "-p profile paper -p data_root /data/BigEarthNet"):
+        assert line in note
+
+
+def _book(tmp_path: Path, toc_extra: str = "") -> tuple[Path, Path]:
+    """A two-page book source and its 'built' HTML, sound until a test breaks it."""
+    src, html = tmp_path / "src", tmp_path / "html"
+    (src / "book" / "results").mkdir(parents=True)
+    (src / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/results/table1\n"
+                                  + toc_extra)
+    (src / "book" / "intro.md").write_text("# Intro\n```{include} results/build-info.md\n```\n")
+    (src / "book" / "results" / "build-info.md").write_text("built\n")
+    (src / "book" / "results" / "table1.ipynb").write_text("{}")
+    (html / "book" / "results").mkdir(parents=True)
+    (html / "_images").mkdir()
+    (html / "_images" / "fig.png").write_bytes(PNG)
+    (html / "book" / "intro.html").write_text('<html><img src="../_images/fig.png"></html>')
+    (html / "book" / "results" / "table1.html").write_text(
+        '<div class="cell_output docutils container"><div class="output text_plain">mAP 0.41</div></div>'
+        '<img src="data:image/png;base64,' + "A" * 200 + '">')
+    return html, src
+
+
+def test_check_html_passes_a_sound_book(tmp_path):
+    html, src = _book(tmp_path)
+    assert toc_files(src / "_toc.yml") == ["book/intro", "book/results/table1"]
+    assert check_html(html, src) == []
+
+
+def test_check_html_finds_pages_missing_from_the_toc_or_not_built(tmp_path):
+    html, src = _book(tmp_path, "  - file: book/gpu\n")
+    (src / "book" / "orphan.md").write_text("# Orphan\n")
+    problems = check_html(html, src)
+    assert "book/orphan.md: not in _toc.yml" in problems
+    assert any(p.startswith("book/gpu: listed in _toc.yml but not built") for p in problems)
+    assert len(problems) == 2  # build-info.md is included by intro.md: not an orphan
+
+
+def test_check_html_finds_missing_and_empty_images(tmp_path):
+    html, src = _book(tmp_path)
+    (html / "_images" / "empty.png").write_bytes(b"")
+    (html / "book" / "intro.html").write_text('<img src="../_images/fig.png"><img src="../_images/gone.png">'
+                                              '<img src="../_images/empty.png"><img src="data:image/png;base64,">'
+                                              '<img src="https://example.org/x.png">')
+    problems = check_html(html, src)
+    assert problems == ["book/intro: image ../_images/gone.png missing or empty",
+                        "book/intro: image ../_images/empty.png missing or empty",
+                        "book/intro: an empty inline image",
+                        "book/intro: image https://example.org/x.png missing or empty"]
+
+
+def test_check_html_finds_an_error_in_a_cell_output_but_not_in_prose(tmp_path):
+    html, src = _book(tmp_path)
+    page = html / "book" / "results" / "table1.html"
+    page.write_text("<p>ValueError: prose may name an error</p>"
+                    '<div class="cell_output docutils container"><div class="output stderr"><pre>'
+                    "Traceback (most recent call last):\n  File x\nValueError: bad\n</pre></div></div>")
+    assert check_html(html, src) == ["book/results/table1: a cell output holds an error: Traceback (most recent call last):"]
+    page.write_text('<div class="cell_output docutils container"><pre>KeyError: \'sea\'</pre></div>')
+    assert check_html(html, src) == ["book/results/table1: a cell output holds an error: KeyError: 'sea'"]
+
+
+def test_the_publish_workflow_builds_with_make_book_and_deploys_the_html():
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "book.yml").read_text())
+    assert workflow[True]["push"]["branches"] == ["main"]  # YAML 1.1 reads the key "on" as True
+    build, deploy = workflow["jobs"]["build"]["steps"], workflow["jobs"]["deploy"]["steps"]
+    assert [s["run"] for s in build if s.get("run", "").startswith("make")] == ["make book"]
+    upload = next(s for s in build if s.get("uses", "").startswith("actions/upload-pages-artifact@"))
+    assert upload["with"]["path"] == "_build/html"
+    assert any(s.get("uses", "").startswith("actions/deploy-pages@") for s in deploy)
