@@ -81,11 +81,12 @@ def test_make_book_in_the_smoke_profile_executes_every_page_and_builds_the_html(
     assert "built with the" in (tmp_path / "book" / "results" / "build-info.md").read_text()
     html = tmp_path / "_build" / "html"
     table1 = (html / "book" / "results" / "table1.html").read_text()
-    assert "Re-run this page" in table1 and "papermill notebooks/table1.ipynb table1.ipynb -p profile paper" in table1
+    text = re.sub(r"<[^>]+>", "", table1)  # the commands are syntax-highlighted word by word
+    assert "Re-run this page" in text and "papermill notebooks/table1.ipynb table1.ipynb -p profile paper" in text
     assert "tag_hide-input" in table1  # code behind a toggle
     assert 'href="../../_sources/book/results/table1.ipynb"' in table1  # the download button
     assert (html / "_sources" / "book" / "results" / "table1.ipynb").stat().st_size > 1000
-    assert "Sohn <em>et al.</em>, 2020" in table1  # a citation, resolved
+    assert "Sohn et al., 2020" in text  # a citation, resolved
     assert "FixMatch: simplifying semi-supervised learning" in (html / "book" / "bibliography.html").read_text()
     site = tmp_path / "site"
     published = subprocess.run(["make", "-C", str(tmp_path), "publish", f"DEST={site}"], capture_output=True, text=True)
