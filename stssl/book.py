@@ -59,11 +59,11 @@ def papermill_command(page: Page, params: dict) -> str:
 
 
 def rerun_cell(page: Page, profile: str, params: dict) -> nbformat.NotebookNode:
-    """A collapsed note with the commands that reproduce ``page``: as built here, and in the ``cpu``
-    and ``paper`` profiles (the paper's data under :data:`PAPER_ROOTS`)."""
+    """A collapsed note with the commands that reproduce ``page`` in the ``cpu`` and ``paper``
+    profiles (the paper's data under :data:`PAPER_ROOTS`), and as built here when that differs."""
     commands = {"cpu profile (GeoSynth, a laptop)": notebook_params(page, "cpu"),
                 "paper profile (BigEarthNet and EuroSAT, a GPU)": notebook_params(page, "paper", **PAPER_ROOTS)}
-    if profile not in ("cpu", "paper"):
+    if params not in commands.values():
         commands = {f"as built here ({profile} profile)": params, **commands}
     body = "\n".join(f"# {what}\n{papermill_command(page, p)}" for what, p in commands.items())
     return nbformat.v4.new_markdown_cell(

@@ -46,6 +46,8 @@ def test_the_rerun_commands_reproduce_the_page_s_parameters():
     note = rerun_cell(table1, "smoke", notebook_params(table1, "smoke", seeds=1)).source
     for line in ("-p profile smoke -p seeds 1", "-p profile cpu\n", "-p profile paper -p data_root /data/BigEarthNet"):
         assert line in note
+    assert "as built here" not in rerun_cell(table1, "cpu", notebook_params(table1, "cpu")).source
+    assert "as built here (cpu profile)" in rerun_cell(table1, "cpu", notebook_params(table1, "cpu", seeds=3)).source
 
 
 def _book(tmp_path: Path, toc_extra: str = "") -> tuple[Path, Path]:
