@@ -13,7 +13,7 @@ SEEDS ?=
 BOOK_ARGS := --profile $(PROFILE) $(if $(DATA_ROOT),--data-root $(DATA_ROOT)) \
 	$(if $(EUROSAT_ROOT),--eurosat-root $(EUROSAT_ROOT)) $(if $(SEEDS),--seeds $(SEEDS))
 
-.PHONY: test book notebooks publish clean install gpu-check
+.PHONY: test book notebooks html publish clean install gpu-check
 
 install: $(STAMP)
 
@@ -38,9 +38,13 @@ gpu-check:
 notebooks: $(STAMP)
 	$(PY) -m stssl book $(BOOK_ARGS) --out $(RESULTS)
 
-# Strict: any Sphinx warning (a broken reference or citation, a missing image, an unknown role) fails
-# the build, after listing them all; then the built HTML is checked (stssl/book.py: check_html).
 book: notebooks
+	@$(MAKE) --no-print-directory html
+
+# The HTML of the executed notebooks and the prose, strict: any Sphinx warning (a broken reference or
+# citation, a missing image, an unknown role) fails the build, after listing them all; then the built
+# HTML is checked (stssl/book.py: check_html).
+html: $(STAMP)
 	$(dir $(PY))jupyter-book build . --all -W -n --keep-going
 	$(PY) -m stssl check-book _build/html
 	@echo "Book: _build/html/index.html"

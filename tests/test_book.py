@@ -2,6 +2,9 @@
 
 import re
 import shlex
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -116,3 +119,21 @@ def test_the_publish_workflow_builds_with_make_book_and_deploys_the_html():
     upload = next(s for s in build if s.get("uses", "").startswith("actions/upload-pages-artifact@"))
     assert upload["with"]["path"] == "_build/html"
     assert any(s.get("uses", "").startswith("actions/deploy-pages@") for s in deploy)
+
+
+def test_make_html_fails_on_a_broken_reference_or_citation(tmp_path):
+    """The strict build: a warning fails ``make html`` (and so ``make book``), all of them listed."""
+    for name in ("Makefile", "_config.yml", "pyproject.toml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    (tmp_path / "book").mkdir()
+    shutil.copy(ROOT / "book" / "references.bib", tmp_path / "book")
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/intro\n")
+    (tmp_path / "book" / "intro.md").write_text("# Intro\n\nSee {doc}`missing` and {cite:p}`nobody2099`.\n")
+    stamp = tmp_path / "installed"
+    stamp.touch()
+    done = subprocess.run(["make", "-C", str(tmp_path), "html", f"PY={sys.executable}", f"STAMP={stamp}"],
+                          capture_output=True, text=True, timeout=600)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output[-3000:]
+    assert "unknown document: 'missing'" in output and "nobody2099" in output
+    assert "check-book" not in done.stdout  # it stops at the build
