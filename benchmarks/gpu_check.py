@@ -189,8 +189,8 @@ class TextureSource:
         self.labels = labels.astype(np.float32)
         s = np.arange(image_size) / image_size
         yy, xx = np.meshgrid(s, s, indexing="ij")
-        angle, freq = rng.uniform(0, np.pi, 43), rng.uniform(2, 12, 43)
-        wave = np.sin(2 * np.pi * freq[:, None, None] * (np.cos(angle)[:, None, None] * xx + np.sin(angle)[:, None, None] * yy))
+        angle, freq = rng.uniform(0, np.pi, (2, 43, 1, 1)), rng.uniform(2, 12, (43, 1, 1))
+        wave = np.sin(2 * np.pi * freq * (np.cos(angle[0]) * xx + np.sin(angle[0]) * yy) + angle[1])
         colour = rng.uniform(-1, 1, (43, 3))
         self.patterns = (wave[..., None] * colour[:, None, None, :]).reshape(43, -1).astype(np.float32)
         self._seed, self._chunk, self._pixels = seed, -1, None
@@ -246,7 +246,8 @@ def random_views(kind: str, shape: Shape, device: torch.device) -> Views:
     b_l, b_u, s = shape.batch_lb, shape.batch_ulb, shape.image_size
 
     def meta(n: int) -> torch.Tensor:
-        return encode_meta(torch.rand(n) * 30 + 38, torch.rand(n) * 40 - 10, torch.randint(1, 366, (n,)).float()).to(device)
+        lat, lon, doy = torch.rand(n) * 30 + 38, torch.rand(n) * 40 - 10, torch.randint(1, 366, (n,)).float()
+        return encode_meta(lat, lon, doy).to(device)
 
     labels = ((torch.rand(b_l, shape.classes) < 0.1).float() if shape.multilabel
               else torch.randint(0, shape.classes, (b_l,)))
@@ -536,7 +537,7 @@ def paper_run(splits: DataSplits, root: Path, size: Size, device: torch.device) 
             "checks": checks, "passed": all(checks.values()),
             "step_s": _steady_step_seconds(stamps, size.eval_every, size.run_steps),
             "first_part_s": first_part_s, "resumed_part_s": resumed_s, "first_step_s": stamps[0][1] - call,
-            "eval_s": evals, "eval_images_per_s": len(splits.val) * nets / (sum(evals) / len(evals)),
+            "eval_s": evals, "eval_images_per_s": len(splits.val) * nets / min(evals),  # the first compiles
             "test_s": test_s, "history": history}
 
 
@@ -711,8 +712,9 @@ def write_report(results: dict, out: Path) -> None:
                   f"({1 / c['step_s']:.1f} steps/s)" if c["step_s"] == c["step_s"] else "* Steady step: not measured",
                   f"* Wall time: {c['first_part_s']:.1f} s to the interruption (data set-up, compile, "
                   f"steps, one evaluation), {c['resumed_part_s']:.1f} s resumed to the end; final test {c['test_s']:.1f} s.",
-                  f"* Evaluations: {', '.join(f'{s:.1f} s' for s in c['eval_s'])} for {c['n_val']} images; "
-                  f"{c['eval_images_per_s']:.0f} images/s per network (student and teacher)."]
+                  f"* Evaluations: {', '.join(f'{s:.1f} s' for s in c['eval_s'])} for {c['n_val']} images (with "
+                  f"compile, the first compiles the evaluation's graphs); {c['eval_images_per_s']:.0f} images/s per "
+                  "network (student and teacher) at the fastest."]
     d = results.get("d")
     if d:
         overhead = d.get("bigearthnet_data_overhead_s")
