@@ -685,7 +685,7 @@ def write_report(results: dict, out: Path) -> None:
         lines.append(f"\nHost synchronisations per {r['kind']} step ({r['shape']}, bf16, "
                      f"`torch.cuda.set_sync_debug_mode`): {r['syncs_per_step']:g}"
                      + (f" at {', '.join(r['sync_sites'])}" if r["sync_sites"] else ""))
-    if "eurosat_eval_images_per_s" in results:
+    if results.get("eurosat_eval_images_per_s"):
         lines.append(f"\nEvaluation forward, one network, EuroSAT shape at batch {PAPER['eurosat_eval_batch']} "
                      f"(bf16): {results['eurosat_eval_images_per_s']:.0f} images/s.")
     b = results.get("b")
@@ -754,6 +754,8 @@ def write_report(results: dict, out: Path) -> None:
             state = ", ".join(f"{k[6:]} {v:.2g}" for k, v in r.items() if k.startswith("state_")) or "none"
             lines.append(f"| {algo} | {r['loss_rel_median']:.2g} / {r['loss_rel_last10']:.2g} / {r['loss_rel_max']:.2g} | "
                          f"{r['mask_agreement_mean']:.4f} / {r['mask_agreement_min']:.4f} | {r['weights_apart']:.3g} | {state} |")
+    if results.get("skipped"):
+        lines += ["", f"Skipped, past the time budget ({results['budget_s']:.0f} s): {', '.join(results['skipped'])}."]
     if results.get("errors"):
         lines += ["", "## Stages that failed", ""] + [f"* {k}: `{v}`" for k, v in results["errors"].items()]
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -770,13 +772,15 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--out", type=Path, help="report path (default: benchmarks/RESULTS-gpu.md on CUDA, "
                                             "benchmarks/RESULTS-gpu-miniature.md otherwise); JSON beside it")
     p.add_argument("--workdir", type=Path, help="where the data set and the run go (default: a temporary folder)")
+    p.add_argument("--budget", type=float, default=420, help="seconds after which the stages not yet begun are "
+                                                             "skipped, except the data, the run (c) and d (default 420)")
     args = p.parse_args(argv)
     device = torch.device(resolve_device(args.device))
     size = SIZES[args.size or ("gpu" if device.type == "cuda" else "mini")]
     out = args.out or HERE / ("RESULTS-gpu.md" if device.type == "cuda" else "RESULTS-gpu-miniature.md")
     begin = time.perf_counter()
     results: dict = {"device": device.type, "size": args.size or ("gpu" if device.type == "cuda" else "mini"),
-                     "machine": machine(), "errors": {}, "n_images": size.n_images,
+                     "machine": machine(), "errors": {}, "skipped": [], "budget_s": args.budget, "n_images": size.n_images,
                      "shapes": {"bigearthnet": size.bigearthnet.name, "eurosat": size.eurosat.name},
                      "shapes_px": size.bigearthnet.image_size,
                      "flops": flop_summary(SIZES["gpu"].bigearthnet) + flop_summary(SIZES["gpu"].eurosat)
@@ -787,7 +791,12 @@ def main(argv: list[str] | None = None) -> dict:
     if not bf16_ok:
         results["errors"]["bf16"] = "skipped: this CPU has no bf16 hardware"
 
-    def stage(name: str, fn):
+    def stage(name: str, fn, core: bool = False):
+        """Run one stage; a failure is recorded and the next stage runs. Past the budget only
+        the core stages run, so a GPU lease's minutes end with a report."""
+        if not core and time.perf_counter() - begin > args.budget:
+            results["skipped"].append(name)
+            return None
         print(f"[{time.perf_counter() - begin:6.1f} s] {name}", flush=True)
         try:
             return fn()
@@ -801,16 +810,16 @@ def main(argv: list[str] | None = None) -> dict:
 
     tmp = Path(tempfile.mkdtemp(prefix="gpu-check-", dir=args.workdir))
     try:
-        made = stage("data", lambda: make_data(size, tmp))
+        made = stage("data", lambda: make_data(size, tmp), core=True)
         if made:
             root, splits, results["data_s"] = made
         fast = results["fast"] = precisions[-1]  # the paper profile's settings: bf16 (+ compile)
         results["a"] = []
         for kind in ("ST-FixMatch", "FixMatch"):  # the run's own settings first: stage c compares with them
-            r = stage(f"a: {kind} {fast}", lambda: time_step(kind, size.bigearthnet, fast, device, size))
+            r = stage(f"a: {kind} {fast}", lambda: time_step(kind, size.bigearthnet, fast, device, size), core=True)
             results["a"] += [r] if r else []
         if made:
-            c = stage("c: paper-profile run", lambda: paper_run(splits, root, size, device))
+            c = stage("c: paper-profile run", lambda: paper_run(splits, root, size, device), core=True)
             if c:
                 c["n_val"] = len(splits.val)
                 results["c"] = c
@@ -824,16 +833,16 @@ def main(argv: list[str] | None = None) -> dict:
         results["eurosat_eval_images_per_s"] = stage(
             "a: EuroSAT evaluation", lambda: time_eval_forward(size.eurosat, PAPER["eurosat_eval_batch"], device,
                                                                 bf16_ok, 20))
+        if made and bf16_ok:
+            results["e"] = stage("e: bf16 against fp32",
+                                 lambda: bf16_numerics(splits, size.bigearthnet, device, size.numerics_steps))
         for precision in precisions:
             for kind in KINDS:
                 if (kind, precision) in (("ST-FixMatch", fast), ("FixMatch", fast)):
                     continue
                 r = stage(f"a: {kind} {precision}", lambda: time_step(kind, size.bigearthnet, precision, device, size))
                 results["a"] += [r] if r else []
-        if made and bf16_ok:
-            results["e"] = stage("e: bf16 against fp32",
-                                 lambda: bf16_numerics(splits, size.bigearthnet, device, size.numerics_steps))
-        results["d"] = stage("d: projections", lambda: project(results))
+        results["d"] = stage("d: projections", lambda: project(results), core=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     results["elapsed_s"] = time.perf_counter() - begin

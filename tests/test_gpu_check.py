@@ -67,3 +67,13 @@ def test_cpu_miniature_runs_every_stage_and_writes_its_report(gpu_check, tmp_pat
     assert all(f"## {stage}." in text for stage in "abcd")
     assert json.loads(out.with_suffix(".json").read_text())["c"]["passed"]
     assert not list(tmp_path.glob("gpu-check-*"))  # the data set and the run are cleaned up
+
+
+def test_past_its_time_budget_only_the_core_stages_run(gpu_check, tmp_path):
+    """A GPU lease is minutes long: the data, the paper-profile run and the projections come first."""
+    out = tmp_path / "report.md"
+    results = gpu_check.main(["--size", "tiny", "--device", "cpu", "--out", str(out), "--budget", "0"])
+    assert results["c"]["passed"] and not results["errors"]
+    assert {"b: data pipeline", "e: bf16 against fp32", "a: supervised fp32"} <= set(results["skipped"])
+    assert {r["kind"] for r in results["a"]} == {"ST-FixMatch", "FixMatch"}
+    assert "Skipped, past the time budget (0 s): b: data pipeline" in out.read_text()
