@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from stssl.data.augment import (
-    USB_CUTOUT_FILL, _usb_op, bigearthnet_views, kornia_weak_view, strong_view, views, weak_view,
+    USB_CUTOUT_FILL, _usb_op, bigearthnet_views, reflect_crop_flip, strong_view, views, weak_view,
 )
 
 
@@ -21,12 +21,35 @@ def test_geosynth_keeps_its_fused_views():
 def test_weak_view_is_a_crop_and_flips_drawn_per_sample():
     torch.manual_seed(0)
     x = torch.rand(1, 3, 16, 16).expand(64, -1, -1, -1).contiguous()
-    out = kornia_weak_view(crop_ratio=1.0)(x)  # no padding: only the flips remain
+    out = reflect_crop_flip(x, crop_ratio=1.0)  # no padding: only the flips remain
     kinds = [next(k for k, f in enumerate(_flips(x[0])) if torch.allclose(o, f)) for o in out]
     assert set(kinds) == {0, 1, 2, 3}  # all four flip combinations occur within one batch
-    padded = kornia_weak_view()(x)  # 16 px -> padding 2: every output pixel is an input pixel
-    values = set(x[0].flatten().tolist())
-    assert set(padded[:8].flatten().tolist()) <= values and not torch.equal(padded[0], padded[1:].mean(0))
+
+
+def _which_crop(views: torch.Tensor, image: torch.Tensor, pad: int) -> torch.Tensor:
+    """For each view, the index of the (offset, flips) of ``image`` reflect-padded by ``pad`` it is."""
+    padded = torch.nn.functional.pad(image[None], (pad,) * 4, mode="reflect")[0]
+    size = image.shape[-1]
+    crops = [f for dy in range(2 * pad + 1) for dx in range(2 * pad + 1)
+             for f in _flips(padded[:, dy:dy + size, dx:dx + size])]
+    distance, index = torch.cdist(views.flatten(1), torch.stack(crops).flatten(1),
+                                  compute_mode="donot_use_mm_for_euclid_dist").min(dim=1)
+    assert (distance < 1e-5).all()  # every view is exactly one of them
+    return index
+
+
+def test_weak_view_crops_the_reflect_padded_image_as_kornia_does_over_every_offset():
+    """Spec 5.1/5.2 through kornia's RandomCrop(padding_mode="reflect") and flips: both give crops
+    of the same padded image (reflect, not symmetric), and ours draws every offset and flip."""
+    import kornia.augmentation as K
+
+    torch.manual_seed(0)
+    image = torch.rand(3, 16, 16)
+    kornia_weak = K.AugmentationSequential(K.RandomCrop((16, 16), padding=2, padding_mode="reflect"),
+                                           K.RandomHorizontalFlip(p=0.5), K.RandomVerticalFlip(p=0.5))
+    _which_crop(kornia_weak(image.expand(64, -1, -1, -1)), image, pad=2)
+    drawn = _which_crop(reflect_crop_flip(image.expand(2000, -1, -1, -1)), image, pad=2)
+    assert len(set(drawn.tolist())) == 5 * 5 * 4  # every offset of 0..4 on both axes, with every flip
 
 
 @pytest.mark.parametrize("name", ["bigearthnet", "eurosat"])
