@@ -724,7 +724,9 @@ def write_report(results: dict, out: Path) -> None:
         lines += ["", "## d. Projected wall time at paper scale", "",
                   f"From the measured {results['fast']} steps (a), plus what a real step adds to them (c minus a: "
                   f"{_fmt(overhead, '.4f')} s), the evaluation speed measured in c and, for "
-                  "EuroSAT, its views (b) and the evaluation at batch 16 (a). Early stopping would shorten runs.", "",
+                  "EuroSAT, its views (b) and the evaluation at batch 16 (a). Early stopping would shorten runs."
+                  + (" Miniature: the miniature's steps on the paper's step counts, which estimates nothing."
+                     if miniature else ""), "",
                   "| run | training | evaluations + test | total |", "|---|---:|---:|---:|"]
         for name, v in d.items():
             if isinstance(v, dict):
