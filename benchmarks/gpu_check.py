@@ -493,6 +493,19 @@ def paper_run(splits: DataSplits, root: Path, size: Size, device: torch.device) 
     evals: list[float] = []
     interrupt = {"armed": True}
     original_end, original_eval = SSLModule.on_train_batch_end, SSLModule._evaluate
+    waits: list[float] = []  # seconds the training loop waited for each raw batch
+    original_prefetched = training.prefetched
+
+    def timed_prefetched(*args, **kwargs):
+        batches = original_prefetched(*args, **kwargs)
+        try:
+            while True:
+                start = time.perf_counter()
+                batch = next(batches)
+                waits.append(time.perf_counter() - start)
+                yield batch
+        finally:
+            batches.close()
 
     def on_end(self, outputs, batch, batch_idx):
         original_end(self, outputs, batch, batch_idx)
@@ -507,7 +520,8 @@ def paper_run(splits: DataSplits, root: Path, size: Size, device: torch.device) 
         if interrupt["armed"]:
             raise _Interrupted(f"interrupted after the evaluation at step {step}")
 
-    with mock.patch.object(SSLModule, "on_train_batch_end", on_end), mock.patch.object(SSLModule, "_evaluate", evaluate):
+    with mock.patch.object(SSLModule, "on_train_batch_end", on_end), mock.patch.object(SSLModule, "_evaluate", evaluate), \
+            mock.patch.object(training, "prefetched", timed_prefetched):
         start = call = time.perf_counter()
         try:
             training.train(cfg, workdir, progress=False, data=splits)
@@ -541,6 +555,7 @@ def paper_run(splits: DataSplits, root: Path, size: Size, device: torch.device) 
             "precision_used": training.resolve_precision(cfg.precision, device.type),
             "checks": checks, "passed": all(checks.values()),
             "step_s": _steady_step_seconds(stamps, size.eval_every, size.run_steps),
+            "data_wait_ms": 1e3 * float(np.median(waits)) if waits else None,
             "first_part_s": first_part_s, "resumed_part_s": resumed_s, "first_step_s": stamps[0][1] - call,
             "eval_s": evals, "eval_images_per_s": len(splits.val) * nets / min(evals),  # the first compiles
             "test_s": test_s, "history": history}
@@ -714,6 +729,9 @@ def write_report(results: dict, out: Path) -> None:
                   f"Config: {c['config']}; precision used: {c['precision_used']}. Interrupted after the first "
                   "evaluation (its checkpoint written), then resumed in the same process.", ""]
         lines += [f"* {'PASS' if ok else 'FAIL'}: {name}" for name, ok in c["checks"].items()]
+        if c.get("data_wait_ms") is not None:
+            lines.append(f"* The loop waited {c['data_wait_ms']:.2f} ms (median) for each raw batch from the "
+                         f"reader thread ({c['data_wait_ms'] / 1e3 / c['step_s']:.1%} of a steady step).")
         lines += [f"* Steady real step (data, views, step, Lightning loop): {c['step_s']:.4f} s "
                   f"({1 / c['step_s']:.1f} steps/s)" if c["step_s"] == c["step_s"] else "* Steady step: not measured",
                   f"* Wall time: {c['first_part_s']:.1f} s to the interruption (data set-up, compile, "

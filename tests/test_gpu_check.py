@@ -57,6 +57,7 @@ def test_cpu_miniature_runs_every_stage_and_writes_its_report(gpu_check, tmp_pat
     results = gpu_check.main(["--size", "tiny", "--device", "cpu", "--out", str(out), "--workdir", str(tmp_path)])
     assert set(results["errors"]) <= {"bf16"}, results["errors"]
     assert results["c"]["passed"], results["c"]["checks"]
+    assert 0 <= results["c"]["data_wait_ms"] < 1e3 * results["c"]["step_s"]  # the reader thread was timed
     measured = {(r["shape"], r["kind"]) for r in results["a"]}
     assert {(results["shapes"][d], k) for d in ("bigearthnet", "eurosat") for k in gpu_check.KINDS} <= measured
     assert all(r["finite"] and r["seconds"] > 0 for r in results["a"])
