@@ -79,7 +79,7 @@ class DamagedRunError(OneLineError):
         return type(self), (self.path, self.problem)
 
 
-def _environment(device: str) -> dict:
+def _environment(device: str, precision: str) -> dict:
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
                                 cwd=Path(stssl.__file__).parent).stdout.strip() or None
@@ -87,6 +87,7 @@ def _environment(device: str) -> dict:
         commit = None
     return {"stssl": stssl.__version__, "torch": torch.__version__, "python": platform.python_version(),
             "platform": platform.platform(), "host": socket.gethostname(), "device": device,
+            "precision": precision,  # as computed: bf16 asked on a CPU without bf16 hardware ran in fp32
             "git_commit": commit, "threads": torch.get_num_threads()}
 
 
@@ -157,7 +158,9 @@ def _finish(cfg: RunConfig, partial: Path, progress: bool) -> None:
     metrics = module.final_metrics()
     write_atomic(partial / "model.pt", lambda tmp: torch.save(module.ema_nets.state_dict(), tmp))
     write_atomic(partial / "history.csv", lambda tmp: pd.DataFrame(module.history).to_csv(tmp, index=False))
-    write_text_atomic(partial / "environment.json", json.dumps(_environment(check_device(cfg.device)), indent=1))
+    device = check_device(cfg.device)
+    environment = _environment(device, module.trainer.precision)
+    write_text_atomic(partial / "environment.json", json.dumps(environment, indent=1))
     write_text_atomic(partial / "metrics.json", json.dumps(metrics, indent=1))
 
 

@@ -115,6 +115,7 @@ def test_a_killed_trainer_s_run_is_taken_over_and_resumed(tmp_path, monkeypatch)
     assert resumed_from and resumed_from[0] is not None  # from the killed process's checkpoint, not from scratch
     assert list(run.history["step"]) == list(range(10, 61, 10))
     assert not partial.exists() and not final.with_name(final.name + ".lock").exists()
+    assert json.loads((final / "environment.json").read_text())["precision"] == "32-true"  # as computed
 
 
 # ----- damaged files ----------------------------------------------------------------------------
