@@ -72,7 +72,7 @@ PRECISIONS = ("fp32", "bf16", "bf16+compile")
 # PyTorch's default matmul precision ("highest": no TF32) uses.
 PEAK_TFLOPS = {"H100": {"bf16": 989.0, "fp32": 67.0}, "H200": {"bf16": 989.0, "fp32": 67.0},
                "A100": {"bf16": 312.0, "fp32": 19.5}}
-# The paper's scale (spec 7; BigEarthNet's official split sizes; EuroSAT's USB split).
+# The paper's scale (the authors' configs; BigEarthNet's official split sizes; EuroSAT's USB split).
 PAPER = {"ben_steps": 64_000, "ben_eval_every": 2_000, "ben_val": 123_723, "ben_test": 125_866,
          "eurosat_steps": 204_800, "eurosat_eval_every": 2_048, "eurosat_val": 5_400, "eurosat_test": 5_400,
          "eurosat_eval_batch": 16}
@@ -412,7 +412,7 @@ def bf16_numerics(splits: DataSplits, shape: Shape, device: torch.device, steps:
 def data_pipeline(splits: DataSplits, shape: Shape, device: torch.device, batches: int) -> dict:
     """Host: the packed reader (random batches of B_l and B_u, metadata encoded), pinned on CUDA.
     Device: both views of the unlabelled batch and the weak view of the labelled one, with the
-    data set's own pipeline (kornia, spec 5.1) and, for comparison, GeoSynth's fused views."""
+    data set's own pipeline (kornia, as the authors') and, for comparison, GeoSynth's fused views."""
     from stssl.data.augment import views
 
     ds, b_l, b_u = splits.dataset, shape.batch_lb, shape.batch_ulb
@@ -458,7 +458,7 @@ def data_pipeline(splits: DataSplits, shape: Shape, device: torch.device, batche
 
 
 def eurosat_views_ms(shape: Shape, device: torch.device, batches: int) -> float:
-    """EuroSAT's views (USB RandAugment, spec 5.2) of one step's images (B_l weak, B_u weak + strong)."""
+    """EuroSAT's views (USB RandAugment) of one step's images (B_l weak, B_u weak + strong)."""
     from stssl.data.augment import views
 
     weak, strong = views("eurosat")

@@ -9,7 +9,7 @@ implementations with the same maths, in the same run:
 * ``fused``    the library step as it is (``STStep`` or ``PlainStep``);
 * ``naive``    the same, but every view is its own forward call (teacher: ``x_lb``, ``x_w``,
   ``x_s``; student: ``x_lb``, ``x_s``), the weak view still under ``no_grad``;
-* ``onebatch`` the authors' layout (spec 3.2): the teacher forwards ``[x_lb; x_w; x_s]`` in one
+* ``onebatch`` the authors' layout (``stssl_fixmatch.py``): the teacher forwards ``[x_lb; x_w; x_s]`` in one
   batch *with* gradient, the student ``[x_lb; x_s]``.
 
 * Before timing, every variant is run once on identical weights and inputs in eval mode (no
@@ -65,7 +65,7 @@ PAPER_SIZE = dict(model="vit_small_patch16", image_size=128, batch_lb=8, uratio=
 
 
 def st_loss(algo: SSLAlgorithm, v: Views, pl: PseudoLabels, zt_lb, zt_s, zs_lb, zs_s, t_token, s_token) -> torch.Tensor:
-    """ST-FixMatch's loss (spec 3.2); tokens are over ``[x_lb; x_s]``."""
+    """ST-FixMatch's loss (as the authors' ``stssl_fixmatch.py``); tokens are over ``[x_lb; x_s]``."""
     return (algo.supervised_loss(zt_lb, v.y_lb) + algo.lambda_u * algo.unsupervised_loss(zt_s, pl)
             + algo.supervised_loss(zs_lb, v.y_lb) + algo.lambda_u * algo.unsupervised_loss(zs_s, pl)
             + LAMBDA_D * distillation_loss(s_token, t_token.detach(), "mse"))

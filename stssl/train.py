@@ -1,9 +1,9 @@
 """Training: plain SSL or ST-SSL with Lightning, EMA, the authors' LR schedule, resumable.
 
 One AdamW over every trained parameter (no weight decay on biases and 1-D parameters), a
-linear warm-up then ``cos(7*pi/16 * t)`` decay (spec 3.1: the LR ends at ~0.195 x base), an
+linear warm-up then ``cos(7*pi/16 * t)`` decay (the authors' cosine schedule: the LR ends at ~0.195 x base), an
 EMA of all networks evaluated every ``eval_every`` steps. The best EMA state on the validation
-split is kept and evaluated on test at the end (spec 6.2). Everything random — batch
+split is kept and evaluated on test at the end (as the authors' ``test.py``). Everything random — batch
 composition, augmentation, stochastic depth — is derived from ``(seed, step)``, so a killed
 run resumed from its last checkpoint continues exactly as if it had not been interrupted.
 """
@@ -57,7 +57,7 @@ class DivergedError(OneLineError):
 
 
 def lr_factor(step: int, warmup: int, total: int) -> float:
-    """Linear warm-up to 1, then cos(7*pi/16 * progress) (spec 3.1)."""
+    """Linear warm-up to 1, then cos(7*pi/16 * progress) (the authors' ``semilearn/core/utils/build.py``)."""
     if step < warmup:
         return step / warmup
     return max(0.0, math.cos(math.pi * 7 / 16 * (step - warmup) / max(1, total - warmup)))

@@ -15,6 +15,11 @@ from stssl.experiments.pages import BY_NAME, notebook_params
 ROOT = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
 
+# A reference to a file outside this repository, which no reader of the book or user of the
+# package can follow ("spec 3.2", "spec section 7", "the spec", "shared/notes/...").
+OUTSIDE = re.compile(r"\bspec(?:'s| section)?\s+\d|\bthe spec\b|\bshared/|\bnotes/|official-implementation\.md|"
+                     r"cpu-feasibility\.md")
+
 
 def _sources() -> list[Path]:
     """The repository's text files, but this one (its examples are what the tests look for)."""
@@ -22,6 +27,12 @@ def _sources() -> list[Path]:
     return [p for p in ROOT.rglob("*") if p.is_file() and not skip & set(p.relative_to(ROOT).parts)
             and (p.suffix in (".py", ".md", ".ipynb", ".yml", ".yaml", ".toml", ".bib") or p.name == "Makefile")
             and p != Path(__file__)]
+
+
+def test_no_reference_points_outside_the_repository():
+    found = [f"{p.relative_to(ROOT)}:{i}: {line.strip()[:100]}" for p in _sources()
+             for i, line in enumerate(p.read_text(errors="replace").splitlines(), 1) if OUTSIDE.search(line)]
+    assert not found, "point these at book/implementation.md or the authors' files instead:\n" + "\n".join(found)
 
 
 def test_every_citation_and_implementation_section_exists():

@@ -1,6 +1,6 @@
 """Weak and strong views, applied to whole batches (so they also run on the GPU).
 
-Weak (spec 5.1/5.2): random crop from a padded image (padding = size * (1 - 0.875)), horizontal
+Weak (as the authors'): random crop from a padded image (padding = size * (1 - 0.875)), horizontal
 and vertical flips. Strong: the weak geometry plus ``n_ops`` RandAugment-style operations drawn
 per sample, each with a random magnitude, then an optional Cutout. Inputs and outputs are pixels
 in [0, 1] (B x C x H x W); normalisation comes after.
@@ -145,8 +145,8 @@ def strong_view(x: torch.Tensor, n_ops: int = 2, use_cutout: bool = True, crop_r
 # drawing every random choice per sample, as the authors' per-sample transforms do. Images are already at the model's size (the loaders resize once),
 # so the authors' leading Resize is the identity here.
 
-# USB's RandAugment (spec 5.2): 14 operations, each with a magnitude drawn uniformly from its
-# range per sample. The spec names the operations; the ranges are our reading of USB's ``augment_list``.
+# USB's RandAugment (``semilearn/datasets/augmentation/randaugment.py``): 14 operations, each with a
+# magnitude drawn uniformly from its range per sample. The ranges are our reading of its ``augment_list``.
 USB_OPS = (("autocontrast", 0, 1), ("brightness", 0.05, 0.95), ("color", 0.05, 0.95), ("contrast", 0.05, 0.95),
            ("equalize", 0, 1), ("identity", 0, 1), ("posterize", 4, 8), ("rotate", -30, 30),
            ("sharpness", 0.05, 0.95), ("shear_x", -0.3, 0.3), ("shear_y", -0.3, 0.3), ("solarize", 0, 1),
@@ -203,7 +203,7 @@ def _per_sample(x: torch.Tensor, choice: torch.Tensor, ops: list) -> torch.Tenso
 
 
 def reflect_crop_flip(x: torch.Tensor, crop_ratio: float = 0.875) -> torch.Tensor:
-    """The authors' weak view (spec 5.1, 5.2): a random crop from the image reflect-padded by
+    """The authors' weak view (``bigearthnet.py``, ``eurosat.py``): a random crop from the image reflect-padded by
     size x (1 - crop_ratio), then horizontal and vertical flips, each drawn per sample. What
     kornia's ``RandomCrop(padding_mode="reflect")`` and flips do (the same offsets, uniform over
     every whole-pixel position, and flips), as one gather for the batch: no per-sample work or
@@ -269,7 +269,7 @@ def views(name: str) -> tuple[Callable, Callable]:
     """The (weak, strong) batched augmentations of a data set: float [0, 1] B x C x H x W in and out.
 
     ``"geosynth"``: :func:`weak_view` / :func:`strong_view` (fused, fast on a CPU);
-    ``"bigearthnet"``: spec 5.1 (kornia RandAugment n=3, m=5); ``"eurosat"``: spec 5.2 (USB).
+    ``"bigearthnet"``: the authors' kornia RandAugment n=3, m=5; ``"eurosat"``: USB's (``book/implementation.md``).
     """
     if name == "geosynth":
         return weak_view, strong_view

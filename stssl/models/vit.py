@@ -1,10 +1,12 @@
-"""A timm ViT with one extra token appended after the positional embedding (spec 1.4, 2.1).
+"""A timm ViT with one extra token appended after the positional embedding (the authors'
+``semilearn/nets/vit/fusion_vit.py``, ``EarlyFusionVisionTransformer.extract``).
 
 ``extra="meta"``    teacher: the token is ``MLP(meta) + e_meta`` (metadata 4 -> D -> D, GELU).
 ``extra="distill"`` student: the token is one learned vector, the distillation token.
 ``extra="none"``    a plain ViT (baselines, and a student trained without distillation).
 
-Two teachers of the paper's ablations (Table 2), which the authors' code does not have (spec 1.5, 3.3):
+Two teachers of the paper's ablations (Table 2), which the authors' code does not have
+(``book/implementation.md``, Table 2's ablations):
 
 ``extra="late"``    late fusion (d): a plain ViT sequence; the encoded metadata ``MLP(meta)`` is
                     added to the CLS output before the head. Its "token" (the distillation target)
@@ -47,10 +49,10 @@ class ViTSize:
 
 
 VIT_SIZES: dict[str, ViTSize] = {
-    # The paper's ViT-S (spec 9.1): patch 16 at 128 px (BigEarthNet), 2 at 32 px (EuroSAT).
+    # The paper's ViT-S (the authors' ``vit.py``): patch 16 at 128 px (BigEarthNet), 2 at 32 px (EuroSAT).
     "vit_small_patch16": ViTSize(384, 12, 6, 16, drop_path=0.2),
     "vit_small_patch2": ViTSize(384, 12, 6, 2, drop_path=0.2),
-    # Sized for 2 CPU cores (notes/cpu-feasibility.md): 32 px / patch 8 = 16 tokens.
+    # Sized for 2 CPU cores (a feasibility probe before the project): 32 px / patch 8 = 16 tokens.
     "vit_tiny_patch8": ViTSize(64, 2, 2, 8, mlp_ratio=2.0),
     "vit_micro_patch8": ViTSize(32, 1, 2, 8, mlp_ratio=2.0),
 }
@@ -160,7 +162,7 @@ def build_teacher_student(
     size: str | ViTSize, img_size: int, num_classes: int, distill: bool = True, fusion: str = "early",
     single_model: bool = False,
 ) -> tuple[TokenViT, TokenViT]:
-    """A teacher and a student whose ViT bodies start from identical weights (spec 2.1).
+    """A teacher and a student whose ViT bodies start from identical weights (as the authors' ``set_model``).
 
     Only the extra parameters (metatoken MLP and embedding, distillation token) and the heads
     are initialised independently. ``fusion="late"`` makes a late-fusion teacher; with
@@ -180,7 +182,8 @@ def build_teacher_student(
 
 
 def load_pretrained(model: TokenViT, path: str) -> list[str]:
-    """Initialise ``model``'s ViT body from a local timm-style checkpoint (spec 2.3, 7.2).
+    """Initialise ``model``'s ViT body from a local timm-style checkpoint (as the authors'
+    ``semilearn/nets/utils.py``, ``load_checkpoint``).
 
     The positional embedding is resized to the model's grid by bicubic interpolation, keeping the
     CLS position (e.g. an ImageNet ViT-S/16 at 224 px, 14 x 14, -> 8 x 8 at 128 px). Weights whose
