@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from stssl.checks import OneLineError
+from stssl.checks import ConfigError, OneLineError
 from stssl.config import RunConfig, resolve
 from stssl.runs import get_run
 
@@ -204,4 +204,5 @@ def main(argv: list[str] | None = None) -> None:
     try:
         commands[args.command](args)
     except (OneLineError, FileNotFoundError) as err:  # a user's mistake or a damaged file: one line, no traceback
-        parser.exit(2, f"stssl {args.command}: error: {err}\n")
+        # 2 for a setting out of range, as argparse does for a bad argument; 1 for data and files
+        parser.exit(2 if isinstance(err, ConfigError) else 1, f"stssl {args.command}: error: {err}\n")
