@@ -156,6 +156,11 @@ class Board:
     _last_plain: float = 0.0
     _last_text: str = ""
 
+    @property
+    def finished_before(self) -> int:
+        """Runs that were finished before the sweep started."""
+        return sum(p.status == "finished" for p in self.planned)
+
     def render(self, running: dict[str, RunConfig], done: int, failed: int, root: Path | None) -> str:
         """The counts, one line per running run with its step, and an ETA: from the runs this
         sweep finished (their throughput, process start-up included) once there are some, else
@@ -166,11 +171,10 @@ class Board:
             step = prog.get("step", 0)
             lines.append(f"  [{label}] {describe(cfg)}: step {step}/{cfg.steps}")
         total = len(self.planned)
-        finished_before = board_done(self)
         queued = max(0, total - done - failed - len(running))
         elapsed = time.time() - self.started
-        if done > finished_before:  # runs per second of this sweep, all slots together
-            eta = (queued + len(running) / 2) * elapsed / (done - finished_before)
+        if done > self.finished_before:  # runs per second of this sweep, all slots together
+            eta = (queued + len(running) / 2) * elapsed / (done - self.finished_before)
         else:
             left = [p.seconds_left for p in self.planned if p.status != "finished"]
             eta = sum(left) / max(1, self.slots) if left and None not in left else None
@@ -219,21 +223,20 @@ class LocalExecutor:
     def slots(self) -> list[str]:
         return [f"gpu {g}" for g in self.gpus] if self.gpus else [f"cpu {i}" for i in range(self.workers)]
 
-    def _env(self, slot: str) -> dict:
+    def _env(self, slot: str, root: Path | None) -> dict:
         env = dict(os.environ)
         if slot.startswith("gpu "):
             env["CUDA_VISIBLE_DEVICES"] = slot.split()[1]
         else:  # an equal share of the cores each, and no GPU
             env["CUDA_VISIBLE_DEVICES"] = ""
             env["OMP_NUM_THREADS"] = str(max(1, usable_cores() // len(self.slots)))
-        env.setdefault("STSSL_RUNS", str(runs_root()))
+        env["STSSL_RUNS"] = str(root or runs_root())
         return env
 
     def run(self, todo: list[RunConfig], board: Board, root: Path | None = None, poll: float = 1.0) -> list[str]:
         """Train ``todo``; returns one line per failed run (its log file), the others never stop."""
         queue, running, failures, done = list(todo), {}, [], 0
         free = list(self.slots)
-        root_env = {"STSSL_RUNS": str(root)} if root else {}
         while queue or running:
             while queue and free:
                 cfg, slot = queue.pop(0), free.pop(0)
@@ -241,7 +244,7 @@ class LocalExecutor:
                 cmd = [sys.executable, "-m", "stssl", "train", "--config", str(_config_file(cfg, root)), "--quiet"]
                 handle = open(log, "a")
                 proc = subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                        env={**self._env(slot), **root_env})
+                                        env=self._env(slot, root))
                 running[slot] = (cfg, proc, handle, log)
             for slot, (cfg, proc, handle, log) in list(running.items()):
                 if proc.poll() is None:
@@ -256,15 +259,11 @@ class LocalExecutor:
                     last = _last_line(log)
                     failures.append(f"FAILED  {describe(cfg)} (exit {proc.returncode}): {last}\n        log: {log}")
                     board.note(failures[-1])
-            board.show(board.render({s: r[0] for s, r in running.items()}, board_done(board) + done,
+            board.show(board.render({s: r[0] for s, r in running.items()}, board.finished_before + done,
                                     len(failures), root))
             if running:
                 time.sleep(poll)
         return failures
-
-
-def board_done(board: Board) -> int:
-    return sum(p.status == "finished" for p in board.planned)
 
 
 def _last_line(log: Path) -> str:
@@ -327,7 +326,7 @@ class SlurmExecutor:
                                     f"\n        log: {job.paths.stderr}")
                     board.note(failures[-1])
             running = {f"job {j.job_id}": c for j, c in pending.items() if run_status(run_dir(c, root)) == "locked"}
-            board.show(board.render(running, board_done(board) + done, len(failures), root))
+            board.show(board.render(running, board.finished_before + done, len(failures), root))
             if pending:
                 time.sleep(poll)
         return failures
@@ -343,5 +342,5 @@ def sweep(cfgs: list[RunConfig], executor, root: Path | None = None, step_second
     if not todo:
         return []
     failures = executor.run(todo, board, root)
-    board.show(board.render({}, board_done(board) + len(todo) - len(failures), len(failures), root), force=True)
+    board.show(board.render({}, board.finished_before + len(todo) - len(failures), len(failures), root), force=True)
     return failures

@@ -118,7 +118,7 @@ def test_local_executor_gives_each_process_one_gpu_or_a_share_of_the_cores(monke
 
     monkeypatch.setattr("stssl.sweep.usable_cores", lambda: 16)
     gpus = LocalExecutor(gpus=["2", "5"])
-    assert gpus.slots == ["gpu 2", "gpu 5"] and gpus._env("gpu 5")["CUDA_VISIBLE_DEVICES"] == "5"
+    assert gpus.slots == ["gpu 2", "gpu 5"] and gpus._env("gpu 5", None)["CUDA_VISIBLE_DEVICES"] == "5"
     cpus = LocalExecutor(workers=4)
-    env = cpus._env(cpus.slots[3])
+    env = cpus._env(cpus.slots[3], None)
     assert env["CUDA_VISIBLE_DEVICES"] == "" and env["OMP_NUM_THREADS"] == "4"
