@@ -103,6 +103,8 @@ class PageProgress:
     def _update(self, force: bool = False) -> None:
         running = {}
         for p in self.planned:
+            if p.cfg.key() in self._finished:  # verified once; never re-read every poll
+                continue
             status = run_status(run_dir(p.cfg))
             if status == "finished" and p.cfg.key() not in self._finished:
                 self._finished.add(p.cfg.key())
