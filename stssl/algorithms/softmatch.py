@@ -8,8 +8,10 @@ target ``pi``: per class as a Bernoulli (multi-label, ``pi`` = labelled prevalen
 and variance ``var`` (EMA of the batch mean and unbiased variance, updated first): weight 1
 above ``mu``, ``exp(-(c - mu)^2 / (2 var / n_sigma^2))`` below.
 
-Multi-label targets are ``1[z_w >= 0]`` from the *un-aligned* logits (the authors' choice);
-single-label targets are the argmax of the aligned probabilities (USB).
+The alignment only sets the weights: the targets come from the *un-aligned* weak logits,
+``1[z_w >= 0]`` (multi-label) or ``argmax z_w`` (single-label), as in the authors' code and USB's
+``softmatch.py``, whose single-label step hands the raw logits to its pseudo-labelling hook. A
+sample can thus be weighted by the confidence of one class and trained towards another.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ class SoftMatch(SSLAlgorithm):
             conf, targets = torch.maximum(aligned, 1 - aligned), (weak_logits >= 0).float()
             batch_mu, batch_var = conf.mean(0), conf.var(0, unbiased=True)
         else:
-            conf, targets = aligned.max(-1)
+            conf, targets = aligned.max(-1).values, weak_logits.argmax(-1)
             batch_mu, batch_var = conf.mean(), conf.var(unbiased=True)
         ema_(self.mu, batch_mu, self.ema_p)
         if len(conf) > 1:  # the unbiased variance of one sample is undefined
