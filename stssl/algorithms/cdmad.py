@@ -4,8 +4,10 @@ the classifier's output on a constant image.
 The bias ``b`` is the pseudo-labelling network's logits for one image of ones in normalised
 space, recomputed every step once a ``debias_start`` fraction of training is done (the
 authors' 2 000 of 64 000 iterations; zero before). Multi-label targets are *soft*,
-``t = sigmoid(z_w - b)``, with the fixed mask ``t <= 0.05 or t >= 0.95``; single-label ones
-are ``argmax(z_w - b)`` with ``max softmax >= 0.95``. At evaluation every network's logits are
+``t = sigmoid(z_w - b)``, with the fixed mask ``t <= 0.05 or t >= 0.95``, as the authors'.
+Single-label ones are the hard ``argmax(z_w - b)`` with ``max softmax >= 0.95``, where the
+authors' keep the soft ``softmax(z_w - b)``: single-label targets are class indices throughout
+(``book/differences.md`` bounds the difference). At evaluation every network's logits are
 debiased by its own bias, from its own classifier head.
 
 ST-CDMAD: the bias comes from the teacher's trained head, on the constant image without a
