@@ -4,11 +4,14 @@ mAP is the paper's metric: macro average precision over classes, exactly scikit-
 ``average_precision_score(y, scores, average="macro")`` (the authors' ``evaluate``). Top-1 accuracy is the
 single-label metric. Pseudo-label *quality* is the (weighted) precision of the entries that
 pass the mask, against the hidden true labels of the unlabelled images; *quantity* is the
-(weighted) fraction of entries that pass (paper Figure 6).
+(weighted) fraction of entries that pass (paper Figure 6). Beside them, the precision, recall and
+F1 of the positive pseudo-labels and the mAP of the scores they come from tell teachers apart
+where the entry precision, dominated by easy negatives, cannot.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Callable
 
 import numpy as np
@@ -74,41 +77,83 @@ def predict(
 
 
 class PseudoLabelQuality:
-    """Accumulates pseudo-label precision and quantity over training steps between evaluations."""
+    """Pseudo-label quality and quantity since the last evaluation, accumulated on the device
+    (no host synchronisation per training step; read once per evaluation).
+
+    Entries are weighted as in the loss (a hard mask's weights are 0 or 1, so its weighted counts
+    are counts). *Positive* pseudo-labels, which the many easy negatives cannot dominate:
+    multi-label, the entries with target >= 0.5; single-label, each sample's target class (one
+    positive per sample, so its positive precision is ``pl_precision`` and its recall is the
+    weighted fraction of samples whose pseudo-label is right). Their recall is over the true
+    positives of every unlabelled image seen, used or not.
+
+    ``pl_mAP`` ranks the pseudo-labelling network's weak-view logits, before any mask or per-class
+    adjustment (per-class shifts leave each class's AP unchanged): macro AP as :func:`classification_metrics`
+    computes it (single-label: one-vs-rest, not top-1, whose choice is already in the positive
+    precision). It keeps only the latest :data:`SCORED_ROWS` or so unlabelled images (whole batches),
+    so memory stays bounded however long the evaluation interval.
+    """
+
+    SCORED_ROWS = 8192
 
     def __init__(self) -> None:
         self.reset()
 
     def reset(self) -> None:
-        self.passed = self.correct = self.pos_passed = self.pos_correct = torch.zeros(())
+        self.passed = self.correct = self.pos_passed = self.pos_correct = self.positives = torch.zeros(())
         self.total = 0
         self.multilabel = False
+        self.scored: deque[tuple[torch.Tensor, torch.Tensor]] = deque()
+        self.scored_rows = 0
 
     @torch.no_grad()
-    def update(self, targets: torch.Tensor, weights: torch.Tensor, true: torch.Tensor, multilabel: bool) -> None:
-        """Accumulate as tensors (no device synchronisation per training step)."""
-        weights = weights.float()
+    def update(self, targets: torch.Tensor, weights: torch.Tensor, true: torch.Tensor, multilabel: bool,
+               weak_logits: torch.Tensor | None = None) -> None:
+        """Accumulate as tensors; ``true`` are the hidden labels of the unlabelled images and
+        ``weak_logits`` the scores the pseudo-labels were made from."""
+        weights, true = weights.float(), true.to(targets.device)
         if multilabel:
-            correct = ((targets >= 0.5) == (true.to(targets.device) >= 0.5)).float()
-            positive = (targets >= 0.5).float()
+            positive, true_positive = (targets >= 0.5).float(), (true >= 0.5).float()
+            correct = (positive == true_positive).float()
             self.pos_passed = self.pos_passed + (weights * positive).sum()
-            self.pos_correct = self.pos_correct + (weights * positive * correct).sum()
+            self.pos_correct = self.pos_correct + (weights * positive * true_positive).sum()
+            self.positives = self.positives + true_positive.sum()
         else:
-            correct = (targets == true.to(targets.device)).float()
+            correct = (targets == true).float()
+            self.pos_passed = self.pos_passed + weights.sum()
+            self.pos_correct = self.pos_correct + (weights * correct).sum()
+            self.positives = self.positives + len(true)
         self.passed = self.passed + weights.sum()
         self.correct = self.correct + (weights * correct).sum()
         self.total += weights.numel()
         self.multilabel = multilabel
+        if weak_logits is not None:
+            self.scored.append((weak_logits.detach().float(), true))
+            self.scored_rows += len(true)
+            while self.scored_rows - len(self.scored[0][1]) >= self.SCORED_ROWS:
+                self.scored_rows -= len(self.scored.popleft()[1])
 
     def summary(self) -> dict[str, float]:
-        """``pl_precision``, ``pl_quantity`` (and, multi-label, ``pl_pos_precision``); NaN when undefined."""
+        """``pl_precision``, ``pl_quantity``, ``pl_pos_precision``, ``pl_pos_recall``, ``pl_pos_f1``
+        and, when weak logits were given, ``pl_mAP``; NaN when undefined."""
         nan = float("nan")
         passed, correct = float(self.passed), float(self.correct)
+        pos_passed, pos_correct, positives = float(self.pos_passed), float(self.pos_correct), float(self.positives)
         out = {
             "pl_precision": correct / passed if passed else nan,
             "pl_quantity": passed / self.total if self.total else nan,
+            "pl_pos_precision": pos_correct / pos_passed if pos_passed else nan,
+            "pl_pos_recall": pos_correct / positives if positives else nan,
+            # 2PR / (P + R) written as 2 TP / (predicted + true positives): 0, not undefined, when TP = 0
+            "pl_pos_f1": 2 * pos_correct / (pos_passed + positives) if pos_passed + positives else nan,
         }
-        if self.multilabel:
-            pos_passed = float(self.pos_passed)
-            out["pl_pos_precision"] = float(self.pos_correct) / pos_passed if pos_passed else nan
+        if self.scored:
+            out["pl_mAP"] = self._score_map()
         return out
+
+    def _score_map(self) -> float:
+        logits = torch.cat([s for s, _ in self.scored]).cpu().numpy()
+        labels = torch.cat([t for _, t in self.scored]).cpu().numpy()
+        if self.multilabel and not labels.any():
+            return float("nan")  # no class has a positive: AP undefined
+        return classification_metrics(logits, labels, self.multilabel)["mAP"]

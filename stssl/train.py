@@ -282,7 +282,8 @@ class SSLModule(L.LightningModule):
         views = self._views(batch)
         result = self.step_fn(self.nets, views, self.global_step / self.cfg.steps, self.ema_nets)
         if result.pseudo is not None:
-            self.pl_quality.update(result.pseudo.targets, result.pseudo.weights, batch["ulb"]["label"], self.multilabel)
+            self.pl_quality.update(result.pseudo.targets, result.pseudo.weights, batch["ulb"]["label"], self.multilabel,
+                                   result.weak)
         self._loss_sum = self._loss_sum + result.loss.detach().float()  # no GPU sync per step
         self._loss_n += 1
         self._watch_finite(result)

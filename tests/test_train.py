@@ -59,8 +59,9 @@ def test_tiny_training_run_learns(smoke_data):
     ds = smoke_data.dataset
     base = classification_metrics(predict(untrained, ds, smoke_data.test), ds.labels[smoke_data.test], True)["mAP"]
     assert trained > base + 0.05, (trained, base)
-    # pseudo-label quality and quantity are recorded at every evaluation
-    assert all(0 <= row["pl_quantity"] <= 1 for row in module.history)
+    # pseudo-label quality and quantity are recorded at every evaluation, with the teacher's weak scores' mAP
+    assert all(0 <= row["pl_quantity"] <= 1 and 0 < row["pl_mAP"] <= 1 for row in module.history)
+    assert all({"pl_pos_precision", "pl_pos_recall", "pl_pos_f1"} <= row.keys() for row in module.history)
 
 
 def test_same_seed_same_metrics(smoke_data):

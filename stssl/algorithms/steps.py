@@ -69,6 +69,7 @@ class StepResult:
     loss: torch.Tensor
     logs: dict[str, torch.Tensor] = field(default_factory=dict)
     pseudo: PseudoLabels | None = None
+    weak: torch.Tensor | None = None  # the pseudo-labelling network's weak unlabelled logits, for their quality
 
 
 def distillation_loss(student: torch.Tensor, target: torch.Tensor, kind: Distill) -> torch.Tensor:
@@ -112,14 +113,14 @@ class PlainStep(nn.Module):
 
     def forward(self, nets: nn.ModuleDict, v: Views, progress: float, ema_nets: nn.ModuleDict | None = None) -> StepResult:
         algo, model = self.algo, nets["model"]
-        pl = None
+        pl = z_w = None
         if algo.uses_unlabelled:
             z_w = _weak_logits(algo, _pseudo_label_source(algo, nets, ema_nets, "model"), v, progress, meta=False)
         z = v.split(model(torch.cat(v.with_grad()[0])).logits)
         if algo.uses_unlabelled:
             pl = algo.pseudo_label(z_w, progress, z.lb.detach() if algo.uses_lb_strong else None)
         terms = algo.losses(z, v.y_lb, pl, progress)
-        return StepResult(sum(terms.values()), _prefixed(terms, ""), pl)
+        return StepResult(sum(terms.values()), _prefixed(terms, ""), pl, z_w)
 
 
 class STStep(nn.Module):
@@ -156,4 +157,4 @@ class STStep(nn.Module):
             dist = distillation_loss(s.token, target.detach() if self.stop_gradient else target, self.distill)
             loss = loss + self.lambda_d * dist
             logs["loss_distill"] = dist.detach()
-        return StepResult(loss, logs, pl)
+        return StepResult(loss, logs, pl, z_w)
