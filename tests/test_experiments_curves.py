@@ -138,6 +138,29 @@ def test_figure6_summary_words_follow_the_numbers():
     fewer = [_pl_run(False, 0, [0.8, 0.8], [0.5, 0.5]), _pl_run(True, 0, [0.7, 0.7], [0.4, 0.4])]
     text = figure6.summary(fewer)
     assert "had lower (0.700 vs 0.800" in text and "quantity was lower** (0.4 vs 0.5" in text
+    assert "recall" not in text  # runs without the positive metrics: no words about them
+
+
+def _positive_run(st, seed, recall, f1, score_map):
+    run = _pl_run(st, seed, [0.9, 0.9], [0.5, 0.5])
+    return Run(run.config, run.metrics, run.history.assign(pl_pos_recall=recall, pl_pos_f1=f1, pl_mAP=score_map),
+               Path(f"/runs/{int(st)}{seed}"))
+
+
+def test_figure6_shows_the_positive_pseudo_labels_and_names_runs_that_predate_them():
+    runs = [_positive_run(False, 0, 0.4, 0.5, 0.6), _positive_run(True, 0, 0.6, 0.7, 0.8)]
+    assert figure6.predating(runs) == ""
+    c = figure6.curves(runs, weight=0).set_index(["method", "metric", "step"])
+    assert c.loc[("FixMatch + ST-SSL", "pl_mAP", 20), "mean"] == pytest.approx(0.8)
+    text = figure6.summary(runs)
+    assert "their recall was higher (0.600 vs 0.400, higher on 1 of 1 seeds)" in text
+    assert "their F1 was higher (0.700 vs 0.500" in text
+    assert "the mAP of the weak scores they come from was higher (0.800 vs 0.600" in text
+    old = _pl_run(True, 1, [0.9, 0.9], [0.5, 0.5])
+    note = figure6.predating([*runs, old])
+    assert note.startswith("1 of 3 runs predate the positive pseudo-label metrics (pl_pos_recall, pl_pos_f1, pl_mAP)")
+    assert f"`rm -r {old.path}`" in note
+    assert figure6.curves([*runs, old]).query("metric == 'pl_mAP'")["count"].max() == 1  # left out, not zero
 
 
 def test_table4_table_gives_accuracy_and_paired_gain_beside_the_paper():

@@ -1,10 +1,18 @@
 """Figure 6: pseudo-label quality and quantity over training, FixMatch vs FixMatch + ST-SSL.
 
-No runs of its own: the histories of Table 1's FixMatch runs, which record at every evaluation the
-precision of the pseudo-labels that passed the mask since the previous one (for + ST-SSL: the
-teacher's, made with metadata), the multi-label precision of the positive ones, and the fraction
-that passed. Curves are the mean over seeds, smoothed as TensorBoard does (the paper's are
-"smoothed for visualization" without saying how).
+No runs of its own: the histories of Table 1's FixMatch runs, which record at every evaluation,
+over the unlabelled images since the previous one, the pseudo-labels of the network that makes
+them (for + ST-SSL: the teacher, with metadata): the precision of the entries that passed the
+mask, the precision, recall and F1 of the positive ones, the macro AP of the weak-view scores they
+come from, and the fraction that passed (:class:`stssl.evaluate.PseudoLabelQuality`). Curves are
+the mean over seeds, smoothed as TensorBoard does (the paper's are "smoothed for visualization"
+without saying how).
+
+Which is the paper's "quality"? Its caption defines quantity as "the fraction of samples passing
+FixMatch's confidence threshold", SoftMatch's term (its reference [3]), whose quality is the
+correctness of the pseudo-labels that pass. Applied per class entry, as the multi-label mask is,
+that is the entry precision, ``pl_precision``: the most plausible reading, and the one dominated
+by easy negatives.
 """
 
 from __future__ import annotations
@@ -18,9 +26,12 @@ from stssl.plots import _histories
 from stssl.runs import Run
 
 METRICS: dict[str, str] = {
-    "pl_precision": "quality: precision", "pl_pos_precision": "quality: precision of positives",
+    "pl_precision": "quality: precision", "pl_pos_precision": "precision of positives",
+    "pl_pos_recall": "recall of positives", "pl_pos_f1": "F1 of positives", "pl_mAP": "mAP of weak scores",
     "pl_quantity": "quantity: fraction passing the mask",
 }
+POSITIVE_METRICS = ("pl_pos_recall", "pl_pos_f1", "pl_mAP")
+"""Not in the histories of runs trained before they were recorded."""
 SMOOTHING = 0.3
 """Default weight of the previous smoothed value (0: no smoothing)."""
 
@@ -47,6 +58,18 @@ def smooth(values, weight: float = SMOOTHING) -> np.ndarray:
         last, n = weight * last + (1 - weight) * x, n + 1
         out[i] = last / (1 - weight ** n)
     return out
+
+
+def predating(runs: list[Run]) -> str:
+    """A note naming the runs trained before the positive pseudo-label metrics were recorded
+    (their curves leave them out), or "" when every run has them."""
+    old = [r for r in runs if not set(POSITIVE_METRICS) <= set(r.history.columns)]
+    if not old:
+        return ""
+    paths = " ".join(str(r.path) for r in old)
+    return (f"{len(old)} of {len(runs)} runs predate the positive pseudo-label metrics ({', '.join(POSITIVE_METRICS)}), "
+            f"so those curves leave them out. To include them, delete them (`rm -r {paths}`) and run this page "
+            "again: it retrains them.")
 
 
 def curves(runs: list[Run], weight: float = SMOOTHING) -> pd.DataFrame:
@@ -86,8 +109,10 @@ def summary(runs: list[Run]) -> str:
                 f"{int((diff > 0).sum())} of {len(diff)} seeds)")
 
     text = f"**Over training, the pseudo-labels of FixMatch + ST-SSL (the teacher's) had {compare('pl_precision')} precision"
-    if "pl_pos_precision" in paired and paired["pl_pos_precision"].notna().any():
-        text += f"; the precision of the positive ones was {compare('pl_pos_precision')}"
+    for metric, name in (("pl_pos_precision", "the precision of the positive ones"), ("pl_pos_recall", "their recall"),
+                         ("pl_pos_f1", "their F1"), ("pl_mAP", "the mAP of the weak scores they come from")):
+        if metric in paired and paired[metric].notna().any():
+            text += f"; {name} was {compare(metric)}"
     rel = (b["pl_quantity"].mean() - a["pl_quantity"].mean()) / a["pl_quantity"].mean()
     verdict = ("almost identical" if abs(rel) <= ALMOST_IDENTICAL else "higher" if rel > 0 else "lower")
     text += (f"; their quantity was {verdict}** ({b['pl_quantity'].mean():.3g} vs {a['pl_quantity'].mean():.3g} "
