@@ -56,7 +56,7 @@ from torch import nn  # noqa: E402
 
 from stssl import train as training  # noqa: E402
 from stssl.algorithms import TaskContext, build_algorithm  # noqa: E402
-from stssl.algorithms.steps import PlainStep, STStep, StepResult, Views  # noqa: E402
+from stssl.algorithms.steps import PlainStep, STStep, StepResult, Views, backward_outside_autocast  # noqa: E402
 from stssl.config import resolve  # noqa: E402
 from stssl.data import DataSplits, TaskInfo  # noqa: E402
 from stssl.data.packed import Record, open_packed, pack  # noqa: E402
@@ -260,7 +260,8 @@ def random_views(kind: str, shape: Shape, device: torch.device) -> Views:
 
 class StepTimer:
     """The library's training step outside Lightning: forward under autocast as Lightning's
-    bf16-mixed does, backward, AdamW (``make_optimizer``: fused on CUDA) and the EMA."""
+    bf16-mixed does, backward (an ST teacher's early, as in training), AdamW (``make_optimizer``:
+    fused on CUDA) and the EMA."""
 
     def __init__(self, kind: str, shape: Shape, device: torch.device, bf16: bool, compiled: bool,
                  algo: str = "fixmatch"):
@@ -276,8 +277,9 @@ class StepTimer:
 
     def step(self, i: int, views: Views | None = None) -> StepResult:
         self.opt.zero_grad(set_to_none=True)
+        early = {"backward_teacher": backward_outside_autocast} if isinstance(self.step_fn, STStep) else {}
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            result = self.step_fn(self.nets, views or self.views, i / 1000, self.ema)
+            result = self.step_fn(self.nets, views or self.views, i / 1000, self.ema, **early)
         result.loss.backward()
         self.opt.step()
         training.ema_update(self.ema, self.nets, 0.999)

@@ -32,7 +32,7 @@ from torch import nn
 from torch.utils.data import DataLoader, IterableDataset
 
 from stssl.algorithms import SSLAlgorithm, TaskContext, build_algorithm
-from stssl.algorithms.steps import PlainStep, STStep, Views
+from stssl.algorithms.steps import PlainStep, STStep, Views, backward_outside_autocast
 from stssl.checks import OneLineError
 from stssl.config import RunConfig
 from stssl.data import DataSplits, load_data
@@ -224,6 +224,9 @@ class SSLModule(L.LightningModule):
         else:
             self.nets = nn.ModuleDict({"model": build_model(cfg.model, cfg.image_size, task.num_classes)})
             self.step_fn = PlainStep(algo)
+        # ST steps back-propagate the teacher before the student's forward (STStep: half the
+        # activation memory), except in fp16, whose loss Lightning scales before its backward.
+        self.teacher_backward_early = cfg.st and cfg.precision != "16-mixed"
         for net in self.nets.values():
             net.grad_checkpointing = cfg.grad_checkpointing
             if cfg.pretrained:
@@ -277,10 +280,20 @@ class SSLModule(L.LightningModule):
             opt, lambda s: lr_factor(s, self.cfg.warmup_steps, self.cfg.steps))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
+    def optimizer_zero_grad(self, epoch: int, batch_idx: int, optimizer) -> None:
+        """Lightning zeroes the gradients after ``training_step``; a step whose teacher already
+        back-propagated inside it (``teacher_backward_early``) zeroes them at its start instead."""
+        if not self.teacher_backward_early:
+            optimizer.zero_grad()
+
     def training_step(self, batch: dict, batch_idx: int):
         _reseed(_step_seed(self.cfg.seed, self.global_step, 2), self.device)
         views = self._views(batch)
-        result = self.step_fn(self.nets, views, self.global_step / self.cfg.steps, self.ema_nets)
+        early = {}
+        if self.teacher_backward_early:
+            self.optimizers().zero_grad()
+            early["backward_teacher"] = backward_outside_autocast
+        result = self.step_fn(self.nets, views, self.global_step / self.cfg.steps, self.ema_nets, **early)
         if result.pseudo is not None:
             self.pl_quality.update(result.pseudo.targets, result.pseudo.weights, batch["ulb"]["label"], self.multilabel,
                                    result.weak)

@@ -7,7 +7,7 @@ import torch
 
 from stssl.algorithms import ALGORITHMS, TaskContext, build_algorithm, check_algorithm
 from stssl.algorithms.fixmatch import FixMatch
-from stssl.algorithms.steps import PlainStep, STStep, Views, distillation_loss
+from stssl.algorithms.steps import PlainStep, STStep, Views, backward_outside_autocast, distillation_loss
 from stssl.config import resolve
 from stssl.models import ViTSize, build_model, build_teacher_student
 from stssl.models.modes import eval_mode
@@ -114,6 +114,44 @@ def test_distillation_never_reaches_the_teacher():
     for a, b in zip(grads[0.1][0], grads[100.0][0]):
         torch.testing.assert_close(a, b)  # the teacher's gradient ignores lambda_D entirely
     assert any(not torch.allclose(a, b) for a, b in zip(grads[0.1][1], grads[100.0][1]))
+
+
+@pytest.mark.parametrize("stop_gradient", [True, False])
+@pytest.mark.parametrize("bf16", [False, True])
+def test_teacher_back_propagated_early_gives_the_same_gradients(stop_gradient, bf16):
+    """With ``backward_teacher`` the teacher's backward runs before the student's forward (its
+    activations freed first), wherever that is exact; the gradients and the loss are the same."""
+    torch.manual_seed(0)
+    teacher, student = build_teacher_student(TINY, 16, num_classes=5)
+    nets = torch.nn.ModuleDict({"teacher": teacher, "student": student})
+    algo = FixMatch(TaskContext(True, 5), threshold=(0.3, 0.5))
+    step = STStep(algo, lambda_d=0.5, stop_gradient=stop_gradient)
+    teacher_grads_at_student_forward = []
+    student.register_forward_pre_hook(
+        lambda m, args: teacher_grads_at_student_forward.append(teacher.head.weight.grad is not None))
+    results, grads = {}, {}
+    for early in (False, True):
+        nets.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            results[early] = step(nets, _views(), 0.5, backward_teacher=backward_outside_autocast if early else None)
+        results[early].loss.backward()
+        grads[early] = _grads(nets)
+    # only when the student's loss reaches no teacher parameter (the distillation target detached)
+    assert teacher_grads_at_student_forward == [False, stop_gradient]
+    assert results[True].loss.item() == results[False].loss.item()
+    for a, b in zip(grads[False], grads[True]):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert all(g.abs().sum() > 0 for g in (_grads(teacher)[0], _grads(student)[0]))
+
+
+def test_one_network_in_both_roles_is_back_propagated_once():
+    """single_model: teacher and student are one network, so the teacher's loss cannot go first."""
+    torch.manual_seed(0)
+    net = build_model(TINY, 16, 5, extra="shared")
+    nets = torch.nn.ModuleDict({"teacher": net, "student": net})
+    calls = []
+    STStep(FixMatch(TaskContext(True, 5)), lambda_d=0.5)(nets, _views(), 0.5, backward_teacher=calls.append)
+    assert calls == []
 
 
 def test_student_gets_no_metadata_and_consumes_the_teachers_targets():

@@ -20,6 +20,7 @@ it is forwarded separately under ``no_grad``: the same numbers as one ``[x_lb; x
 from __future__ import annotations
 
 from contextlib import nullcontext
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -83,6 +84,14 @@ def distillation_loss(student: torch.Tensor, target: torch.Tensor, kind: Distill
     raise ValueError(f"unknown distillation loss {kind!r}; valid: mse, mae, cos")
 
 
+def backward_outside_autocast(loss: torch.Tensor) -> None:
+    """``loss.backward()`` from inside a step that runs under autocast: the backward computes in
+    the dtypes autocast chose for the forward, as it does when a trainer calls it afterwards
+    (on the CPU the backward runs on the calling thread, where autocast would also apply)."""
+    with torch.autocast(loss.device.type, enabled=False):
+        loss.backward()
+
+
 def _pseudo_label_source(algo: SSLAlgorithm, nets: nn.ModuleDict, ema_nets: nn.ModuleDict | None, name: str) -> nn.Module:
     if not algo.pl_from_ema:
         return nets[name]
@@ -139,22 +148,37 @@ class STStep(nn.Module):
         self.algo, self.lambda_d, self.distill = algo, lambda_d, distill
         self.target, self.stop_gradient = target, stop_gradient
 
-    def forward(self, nets: nn.ModuleDict, v: Views, progress: float, ema_nets: nn.ModuleDict | None = None) -> StepResult:
+    def forward(self, nets: nn.ModuleDict, v: Views, progress: float, ema_nets: nn.ModuleDict | None = None,
+                backward_teacher: Callable[[torch.Tensor], None] | None = None) -> StepResult:
+        """One step's losses. With ``backward_teacher`` (e.g. ``Tensor.backward``), the teacher's
+        loss is back-propagated as soon as it is known, before the student's forward, wherever
+        the student's loss reaches no teacher parameter (two networks, stop-gradient): the
+        teacher's saved activations are freed before the student's are made, which halves the
+        step's activation peak for the same gradients. The returned loss then carries only the
+        student's graph; its value is still the total."""
         algo, teacher, student = self.algo, nets["teacher"], nets["student"]
         z_w = _weak_logits(algo, _pseudo_label_source(algo, nets, ema_nets, "teacher"), v, progress, meta=True)
         images, metas = v.with_grad()
         x = torch.cat(images)
-        t, s = teacher(x, torch.cat(metas)), student(x)
-        zt, zs = v.split(t.logits), v.split(s.logits)
+        t = teacher(x, torch.cat(metas))
+        zt = v.split(t.logits)
         pl = algo.pseudo_label(z_w, progress, zt.lb.detach() if algo.uses_lb_strong else None)
         terms_t = algo.losses(zt, v.y_lb, pl, progress, "teacher")
+        loss_t = sum(terms_t.values())
+        distill_target = t.token if self.target == "meta" else t.cls
+        separable = self.stop_gradient and teacher is not student
+        if backward_teacher is not None and separable:
+            backward_teacher(loss_t)
+            loss_t, distill_target = loss_t.detach(), distill_target.detach()
+        s = student(x)
+        zs = v.split(s.logits)
         terms_s = algo.losses(zs, v.y_lb, pl, progress, "student")
         logs = {**_prefixed(terms_t, ""), **_prefixed(terms_s, "student_")}
-        loss = sum(terms_t.values()) + sum(terms_s.values())
+        loss = loss_t + sum(terms_s.values())
         if s.token is not None and self.lambda_d > 0 and algo.unsupervised_active(progress):
             # Distillation views: every view both networks saw, the same tensors.
-            target = t.token if self.target == "meta" else t.cls
-            dist = distillation_loss(s.token, target.detach() if self.stop_gradient else target, self.distill)
+            dist = distillation_loss(s.token, distill_target.detach() if self.stop_gradient else distill_target,
+                                     self.distill)
             loss = loss + self.lambda_d * dist
             logs["loss_distill"] = dist.detach()
         return StepResult(loss, logs, pl, z_w)
