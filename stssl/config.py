@@ -53,6 +53,9 @@ class RunConfig:
     single_model: bool = False  # (e): one network is teacher (with metatoken) and student (without)
     distill_target: str = "meta"  # "cls" (i): the teacher's CLS output instead of its metatoken output
     stop_gradient: bool = True  # False (j): the distillation loss also trains the teacher
+    # Beyond the paper: how the teacher's metadata is encoded (stssl.meta; the defaults are the paper's)
+    meta_encoding: str = "paper"  # location: "paper" [lat/90, lon/180] | "fourier" | "sphere"
+    doy_harmonics: int = 1  # day of year: sin/cos of K harmonics of the year
     eval_every: int = 2000
     eval_batch_size: int = 512
     patience: int | None = None  # early stopping, in steps after the best evaluation
@@ -147,6 +150,8 @@ def field_rules() -> dict[str, Rule]:
     the model's patch size). The device's syntax only: whether this machine has it is
     :func:`stssl.devices.check_device`'s question, asked where the run is trained."""
     from stssl.algorithms.steps import DISTILL_LOSSES, DISTILL_TARGETS
+    from stssl.encoders import LOCATION_ENCODERS
+    from stssl.encoders.season import MAX_HARMONICS
     from stssl.meta import METADATA_COMPONENTS
     from stssl.models.vit import FUSIONS, VIT_SIZES
 
@@ -158,6 +163,7 @@ def field_rules() -> dict[str, Rule]:
         pretrained=path, image_size=count, steps=count, batch_lb=count, uratio=count, lr=Number(0, 1, open_low=True),
         weight_decay=Number(0), warmup_steps=Number(0, integer=True), ema=Number(0, 1, open_high=True),
         lambda_u=Number(0), lambda_d=Number(0), distill=OneOf(DISTILL_LOSSES), metadata=OneOf(METADATA_COMPONENTS),
+        meta_encoding=OneOf(tuple(LOCATION_ENCODERS)), doy_harmonics=Number(1, MAX_HARMONICS, integer=True),
         fusion=OneOf(FUSIONS), single_model=BOOL, distill_target=OneOf(DISTILL_TARGETS), stop_gradient=BOOL,
         eval_every=count, eval_batch_size=count, patience=Number(1, integer=True, optional=True), eval_teacher=BOOL,
         precision=OneOf(PRECISIONS), grad_checkpointing=BOOL, compile=BOOL, seed=SEED, device=DEVICE,
@@ -214,7 +220,7 @@ def _check_st_options(cfg: RunConfig) -> None:
         raise ConfigError("single_model shares one network with a metatoken: it needs fusion='early'")
 
 
-ST_OPTIONS = ("metadata", "fusion", "single_model", "distill_target", "stop_gradient")
+ST_OPTIONS = ("metadata", "fusion", "single_model", "distill_target", "stop_gradient", "meta_encoding", "doy_harmonics")
 
 
 SEEDS = "a count >= 1 (3: seeds 0, 1, 2), a text '0,1,2' or a list of distinct seeds, each " + str(SEED)

@@ -1,11 +1,13 @@
-"""Metadata -> the teacher's input vector.
+"""Metadata -> the teacher's input vector: a location encoding beside day-of-year harmonics.
 
 The paper's encoding (the authors' ``semilearn/core/stssl_algorithmbase.py``, ``process_metainfo``):
-``[lat/90, lon/180, sin(2*pi*doy/365), cos(2*pi*doy/365)]``.
-Leap years are ignored on purpose, as in the authors' code (doy 366 lands just past 2*pi).
+``[lat/90, lon/180, sin(2*pi*doy/365), cos(2*pi*doy/365)]``, the default :class:`MetaEncoding`.
+Beyond the paper, a run may choose another location encoding (``meta_encoding``: ``fourier``,
+``sphere``; :mod:`stssl.encoders`) and more harmonics of the year (``doy_harmonics``); the
+teacher's MLP takes whatever size the encoding has (:attr:`MetaEncoding.dim`).
 
 Unknown day of year (NaN, e.g. EuroSAT, whose files carry no date) is never turned into a
-silent NaN feature. By default it is encoded as ``sin = cos = 0``: the centre of the circle on
+silent NaN feature. By default its features are all 0: the centre of the circle on
 which every real date lies, so "no date" is a distinct input that carries no seasonal
 information. ``unknown_doy=<day>`` instead substitutes a fixed day, e.g. ``1`` reproduces the
 authors' constant dummy date for EuroSAT ("2000-1-1").
@@ -13,17 +15,47 @@ authors' constant dummy date for EuroSAT ("2000-1-1").
 Table 2's ablations (b, c) hide one component from the teacher by making it constant, as the
 authors' ``no_time``/``no_loc`` flags do (``book/implementation.md``, Table 2's ablations):
 :func:`batch_meta` with ``components="location"`` gives every sample the date 1 January (doy 1),
-``components="time"`` the location lat = lon = 0.
+``components="time"`` the location lat = lon = 0, before any encoding.
 """
 
 from __future__ import annotations
 
-import math
+import functools
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
 
-META_DIM = 4
+from stssl.encoders import LOCATION_ENCODERS
+from stssl.encoders.season import DayOfYear
+
+
+@dataclass(frozen=True)
+class MetaEncoding:
+    """A location encoding (a name in :data:`~stssl.encoders.LOCATION_ENCODERS`) and the number
+    of day-of-year harmonics; the defaults are the paper's."""
+
+    location: str = "paper"
+    doy_harmonics: int = 1
+
+    def __post_init__(self):
+        if self.location not in LOCATION_ENCODERS:
+            raise ValueError(f"unknown meta_encoding {self.location!r}; valid: {', '.join(LOCATION_ENCODERS)}")
+        DayOfYear(self.doy_harmonics)  # checks the count
+
+    @classmethod
+    def of(cls, cfg) -> MetaEncoding:
+        """A run's encoding (its ``meta_encoding`` and ``doy_harmonics``)."""
+        return cls(cfg.meta_encoding, cfg.doy_harmonics)
+
+    @property
+    def dim(self) -> int:
+        return LOCATION_ENCODERS[self.location].dim + 2 * self.doy_harmonics
+
+
+PAPER_ENCODING = MetaEncoding()
+META_DIM = PAPER_ENCODING.dim
 
 
 def encode_meta(
@@ -31,8 +63,9 @@ def encode_meta(
     lon: torch.Tensor | np.ndarray,
     doy: torch.Tensor | np.ndarray,
     unknown_doy: float | None = None,
+    encoding: MetaEncoding = PAPER_ENCODING,
 ) -> torch.Tensor:
-    """Encode degrees WGS84 and day of year (1..366, NaN = unknown) into a B x 4 float tensor."""
+    """Encode degrees WGS84 and day of year (1..366, NaN = unknown) into a B x ``encoding.dim`` float tensor."""
     lat, lon, doy = (torch.as_tensor(v, dtype=torch.float32) for v in (lat, lon, doy))
     if torch.isnan(lat).any() or torch.isnan(lon).any():
         raise ValueError("latitude/longitude contain NaN: every sample needs a location")
@@ -41,20 +74,17 @@ def encode_meta(
             f"location out of range: lat in [{lat.min():.2f}, {lat.max():.2f}], "
             f"lon in [{lon.min():.2f}, {lon.max():.2f}] (expected degrees WGS84)"
         )
-    unknown = torch.isnan(doy)
     if unknown_doy is not None:
-        doy = torch.where(unknown, torch.full_like(doy, float(unknown_doy)), doy)
-        unknown = torch.zeros_like(unknown)
-    theta = torch.nan_to_num(doy) / 365.0 * (2 * math.pi)
-    known = (~unknown).float()
-    return torch.stack([lat / 90.0, lon / 180.0, torch.sin(theta) * known, torch.cos(theta) * known], dim=-1)
+        doy = torch.where(torch.isnan(doy), torch.full_like(doy, float(unknown_doy)), doy)
+    place = LOCATION_ENCODERS[encoding.location](lat, lon)
+    return torch.cat([place, DayOfYear(encoding.doy_harmonics)(doy)], dim=-1)
 
 
 METADATA_COMPONENTS = ("location+time", "location", "time")
 """What the teacher sees: both (the method), or only one of them (Table 2 b: without T, c: without G)."""
 
 
-def batch_meta(raw: dict, components: str = "location+time") -> torch.Tensor:
+def batch_meta(raw: dict, components: str = "location+time", encoding: MetaEncoding = PAPER_ENCODING) -> torch.Tensor:
     """The teacher's input for a raw batch (``lat``, ``lon``, ``doy``), with the hidden component
     made constant: no time -> doy 1 for every sample, no location -> lat = lon = 0."""
     if components not in METADATA_COMPONENTS:
@@ -64,4 +94,9 @@ def batch_meta(raw: dict, components: str = "location+time") -> torch.Tensor:
         lat, lon = torch.zeros_like(lat), torch.zeros_like(lon)
     if "time" not in components:
         doy = torch.ones_like(doy)
-    return encode_meta(lat, lon, doy)
+    return encode_meta(lat, lon, doy, encoding=encoding)
+
+
+def run_meta(cfg) -> Callable[[dict], torch.Tensor]:
+    """A run's teacher input for a raw batch: what it sees (``metadata``), in its encoding."""
+    return functools.partial(batch_meta, components=cfg.metadata, encoding=MetaEncoding.of(cfg))

@@ -28,9 +28,8 @@ import torch
 
 from stssl.data.geo import nearest_km
 from stssl.evaluate import MetaFn
-from stssl.meta import batch_meta
-
-DAYS_PER_CYCLE = 365  # the period of the sin/cos day-of-year encoding (stssl.meta)
+from stssl.encoders.season import DAYS_PER_CYCLE
+from stssl.meta import PAPER_ENCODING, MetaEncoding, batch_meta
 
 MIN_DISTANCE_KM = 1000.0
 """How far (great-circle) an OOD location must be from every training sample: well beyond the
@@ -92,16 +91,17 @@ def ood_days(train_doy: np.ndarray, n: int = 5) -> pd.DataFrame:
 
 
 def overwrite_meta(lat: float | None = None, lon: float | None = None, doy: float | None = None,
-                   components: str = "location+time") -> MetaFn:
+                   components: str = "location+time", encoding: MetaEncoding = PAPER_ENCODING) -> MetaFn:
     """A ``meta_fn`` for :func:`stssl.evaluate.predict`: the teacher's real metadata input, with
     the given fields replaced by one fixed value for every sample (``None`` keeps the real one).
-    ``components`` is what the run's teacher saw (``RunConfig.metadata``)."""
+    ``components`` is what the run's teacher saw (``RunConfig.metadata``), ``encoding`` how
+    (:meth:`stssl.meta.MetaEncoding.of` the run's config): the values are replaced before encoding."""
     fixed = {k: v for k, v in (("lat", lat), ("lon", lon), ("doy", doy)) if v is not None}
     if not fixed:
         raise ValueError("overwrite_meta needs at least one of lat, lon, doy")
 
     def meta_fn(raw: dict[str, torch.Tensor]) -> torch.Tensor:
         like = torch.as_tensor(raw["lat"], dtype=torch.float32)
-        return batch_meta({**raw, **{k: torch.full_like(like, float(v)) for k, v in fixed.items()}}, components)
+        return batch_meta({**raw, **{k: torch.full_like(like, float(v)) for k, v in fixed.items()}}, components, encoding)
 
     return meta_fn

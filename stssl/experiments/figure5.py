@@ -23,7 +23,7 @@ from stssl.data.base import MetaDataset
 from stssl.data.geo import nearest_km
 from stssl.experiments import figure4
 from stssl.experiments.figure4 import SEA_AND_OCEAN, class_index, class_probability
-from stssl.meta import batch_meta
+from stssl.meta import PAPER_ENCODING, MetaEncoding, batch_meta
 from stssl.models.modes import eval_mode
 from stssl.plots import EUROPE_EXTENT
 from stssl.runs import Run
@@ -54,17 +54,19 @@ def grey_image(dataset: MetaDataset, grey: float = GREY) -> torch.Tensor:
 
 @torch.no_grad()
 def grey_prior(teacher: torch.nn.Module, dataset: MetaDataset, lat, lon, doy, k: int, grey: float = GREY,
-               batch_size: int = 512, device: str = "cpu", components: str = "location+time") -> np.ndarray:
+               batch_size: int = 512, device: str = "cpu", components: str = "location+time",
+               encoding: MetaEncoding = PAPER_ENCODING) -> np.ndarray:
     """The teacher's probability of class ``k`` for the one grey image paired with each
     (lat, lon, doy): the image is the same for every row, only the metadata differ.
-    ``components``: what the teacher was trained to see (the run's ``metadata``)."""
+    ``components``: what the teacher was trained to see (the run's ``metadata``); ``encoding``: how
+    (:meth:`stssl.meta.MetaEncoding.of` the run's config)."""
     lat, lon, doy = (np.asarray(v, dtype=np.float32).ravel() for v in (lat, lon, doy))
     image = grey_image(dataset, grey).to(device)
     out = []
     with eval_mode(teacher):
         for s in range(0, len(lat), batch_size):
             rows = {"lat": lat[s:s + batch_size], "lon": lon[s:s + batch_size], "doy": doy[s:s + batch_size]}
-            meta = batch_meta(rows, components).to(device)
+            meta = batch_meta(rows, components, encoding).to(device)
             out.append(teacher(image.expand(len(meta), -1, -1, -1), meta).logits.float().cpu())
     logits = torch.cat(out).numpy() if out else np.zeros((0, dataset.task.num_classes))
     return class_probability(logits, dataset.task.multilabel, k)
@@ -122,7 +124,7 @@ def prior(run: Run, class_name: str = SEA_AND_OCEAN, grid_doy: float = GRID_DOY,
     k = class_index(ds.task, class_name)
     teacher = module.ema_nets["teacher"].to(dev)
     score = dict(dataset=ds, k=k, grey=grey, batch_size=run.config.eval_batch_size, device=dev,
-                 components=run.config.metadata)
+                 components=run.config.metadata, encoding=MetaEncoding.of(run.config))
     labels = np.asarray(ds.labels)
     samples = pd.DataFrame({"lat": ds.lat, "lon": ds.lon, "doy": ds.doy,
                             "truth": labels[:, k] > 0 if ds.task.multilabel else labels == k})

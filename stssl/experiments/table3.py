@@ -19,6 +19,7 @@ from stssl.config import RunConfig
 from stssl.data import DataSplits
 from stssl.evaluate import classification_metrics
 from stssl.experiments import table1
+from stssl.meta import MetaEncoding
 from stssl.ood import ood_days, ood_locations, overwrite_meta
 from stssl.paper import TABLE3
 from stssl.report import _mean_std, runs_frame
@@ -63,12 +64,12 @@ def ood_scores(runs: list[Run], device: str = "auto") -> pd.DataFrame:
             return classification_metrics(logits, labels, data.dataset.task.multilabel)["mAP"]
 
         locations, days = ood_values(data)
-        seen = cfg.metadata  # what this teacher was trained to see
+        seen = dict(components=cfg.metadata, encoding=MetaEncoding.of(cfg))  # what this teacher saw, and how
         rows.append({"seed": cfg.seed, "row": "b", "value": "real metadata", "mAP": score(module.meta)})
         rows += [{"seed": cfg.seed, "row": "c", "value": f"{p.place} ({p.lat:g}, {p.lon:g})",
-                  "mAP": score(overwrite_meta(lat=p.lat, lon=p.lon, components=seen))} for p in locations.itertuples()]
+                  "mAP": score(overwrite_meta(lat=p.lat, lon=p.lon, **seen))} for p in locations.itertuples()]
         rows += [{"seed": cfg.seed, "row": "d", "value": f"day {d.doy}",
-                  "mAP": score(overwrite_meta(doy=d.doy, components=seen))} for d in days.itertuples()]
+                  "mAP": score(overwrite_meta(doy=d.doy, **seen))} for d in days.itertuples()]
     return pd.DataFrame(rows, columns=["seed", "row", "value", "mAP"])
 
 

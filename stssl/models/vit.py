@@ -1,7 +1,8 @@
 """A timm ViT with one extra token appended after the positional embedding (the authors'
 ``semilearn/nets/vit/fusion_vit.py``, ``EarlyFusionVisionTransformer.extract``).
 
-``extra="meta"``    teacher: the token is ``MLP(meta) + e_meta`` (metadata 4 -> D -> D, GELU).
+``extra="meta"``    teacher: the token is ``MLP(meta) + e_meta`` (metadata ``meta_dim`` -> D -> D, GELU;
+                    ``meta_dim`` is the size of the run's metadata encoding, 4 for the paper's).
 ``extra="distill"`` student: the token is one learned vector, the distillation token.
 ``extra="none"``    a plain ViT (baselines, and a student trained without distillation).
 
@@ -67,7 +68,8 @@ class ViTOutput(NamedTuple):
 class TokenViT(nn.Module):
     """timm ``VisionTransformer`` body + optional extra last token + a linear head on CLS."""
 
-    def __init__(self, size: ViTSize, img_size: int, num_classes: int, extra: Extra, in_chans: int = 3):
+    def __init__(self, size: ViTSize, img_size: int, num_classes: int, extra: Extra, in_chans: int = 3,
+                 meta_dim: int = META_DIM):
         super().__init__()
         if img_size % size.patch_size:
             raise ValueError(f"image size {img_size} is not a multiple of patch size {size.patch_size}")
@@ -95,7 +97,7 @@ class TokenViT(nn.Module):
         if extra == "shared":  # the student role's own distillation token
             self.distill_embed = nn.Parameter(torch.randn(1, 1, d) * 0.02)
         if extra in TAKES_META:
-            self.meta_mlp = nn.Sequential(nn.Linear(META_DIM, d), nn.GELU(), nn.Linear(d, d))
+            self.meta_mlp = nn.Sequential(nn.Linear(meta_dim, d), nn.GELU(), nn.Linear(d, d))
 
     def compile_blocks(self) -> None:
         """``torch.compile`` each transformer block in place (regional compilation). Every block
@@ -127,7 +129,7 @@ class TokenViT(nn.Module):
         It drops only the metatoken: a student keeps its distillation token, and the single
         model becomes its student role."""
         if self.extra in ("meta", "late") and meta is None and not without_meta:
-            raise ValueError("the teacher needs metadata features (B x 4)")
+            raise ValueError("the teacher needs metadata features (B x meta_dim)")
         if self.extra not in TAKES_META and meta is not None:
             raise ValueError("this network takes no metadata: only a teacher (extra='meta', 'late' or 'shared') does")
         if without_meta:
@@ -150,32 +152,34 @@ class TokenViT(nn.Module):
         return ViTOutput(self.head(cls), out[:, -1] if extra is not None else None, cls)
 
 
-def build_model(size: str | ViTSize, img_size: int, num_classes: int, extra: Extra = "none") -> TokenViT:
+def build_model(size: str | ViTSize, img_size: int, num_classes: int, extra: Extra = "none",
+                meta_dim: int = META_DIM) -> TokenViT:
     if isinstance(size, str):
         if size not in VIT_SIZES:
             raise ValueError(f"unknown model size {size!r}; valid: {', '.join(VIT_SIZES)}")
         size = VIT_SIZES[size]
-    return TokenViT(size, img_size, num_classes, extra)
+    return TokenViT(size, img_size, num_classes, extra, meta_dim=meta_dim)
 
 
 def build_teacher_student(
     size: str | ViTSize, img_size: int, num_classes: int, distill: bool = True, fusion: str = "early",
-    single_model: bool = False,
+    single_model: bool = False, meta_dim: int = META_DIM,
 ) -> tuple[TokenViT, TokenViT]:
     """A teacher and a student whose ViT bodies start from identical weights (as the authors' ``set_model``).
 
     Only the extra parameters (metatoken MLP and embedding, distillation token) and the heads
     are initialised independently. ``fusion="late"`` makes a late-fusion teacher; with
-    ``single_model`` the two are one and the same network (``extra="shared"``).
+    ``single_model`` the two are one and the same network (``extra="shared"``). ``meta_dim``: the
+    size of the teacher's metadata input (:attr:`stssl.meta.MetaEncoding.dim`).
     """
     if fusion not in FUSIONS:
         raise ValueError(f"unknown fusion {fusion!r}; valid: {', '.join(FUSIONS)}")
     if single_model:
         if fusion != "early":
             raise ValueError("single_model shares one network with a metatoken: it needs fusion='early'")
-        net = build_model(size, img_size, num_classes, "shared")
+        net = build_model(size, img_size, num_classes, "shared", meta_dim)
         return net, net
-    teacher = build_model(size, img_size, num_classes, "meta" if fusion == "early" else "late")
+    teacher = build_model(size, img_size, num_classes, "meta" if fusion == "early" else "late", meta_dim)
     student = build_model(size, img_size, num_classes, "distill" if distill else "none")
     student.backbone = copy.deepcopy(teacher.backbone)
     return teacher, student
