@@ -11,7 +11,6 @@ run resumed from its last checkpoint continues exactly as if it had not been int
 from __future__ import annotations
 
 import copy
-import functools
 import json
 import logging
 import math
@@ -40,7 +39,7 @@ from stssl.data.augment import views as augmentations
 from stssl.devices import check_device, trainer_devices
 from stssl.evaluate import PseudoLabelQuality, classification_metrics, predict, selection_metric
 from stssl.files import write_atomic
-from stssl.meta import batch_meta
+from stssl.meta import MetaEncoding, run_meta
 from stssl.models import build_model, build_teacher_student
 from stssl.models.vit import load_pretrained
 from stssl.models.modes import eval_mode
@@ -151,13 +150,13 @@ class _StepBatches(IterableDataset):
 
     def __init__(self, data: DataSplits, cfg: RunConfig, uses_unlabelled: bool, start, pin: bool = False):
         self.data, self.start, self.uses_unlabelled, self.pin = data, start, uses_unlabelled, pin
-        self.components = cfg.metadata
+        self.meta = run_meta(cfg)
         self.lb = IndexStream(data.labelled, cfg.batch_lb, cfg.seed, 0)
         self.ulb = IndexStream(data.unlabelled, cfg.batch_ulb, cfg.seed, 1)
 
     def _raw(self, indices: np.ndarray) -> dict[str, torch.Tensor]:
         raw = self.data.dataset.raw_batch(indices)
-        raw["meta"] = batch_meta(raw, self.components)
+        raw["meta"] = self.meta(raw)
         return raw
 
     def _batches(self):
@@ -217,7 +216,8 @@ class SSLModule(L.LightningModule):
         if cfg.st:
             teacher, student = build_teacher_student(cfg.model, cfg.image_size, task.num_classes,
                                                      distill=cfg.lambda_d > 0, fusion=cfg.fusion,
-                                                     single_model=cfg.single_model)
+                                                     single_model=cfg.single_model,
+                                                     meta_dim=MetaEncoding.of(cfg).dim)
             # with single_model both names hold one network: parameters() and the EMA count it once
             self.nets = nn.ModuleDict({"teacher": teacher, "student": student})
             self.step_fn = STStep(algo, cfg.lambda_d, cfg.distill, cfg.distill_target, cfg.stop_gradient)
@@ -232,7 +232,7 @@ class SSLModule(L.LightningModule):
             if cfg.pretrained:
                 load_pretrained(net, cfg.pretrained)
         self.weak_view, self.strong_view = augmentations(cfg.dataset)
-        self.meta = functools.partial(batch_meta, components=cfg.metadata)  # the teacher's input
+        self.meta = run_meta(cfg)  # the teacher's input
         self.ema_nets = copy.deepcopy(self.nets).requires_grad_(False)
         if cfg.compile:
             for net in set(self.nets.values()) | set(self.ema_nets.values()):
