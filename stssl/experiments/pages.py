@@ -26,7 +26,7 @@ PAGES: tuple[Page, ...] = (
     Page("geosynth", None, "none"),
     Page("table1", 2), Page("table2", 2), Page("table3", 2), Page("table4", 2, "eurosat"),
     Page("figure3", 1), Page("figure4", 2), Page("figure5", 2), Page("figure6", 2),
-    Page("context", 1, "geosynth"),
+    Page("context", 1, "geosynth"), Page("encoders", 3),
     Page("explore", None), Page("summary", None),
 )
 BY_NAME = {p.name: p for p in PAGES}
@@ -80,8 +80,8 @@ def page_configs(page: Page, profile: str, data_root: str | None = None, eurosat
                  seeds: int | str | list | None = None, dataset: str | None = None,
                  device: str = "auto") -> list[RunConfig]:
     """The runs ``page`` asks for with :func:`notebook_params` (the summary: every page's)."""
-    from stssl.experiments import (context, figure3, figure4, figure5, figure6, table1, table2, table3,
-                                   table4)
+    from stssl.experiments import (context, encoders, figure3, figure4, figure5, figure6, table1, table2,
+                                   table3, table4)
     from stssl.explore import table1_config
 
     if page.name == "geosynth":
@@ -93,7 +93,7 @@ def page_configs(page: Page, profile: str, data_root: str | None = None, eurosat
     if page.name == "explore":
         return [table1_config(p["profile"], p.get("dataset"), p.get("data_root"), 0, device)]
     module = {"table1": table1, "table2": table2, "table3": table3, "table4": table4, "figure3": figure3,
-              "figure4": figure4, "figure5": figure5, "figure6": figure6, "context": context}[page.name]
+              "figure4": figure4, "figure5": figure5, "figure6": figure6, "context": context, "encoders": encoders}[page.name]
     return module.configs(p["profile"], p.get("dataset"), p.get("data_root"), seed_list(p.get("seeds", page.seeds)),
                           device)
 

@@ -1,0 +1,152 @@
+"""Beyond the paper: how the teacher sees place. FixMatch + ST-SSL with each location encoding.
+
+The paper feeds the teacher ``[lat/90, lon/180]`` (and the day of year) through a 2-layer MLP.
+Over a continent that is a narrow input range, and classes such as "Sea and ocean" follow the
+coastline, a high-frequency function of place. This page trains FixMatch + ST-SSL with each
+location encoding of :mod:`stssl.encoders` (the paper's; multi-scale Fourier features of the
+unit vector; spherical harmonics), every seed, beside plain FixMatch (Table 1's runs, so the
+cache shares them), and measures per encoding:
+
+* the student's test mAP and its paired gain over FixMatch (same seed: same split and labelled
+  subset), and the teacher's test mAP with its real metadata;
+* the teacher's pseudo-labels over training (Figure 6's metrics: the entry precision, the
+  precision, recall and F1 of the positive pseudo-labels, the mAP of its weak-view scores);
+* its prior (Figure 5): the AUC with which the grey image's "Sea and ocean" confidence, from the
+  metadata alone, ranks the samples that have the class above those that do not;
+* its drop with out-of-distribution locations (Table 3 b minus c): does a sharper prior cost
+  more where the teacher has never been?
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from stssl.config import RunConfig, resolve, seed_list
+from stssl.encoders import LOCATION_ENCODERS
+from stssl.experiments import table3
+from stssl.experiments.figure4 import SEA_AND_OCEAN, class_index
+from stssl.experiments.figure5 import grey_prior
+from stssl.meta import MetaEncoding
+from stssl.report import _mean_std, runs_frame
+from stssl.runs import Run
+
+ENCODINGS: tuple[str, ...] = tuple(LOCATION_ENCODERS)
+"""Every location encoding, the paper's first."""
+PL_METRICS = {"pl_precision": "PL entry precision", "pl_pos_precision": "PL positive precision",
+              "pl_pos_recall": "PL positive recall", "pl_pos_f1": "PL positive F1", "pl_mAP": "PL weak-score mAP"}
+"""The teacher's pseudo-label metrics (Figure 6), averaged over each run's evaluations."""
+
+
+def configs(profile: str = "cpu", dataset: str | None = None, data_root: str | None = None, seeds=3,
+            device: str = "auto", encodings=ENCODINGS, config: dict | None = None) -> list[RunConfig]:
+    """Plain FixMatch, then FixMatch + ST-SSL with each encoding, every seed (the paper's
+    encoding is Table 1's run: its key leaves the default out)."""
+    unknown = [e for e in encodings if e not in LOCATION_ENCODERS]
+    if unknown:
+        raise ValueError(f"unknown encoding(s) {', '.join(unknown)}; valid: {', '.join(LOCATION_ENCODERS)}")
+    where = {"dataset": dataset} if dataset else {}
+    common = dict(profile=profile, algo="fixmatch", data_root=data_root, device=device, **where, **(config or {}))
+    return ([resolve(st=False, seed=s, **common) for s in seed_list(seeds)]
+            + [resolve(st=True, meta_encoding=e, seed=s, **common) for e in encodings for s in seed_list(seeds)])
+
+
+def _encoding(run: Run) -> str:
+    return run.config.meta_encoding if run.config.st else "none (FixMatch)"
+
+
+def prior_auc(run: Run, class_name: str = SEA_AND_OCEAN, device: str = "auto") -> float:
+    """Figure 5's AUC for one run: the teacher's confidence for ``class_name`` on the grey image
+    with each sample's metadata, as a ranking of the samples that have the class."""
+    from sklearn.metrics import roc_auc_score
+
+    from stssl.devices import check_device
+
+    module = run.load_module()
+    ds = module.data.dataset
+    k = class_index(ds.task, class_name)
+    labels = np.asarray(ds.labels)
+    truth = labels[:, k] > 0 if ds.task.multilabel else labels == k
+    confidence = grey_prior(module.ema_nets["teacher"].to(check_device(device)), ds, ds.lat, ds.lon, ds.doy, k,
+                            batch_size=run.config.eval_batch_size, device=check_device(device),
+                            components=run.config.metadata, encoding=MetaEncoding.of(run.config))
+    return float(roc_auc_score(truth, confidence)) if 0 < truth.sum() < len(truth) else float("nan")
+
+
+def per_run(runs: list[Run], class_name: str = SEA_AND_OCEAN, device: str = "auto", probes: bool = True) -> pd.DataFrame:
+    """One row per run: encoding, seed, student and teacher test mAP, the paired gain over the
+    same seed's FixMatch, the teacher's pseudo-label metrics and, with ``probes`` (which
+    re-evaluate each teacher), its prior's AUC and its test mAP with out-of-distribution
+    locations (the mean over Table 3's five) and the drop to it from its real metadata."""
+    frame = runs_frame(runs).assign(encoding=[_encoding(r) for r in runs])
+    for metric in PL_METRICS:
+        frame[metric] = [r.history[metric].mean() if metric in r.history else np.nan for r in runs]
+    plain = frame[~frame.st].set_index("seed")["test_mAP"]
+    frame["gain"] = [row.test_mAP - plain.get(row.seed, np.nan) if row.st else np.nan for row in frame.itertuples()]
+    st_runs = [r for r in runs if r.config.st]
+    for column in ("prior_auc", "teacher_ood_location_mAP", "ood_drop"):
+        frame[column] = np.nan
+    if not probes:
+        return frame
+    frame.loc[frame.st, "prior_auc"] = [prior_auc(r, class_name, device) for r in st_runs]
+    real, ood = [], []
+    for run in st_runs:
+        scores = table3.ood_scores([run], device)
+        real.append(scores.loc[scores.row == "b", "mAP"].mean())
+        ood.append(scores.loc[scores.row == "c", "mAP"].mean())
+    frame.loc[frame.st, "teacher_ood_location_mAP"] = ood
+    frame.loc[frame.st, "ood_drop"] = np.subtract(real, ood)
+    return frame
+
+
+def table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per encoding, mean ± std over seeds (mAP and gains in points of %, the rest as fractions);
+    the probes' columns only where :func:`per_run` ran them."""
+    probed = frame["prior_auc"].notna().any()
+    rows = {}
+    for encoding, g in frame.groupby("encoding", sort=False):
+        wins = int((g["gain"] > 0).sum())
+        row = {"seeds": len(g), "student test mAP (%)": _mean_std(g["test_mAP"]),
+               "gain over FixMatch (points)": (_mean_std(g["gain"], signed=True) + f" ({wins}/{len(g)} seeds > 0)"
+                                               if g["gain"].notna().any() else "–"),
+               "teacher test mAP (%)": _mean_std(g["teacher_test_mAP"])}
+        if probed:
+            row.update({"teacher, OOD locations (%)": _mean_std(g["teacher_ood_location_mAP"]),
+                        "drop with OOD locations (points)": _mean_std(g["ood_drop"], signed=True),
+                        "prior AUC": _mean_std(g["prior_auc"], scale=1)})
+        row.update({name: _mean_std(g[m], scale=1) for m, name in PL_METRICS.items()})
+        rows[encoding] = row
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("location encoding")
+
+
+def _paired(frame: pd.DataFrame, encoding: str, column: str) -> pd.Series:
+    """``column`` of ``encoding``'s runs minus the paper encoding's, per seed."""
+    by = {e: g.set_index("seed")[column] for e, g in frame[frame.st].groupby("encoding")}
+    return (by[encoding] - by["paper"]).dropna()
+
+
+def summary(frame: pd.DataFrame) -> str:
+    """Markdown: each encoding against the paper's, seed by seed, on what the page measures."""
+    st = frame[frame.st]
+    others = [e for e in st["encoding"].unique() if e != "paper"]
+    if "paper" not in set(st["encoding"]) or not others:
+        return "The comparison needs the paper's encoding and at least one other."
+    lines = []
+    for e in others:
+        parts = []
+        for column, name, scale, unit in (("test_mAP", "student test mAP", 100, " points"),
+                                          ("teacher_test_mAP", "teacher test mAP", 100, " points"),
+                                          ("pl_pos_f1", "F1 of the teacher's positive pseudo-labels", 1, ""),
+                                          ("prior_auc", "prior AUC", 1, ""),
+                                          ("ood_drop", "the teacher's drop with OOD locations", 100, " points")):
+            d = _paired(frame, e, column) * scale
+            if d.empty:
+                continue
+            noise = abs(d.mean()) <= d.std(ddof=1) if len(d) > 1 else True
+            parts.append(f"{name} {d.mean():+.3g}{unit} (larger on {int((d > 0).sum())} of {len(d)} seeds"
+                         + ("; within the seed-to-seed spread" if noise else "") + ")")
+        lines.append(f"* **{e}** against the paper's encoding, paired by seed: " + "; ".join(parts) + ".")
+    best = st.groupby("encoding")["test_mAP"].mean().idxmax()
+    return ("\n".join(lines) + f"\n\nThe best student on average is the one taught with the **{best}** encoding. "
+            "A difference whose mean is within one standard deviation of the paired differences is not "
+            "distinguishable from seed noise with this many seeds.")
