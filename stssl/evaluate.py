@@ -19,7 +19,6 @@ import torch
 from sklearn.metrics import average_precision_score
 
 from stssl.data.base import MetaDataset
-from stssl.meta import batch_meta
 from stssl.models.modes import eval_mode
 
 MetaFn = Callable[[dict[str, torch.Tensor]], torch.Tensor]
@@ -46,10 +45,6 @@ def selection_metric(multilabel: bool) -> str:
     return "mAP" if multilabel else "acc"
 
 
-def real_meta(raw: dict[str, torch.Tensor]) -> torch.Tensor:
-    return batch_meta(raw)
-
-
 @torch.no_grad()
 def predict(
     net: torch.nn.Module,
@@ -62,9 +57,9 @@ def predict(
 ) -> np.ndarray:
     """Logits (N x C) of ``net`` in eval mode; ``meta_fn`` builds the teacher's metadata input.
 
-    ``meta_fn=None`` feeds no metadata (students, plain models). Pass :func:`real_meta` for the
-    teacher with its real metadata, or any function of the raw batch for out-of-distribution
-    metadata.
+    ``meta_fn=None`` feeds no metadata (students, plain models). Pass the run's own encoder
+    (``module.meta``, :func:`stssl.meta.run_meta`) for the teacher with its real metadata, or any
+    function of the raw batch for out-of-distribution metadata.
     """
     out = []
     with eval_mode(net):

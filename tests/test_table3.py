@@ -11,9 +11,8 @@ import pytest
 import torch
 from pyproj import Geod
 
-from stssl.evaluate import real_meta
 from stssl.experiments import table1, table3
-from stssl.meta import encode_meta
+from stssl.meta import batch_meta, encode_meta
 from stssl.ood import MIN_DISTANCE_KM, OOD_LOCATIONS, ood_days, ood_locations, overwrite_meta
 from stssl.runs import get_runs
 from stssl.train import load_run_data
@@ -84,7 +83,7 @@ def test_ood_days_fail_clearly():
 def test_overwrite_meta_replaces_only_its_fields(data):
     raw = data.dataset.raw_batch(data.test[:64])
     before = {k: v.clone() for k, v in raw.items()}
-    real = real_meta(raw)
+    real = batch_meta(raw)
     assert real[:, :2].std(0).min() > 0 and real[:, 2:].std(0).min() > 0  # the batch has varied metadata
 
     loc = overwrite_meta(lat=-25.0, lon=134.0)(raw)
