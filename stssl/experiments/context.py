@@ -23,7 +23,7 @@ def strength(cfg: RunConfig) -> float:
     return float(cfg.dataset_params.get("context_strength", 1.0))
 
 
-def configs(profile: str = "cpu", dataset: str | None = None, data_root: str | None = None, seeds=2,
+def configs(profile: str = "cpu", dataset: str | None = None, data_root: str | None = None, seeds=3,
             device: str = "auto", strengths=STRENGTHS, config: dict | None = None) -> list[RunConfig]:
     """FixMatch and FixMatch + ST-SSL on GeoSynth at each context strength, every seed. Strength 1
     is GeoSynth's default, which ``resolve`` leaves out of the config: those runs are Table 1's."""

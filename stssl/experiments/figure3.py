@@ -37,7 +37,7 @@ def default_fractions(profile: str, dataset: str | None = None) -> list[float]:
     return [round(f * scale, 10) for f in PAPER_FRACTIONS]
 
 
-def configs(profile: str = "cpu", dataset: str | None = None, data_root: str | None = None, seeds=2,
+def configs(profile: str = "cpu", dataset: str | None = None, data_root: str | None = None, seeds=3,
             device: str = "auto", fractions=None, config: dict | None = None) -> list[RunConfig]:
     """Table 1's supervised, FixMatch and FixMatch + ST-SSL runs at each labelled fraction
     (``fractions=None``: :func:`default_fractions`), every seed."""

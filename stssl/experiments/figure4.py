@@ -48,7 +48,7 @@ def class_probability(logits: np.ndarray, multilabel: bool, k: int) -> np.ndarra
     return z[:, k] / z.sum(1)
 
 
-def configs(profile: str = "cpu", dataset: str | None = None, data_root: str | None = None, seeds=2,
+def configs(profile: str = "cpu", dataset: str | None = None, data_root: str | None = None, seeds=3,
             device: str = "auto", config: dict | None = None) -> list[RunConfig]:
     """Table 1's FixMatch and FixMatch + ST-SSL runs of the first of ``seeds`` (plain first);
     ``config`` overrides run settings as in Table 1's notebook."""

@@ -38,7 +38,7 @@ SUPPORT_KM = 100.0
 """A grid point farther than this from every sample lies outside the training support."""
 
 
-def configs(profile: str = "cpu", dataset: str | None = None, data_root: str | None = None, seeds=2,
+def configs(profile: str = "cpu", dataset: str | None = None, data_root: str | None = None, seeds=3,
             device: str = "auto", config: dict | None = None) -> list[RunConfig]:
     """The FixMatch + ST-SSL run of Figure 4 (Table 1's, first of ``seeds``)."""
     return [c for c in figure4.configs(profile, dataset, data_root, seeds, device, config) if c.st]

@@ -39,7 +39,7 @@ ALMOST_IDENTICAL = 0.05
 """Quantities within this relative difference are called almost identical."""
 
 
-def configs(profile: str = "cpu", dataset: str | None = None, data_root: str | None = None, seeds=2,
+def configs(profile: str = "cpu", dataset: str | None = None, data_root: str | None = None, seeds=3,
             device: str = "auto", config: dict | None = None) -> list[RunConfig]:
     """Table 1's FixMatch and FixMatch + ST-SSL runs (its supervised baseline has no pseudo-labels)."""
     return [c for c in table1.configs(profile, dataset, data_root, seeds, device, algo="fixmatch", config=config)

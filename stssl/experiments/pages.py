@@ -24,9 +24,9 @@ class Page:
 
 PAGES: tuple[Page, ...] = (
     Page("geosynth", None, "none"),
-    Page("table1", 2), Page("table2", 2), Page("table3", 2), Page("table4", 2, "eurosat"),
-    Page("figure3", 1), Page("figure4", 2), Page("figure5", 2), Page("figure6", 2),
-    Page("context", 1, "geosynth"), Page("encoders", 3),
+    Page("table1", 3), Page("table2", 3), Page("table3", 3), Page("table4", 3, "eurosat"),
+    Page("figure3", 3), Page("figure4", 3), Page("figure5", 3), Page("figure6", 3),
+    Page("context", 3, "geosynth"), Page("encoders", 3),
     Page("explore", None), Page("summary", None),
 )
 BY_NAME = {p.name: p for p in PAGES}

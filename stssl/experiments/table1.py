@@ -15,7 +15,7 @@ def algorithms(algo: str) -> list[str]:
     return [] if algo == "supervised" else [algo]
 
 
-def configs(profile: str = "cpu", dataset: str | None = None, data_root: str | None = None, seeds=2,
+def configs(profile: str = "cpu", dataset: str | None = None, data_root: str | None = None, seeds=3,
             device: str = "auto", algo: str = "all", algo_params: dict | None = None,
             config: dict | None = None) -> list[RunConfig]:
     """The supervised baseline, then each algorithm plain and + ST-SSL, every seed.

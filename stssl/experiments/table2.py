@@ -34,7 +34,7 @@ ABLATIONS: dict[str, dict] = {
 """Row -> the run options that make it (the paper's letters; a′ is the paper's λ_D = 1 of row a)."""
 
 
-def rows(profile: str = "cpu", dataset: str | None = None, data_root: str | None = None, seeds=2,
+def rows(profile: str = "cpu", dataset: str | None = None, data_root: str | None = None, seeds=3,
          device: str = "auto", only: list[str] | None = None, config: dict | None = None) -> dict[str, list[RunConfig]]:
     """Row -> its FixMatch + ST-SSL configs, one per seed (``only``: these rows, and (a) always).
     Row (a) is Table 1's FixMatch + ST-SSL with the same ``config`` overrides: the same runs."""

@@ -26,7 +26,7 @@ from stssl.report import _mean_std, runs_frame
 from stssl.runs import Run
 
 
-def configs(profile: str = "cpu", dataset: str | None = None, data_root: str | None = None, seeds=2,
+def configs(profile: str = "cpu", dataset: str | None = None, data_root: str | None = None, seeds=3,
             device: str = "auto", config: dict | None = None) -> list[RunConfig]:
     """Table 1's FixMatch + ST-SSL runs (every seed), then the same runs on the geographic split."""
     if dataset == "eurosat":

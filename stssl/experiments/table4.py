@@ -34,7 +34,7 @@ def data_for(profile: str, dataset: str | None) -> tuple[str, dict | None]:
     return dataset, None
 
 
-def configs(profile: str = "cpu", dataset: str | None = None, data_root: str | None = None, seeds=2,
+def configs(profile: str = "cpu", dataset: str | None = None, data_root: str | None = None, seeds=3,
             device: str = "auto", budgets=None, config: dict | None = None) -> list[RunConfig]:
     """Supervised, FixMatch and FixMatch + ST-SSL per label budget (``budgets``: numbers of
     labels, default the paper's 10, 20, 40, 80), every seed."""
