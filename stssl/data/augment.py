@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -137,13 +137,172 @@ def strong_view(x: torch.Tensor, n_ops: int = 2, use_cutout: bool = True, crop_r
     return cutout(x) if use_cutout else x
 
 
-# ---------------------------------------------------------------- the authors' pipelines (kornia)
+# ---------------------------------------------------------------- the authors' pipelines
 #
 # GeoSynth (above) uses the fused, single-resampling views, sized for a laptop. The real data
-# sets use the authors' pipelines, rebuilt from batched operations (the weak view's own, the
-# strong operations kornia's) so that they run on whole batches (and on the GPU) while still
-# drawing every random choice per sample, as the authors' per-sample transforms do. Images are already at the model's size (the loaders resize once),
-# so the authors' leading Resize is the identity here.
+# sets use the authors' pipelines (kornia's RandAugment for BigEarthNet, USB's for EuroSAT),
+# rebuilt as batched operations that draw every random choice per sample, as the authors'
+# per-image transforms do. On an accelerator each round computes every operation of the policy
+# for the whole batch and keeps, per sample, the one it drew (``torch.where``; the geometric ones
+# share one ``grid_sample``): nothing reads a tensor's value on the host, so the device never
+# waits for it. On the CPU, where a host read is free, each operation runs on its samples only.
+# Images are already at the model's size (the loaders resize once), so the authors' leading
+# Resize is the identity here.
+
+class _Op(NamedTuple):
+    """One operation of a policy. ``fn(x, u)`` gets the batch and one uniform draw in [0, 1) per
+    sample (the source of its magnitude, sign or threshold); a ``geometric`` operation returns its
+    B x 2 x 3 pixel-space matrix from output to input pixels, any other the transformed batch."""
+    name: str
+    geometric: bool
+    fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def _centre(x: torch.Tensor) -> tuple[float, float]:
+    """kornia's image centre in pixels (x, y), about which it rotates and shears."""
+    return (x.shape[-1] - 1) / 2, (x.shape[-2] - 1) / 2
+
+
+def _inverse_affine(linear: list, centre: tuple[float, float], shift=(0.0, 0.0)) -> torch.Tensor:
+    """B x 2 x 3 matrix ``p -> linear (p - centre) + centre - shift`` from 2 x 2 per-sample entries."""
+    (a, b), (c, d) = linear
+    tx = centre[0] - a * centre[0] - b * centre[1] - shift[0]
+    ty = centre[1] - c * centre[0] - d * centre[1] - shift[1]
+    return torch.stack([torch.stack([a, b, tx], -1), torch.stack([c, d, ty], -1)], -2)
+
+
+def _rotation(x: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:
+    """kornia's rotate (positive = counter-clockwise as displayed, about the image centre), inverted."""
+    cos, sin = torch.cos(degrees * (math.pi / 180)), torch.sin(degrees * (math.pi / 180))
+    return _inverse_affine([[cos, -sin], [sin, cos]], _centre(x))
+
+
+def _shear(sx: torch.Tensor, sy: torch.Tensor, centre: tuple[float, float]) -> torch.Tensor:
+    """kornia's one-axis shear ``x' = x - sx (y - cy)`` (``sy`` likewise), inverted."""
+    one = torch.ones_like(sx)
+    return _inverse_affine([[one, sx], [sy, one]], centre)
+
+
+def _translation(dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
+    """kornia's translate by (dx, dy) pixels, inverted."""
+    one, zero = torch.ones_like(dx), torch.zeros_like(dx)
+    return _inverse_affine([[one, zero], [zero, one]], (0.0, 0.0), (dx, dy))
+
+
+def _warp(x: torch.Tensor, inverse: torch.Tensor) -> torch.Tensor:
+    """Bilinear resampling at ``inverse @ (col, row, 1)``, zeros outside: kornia's ``warp_affine``
+    (the same in both ``align_corners`` conventions, since each maps pixels consistently)."""
+    h, w = x.shape[-2:]
+    cols = torch.arange(w, device=x.device, dtype=x.dtype).view(1, 1, w)
+    rows = torch.arange(h, device=x.device, dtype=x.dtype).view(1, h, 1)
+    m = inverse.reshape(-1, 6, 1, 1)
+    gx = m[:, 0] * cols + m[:, 1] * rows + m[:, 2]
+    gy = m[:, 3] * cols + m[:, 4] * rows + m[:, 5]
+    grid = torch.stack([gx * (2 / max(w - 1, 1)) - 1, gy * (2 / max(h - 1, 1)) - 1], dim=-1)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+
+
+def _per_sample(v: torch.Tensor) -> torch.Tensor:
+    """One value per sample, broadcast over B x C x H x W."""
+    return v.view(-1, 1, 1, 1)
+
+
+def _equalize(x: torch.Tensor) -> torch.Tensor:
+    """PIL's ``ImageOps.equalize`` of each sample's channels on their 8-bit levels, as kornia's
+    ``equalize``: one 256-bin histogram per plane (scatter_add), its cumulative sum the lookup
+    table; a plane whose step is 0 (one level, or almost) stays as it is."""
+    planes = x.flatten(0, 1).flatten(1)
+    level = (planes * 255).long()
+    hist = torch.zeros(len(planes), 256, device=x.device, dtype=torch.float32)
+    hist.scatter_add_(1, level, torch.ones_like(planes, dtype=torch.float32))
+    last = torch.where(hist > 0, torch.arange(256, device=x.device), 0).amax(dim=1, keepdim=True)
+    step = torch.div(hist.sum(1, keepdim=True) - hist.gather(1, last), 255, rounding_mode="floor")
+    below = hist.cumsum(1) - hist  # pixels under each level
+    lut = torch.div(below + torch.div(step, 2, rounding_mode="floor"), step.clamp_min(1), rounding_mode="floor")
+    out = lut.clamp(0, 255).gather(1, level).to(x.dtype) / 255
+    return torch.where(step > 0, out, planes).view_as(x)
+
+
+def _posterize(x: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
+    """kornia's ``posterize`` for 1..7 bits, with its float steps (the 8-bit level divided by
+    2^(8 - bits) and truncated back through /255 x 255), so the result is bit for bit kornia's."""
+    scale = _per_sample(2.0 ** (8 - bits))
+    kept = torch.floor(torch.floor(x * 255) / scale / 255 * 255)
+    return kept * scale / 255
+
+
+def _solarize(x: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
+    """Invert the values at or above each sample's threshold (kornia's and PIL's rule)."""
+    return torch.where(x < _per_sample(threshold), x, 1 - x)
+
+
+def _sharpness(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """kornia's (PIL's) sharpness: blend with the 3 x 3 smoothed image ([1 1 1; 1 5 1; 1 1 1] / 13),
+    whose one-pixel border is the image itself. The 3 x 3 sum is two passes of three shifted
+    slices (a single-channel ``conv2d`` costs several times more on the CPU)."""
+    rows = x[..., :, :-2] + x[..., :, 1:-1] + x[..., :, 2:]
+    box = rows[..., :-2, :] + rows[..., 1:-1, :] + rows[..., 2:, :]
+    smooth = x.clone()
+    smooth[..., 1:-1, 1:-1] = ((box + 4 * x[..., 1:-1, 1:-1]) / 13).clamp(0, 1)
+    return (smooth + (x - smooth) * _per_sample(factor)).clamp(0, 1)
+
+
+def _kornia_autocontrast(x: torch.Tensor, _: torch.Tensor) -> torch.Tensor:
+    """kornia's per-channel min-max stretch (its epsilon, then clamped); USB's is :func:`_autocontrast`."""
+    lo, hi = x.amin(dim=(2, 3), keepdim=True), x.amax(dim=(2, 3), keepdim=True)
+    return ((x - lo) / (hi - lo + 1e-6)).clamp(0, 1)
+
+
+def _kornia_saturation(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """kornia's ``adjust_saturation`` (its closed form in RGB for float images), clamped."""
+    hi, lo = x.amax(dim=1, keepdim=True), x.amin(dim=1, keepdim=True)
+    delta = hi - lo
+    saturation = (delta / torch.where(hi == 0, 1.0, hi + 1e-8) * _per_sample(factor)).clamp(0, 1)
+    target = hi * saturation
+    return ((x - lo) * (target / torch.where(delta == 0, 1.0, delta)) + (hi - target)).clamp(0, 1)
+
+
+def _randaugment_policy(m: int) -> tuple[_Op, ...]:
+    """kornia's RandAugment ``default_policy`` at magnitude ``m``, as kornia applies it
+    (``kornia/augmentation/auto/rand_augment``): every operation always applies (p = 1); the
+    magnitude is ``low + (high - low) m / 30`` (float32), posterize's ``high - (high - low) m / 30``
+    bits truncated; rotate, shear and translate take a random sign per sample, shear's magnitude
+    is x 180 degrees, translate's a fraction of the width/height; solarize_add (additions) keeps
+    RandomSolarize's default threshold, uniform in [0, 1] per sample. Geometry: bilinear, zeros."""
+    frac = torch.tensor(m / 30)  # kornia computes the magnitudes in float32
+
+    def mag(low: float, high: float) -> float:
+        return float(frac * float(high - low) + low)
+
+    def signed(u: torch.Tensor, value: float) -> torch.Tensor:
+        return torch.where(u > 0.5, value, -value)
+
+    rotate, shear = mag(0, 30), float(torch.tensor(mag(0, 0.3)) * 180)
+
+    def shear_rad(u: torch.Tensor) -> torch.Tensor:
+        return torch.tan(signed(u, shear) * (math.pi / 180))
+
+    translate, bits = mag(0, 0.1), int((1 - frac) * 4.0 + 4)
+    add, factor, threshold = mag(0, 0.43), mag(0.1, 1.9), mag(0, 1)
+    zero = torch.zeros_like
+    return (
+        _Op("auto_contrast", False, _kornia_autocontrast),
+        _Op("equalize", False, lambda x, u: _equalize(x)),
+        _Op("invert", False, lambda x, u: 1 - x),
+        _Op("rotate", True, lambda x, u: _rotation(x, signed(u, rotate))),
+        _Op("posterize", False, lambda x, u: _posterize(x, torch.full_like(u, bits))),
+        _Op("solarize", False, lambda x, u: _solarize(x, torch.full_like(u, threshold))),
+        _Op("solarize_add", False, lambda x, u: _solarize((x + add).clamp(0, 1), u)),
+        _Op("color", False, lambda x, u: _kornia_saturation(x, torch.full_like(u, factor))),
+        _Op("contrast", False, lambda x, u: (x * factor).clamp(0, 1)),
+        _Op("brightness", False, lambda x, u: (x + (factor - 1)).clamp(0, 1)),
+        _Op("sharpness", False, lambda x, u: _sharpness(x, torch.full_like(u, factor))),
+        _Op("shear_x", True, lambda x, u: _shear(shear_rad(u), zero(u), _centre(x))),
+        _Op("shear_y", True, lambda x, u: _shear(zero(u), shear_rad(u), _centre(x))),
+        _Op("translate_x", True, lambda x, u: _translation(signed(u, translate * x.shape[-1]), zero(u))),
+        _Op("translate_y", True, lambda x, u: _translation(zero(u), signed(u, translate * x.shape[-2]))),
+    )
+
 
 # USB's RandAugment (``semilearn/datasets/augmentation/randaugment.py``): 14 operations, each with a
 # magnitude drawn uniformly from its range per sample. The ranges are our reading of its ``augment_list``.
@@ -156,50 +315,81 @@ USB_CUTOUT_FILL = (125 / 255, 123 / 255, 114 / 255)
 
 def _blend(x: torch.Tensor, base: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """PIL's ImageEnhance: ``base + v * (x - base)`` with one factor per sample."""
-    return (base + v.view(-1, 1, 1, 1) * (x - base)).clamp(0, 1)
+    return (base + _per_sample(v) * (x - base)).clamp(0, 1)
 
 
-def _usb_op(name: str, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """One of :data:`USB_OPS` on a sub-batch, ``v`` = each sample's magnitude (PIL semantics)."""
-    import kornia
-
-    geo = kornia.geometry.transform
-    size = torch.tensor([x.shape[-1], x.shape[-2]], dtype=x.dtype, device=x.device)
-    if name == "autocontrast":
-        return _autocontrast(x, v)
-    if name == "brightness":
-        return _blend(x, torch.zeros_like(x), v)
-    if name == "color":
-        return _blend(x, _grey(x).expand_as(x), v)
-    if name == "contrast":
-        return _blend(x, _grey(x).mean(dim=(1, 2, 3), keepdim=True).expand_as(x), v)
-    if name == "equalize":
-        return kornia.enhance.equalize(x)
-    if name == "posterize":
-        return kornia.enhance.posterize(x, v.floor().to(torch.int64))
-    if name == "rotate":
-        return geo.rotate(x, v)
-    if name == "sharpness":
-        return kornia.enhance.sharpness(x, v)
-    if name in ("shear_x", "shear_y"):
-        shear = torch.stack([v, torch.zeros_like(v)] if name == "shear_x" else [torch.zeros_like(v), v], dim=1)
-        return geo.shear(x, shear)
-    if name == "solarize":
-        return kornia.enhance.solarize(x, v)
-    if name in ("translate_x", "translate_y"):
-        axis = torch.tensor([1.0, 0.0] if name == "translate_x" else [0.0, 1.0], device=x.device)
-        return geo.translate(x, v.view(-1, 1) * axis * size)
-    return x  # identity
+_USB_FNS = {
+    "autocontrast": _autocontrast,
+    "brightness": lambda x, v: _blend(x, torch.zeros_like(x), v),
+    "color": lambda x, v: _blend(x, _grey(x), v),
+    "contrast": lambda x, v: _blend(x, _grey(x).mean(dim=(1, 2, 3), keepdim=True), v),
+    "equalize": lambda x, v: _equalize(x),
+    "identity": lambda x, v: x,
+    "posterize": lambda x, v: _posterize(x, v.floor()),
+    "rotate": _rotation,
+    "sharpness": _sharpness,
+    "shear_x": lambda x, v: _shear(-v, torch.zeros_like(v), (0.0, 0.0)),  # kornia's shear: about the origin
+    "shear_y": lambda x, v: _shear(torch.zeros_like(v), -v, (0.0, 0.0)),
+    "solarize": _solarize,
+    "translate_x": lambda x, v: _translation(v * x.shape[-1], torch.zeros_like(v)),
+    "translate_y": lambda x, v: _translation(torch.zeros_like(v), v * x.shape[-2]),
+}
 
 
-def _per_sample(x: torch.Tensor, choice: torch.Tensor, ops: list) -> torch.Tensor:
-    """Apply ``ops[choice[i]]`` to sample i, one call per operation on the samples that drew it."""
-    out = x.clone()
-    for j, op in enumerate(ops):
-        sel = (choice == j).nonzero().squeeze(1)
-        if len(sel):
-            out[sel] = op(x[sel], sel)
+def _usb_policy() -> tuple[_Op, ...]:
+    """:data:`USB_OPS` with PIL semantics (the enhancements are ImageEnhance blends; equalize,
+    posterize, sharpness, rotate, shear and translate as kornia's functions of the same names do
+    them: bilinear, zeros outside), magnitude ``low + (high - low) u``."""
+    def op(name: str, low: float, high: float) -> _Op:
+        fn = _USB_FNS[name]
+        return _Op(name, name in GEOMETRIC_OPS, lambda x, u: fn(x, low + (high - low) * u))
+
+    return tuple(op(*entry) for entry in USB_OPS)
+
+
+def _host_reads_are_free(device: torch.device) -> bool:
+    """On the CPU nothing runs ahead of the host, so reading a value back costs nothing."""
+    return device.type == "cpu"
+
+
+def _apply_round(x: torch.Tensor, policy: tuple[_Op, ...], drawn: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """Sample i gets ``policy[drawn[i]]`` with draw ``u[i]``: on the CPU computed only for the
+    samples that drew each operation (1/len(policy) of the work), elsewhere without a host read."""
+    if _host_reads_are_free(x.device):
+        return _apply_indexed(x, policy, drawn, u)
+    return _apply_batched(x, policy, drawn, u)
+
+
+def _apply_indexed(x: torch.Tensor, policy: tuple[_Op, ...], drawn: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """Each operation on the samples that drew it (``nonzero``: a host read, free on the CPU)."""
+    out = torch.empty_like(x)
+    for i, op in enumerate(policy):
+        sel = (drawn == i).nonzero().squeeze(1)
+        if not len(sel):
+            continue
+        if op.geometric:
+            out[sel] = _warp(x[sel], op.fn(x[sel], u[sel]))
+        else:
+            out[sel] = op.fn(x[sel].clamp(0, 1), u[sel])
     return out
+
+
+def _apply_batched(x: torch.Tensor, policy: tuple[_Op, ...], drawn: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """Every operation computed for the whole batch (a fixed amount of work, no host read, so an
+    accelerator's queue never drains) and kept where drawn; the geometric ones' matrices are
+    selected per sample and applied with one resampling."""
+    inverse = torch.eye(2, 3, device=x.device, dtype=x.dtype).expand(len(x), 2, 3)
+    geometric = torch.zeros_like(drawn, dtype=torch.bool)
+    clamped = x.clamp(0, 1)
+    out = clamped
+    for i, op in enumerate(policy):
+        chosen = drawn == i
+        if op.geometric:
+            inverse = torch.where(chosen.view(-1, 1, 1), op.fn(x, u), inverse)
+            geometric |= chosen
+        else:
+            out = torch.where(_per_sample(chosen), op.fn(clamped, u), out)
+    return torch.where(_per_sample(geometric), _warp(x, inverse), out)
 
 
 def reflect_crop_flip(x: torch.Tensor, crop_ratio: float = 0.875) -> torch.Tensor:
@@ -223,19 +413,16 @@ def bigearthnet_views(crop_ratio: float = 0.875, n: int = 3, m: int = 5) -> tupl
     """Spec 5.1. Weak: reflect-padded random crop, horizontal and vertical flips. Strong: weak,
     then kornia's RandAugment(n, m): each sample draws ``n`` distinct operations of kornia's
     default policy (kornia itself would draw one set per call, i.e. per sample in the authors'
-    per-image pipeline), applied with kornia's own operation and magnitude ``m``. No Cutout."""
-    from kornia.augmentation.auto import RandAugment
-    from kornia.augmentation.auto.rand_augment.rand_augment import default_policy
-
-    single = [RandAugment(n=1, m=m, policy=[entry]) for entry in default_policy]
-    ops = [lambda x, _, op=op: op(x) for op in single]
+    per-image pipeline), applied as kornia applies them (:func:`_randaugment_policy`). No Cutout."""
+    policy = _randaugment_policy(m)
     weak = functools.partial(reflect_crop_flip, crop_ratio=crop_ratio)
 
     def strong(x: torch.Tensor) -> torch.Tensor:
         x = weak(x)
-        drawn = torch.rand(len(x), len(single), device=x.device).argsort(dim=1)[:, :n]
+        drawn = torch.rand(len(x), len(policy), device=x.device).argsort(dim=1)[:, :n]
+        u = torch.rand(n, len(x), device=x.device)
         for k in range(n):
-            x = _per_sample(x, drawn[:, k], ops)
+            x = _apply_round(x, policy, drawn[:, k], u[k])
         return x
 
     return weak, strong
@@ -246,16 +433,14 @@ def eurosat_views(crop_ratio: float = 0.875, n: int = 3) -> tuple[Callable, Call
     weak, then ``n`` operations of :data:`USB_OPS` drawn uniformly (with replacement) per sample,
     each with a uniform random magnitude in its range, then a Cutout of side U[0, 0.5] x width
     filled with USB's colour (125, 123, 114)."""
+    policy = _usb_policy()
     weak = functools.partial(reflect_crop_flip, crop_ratio=crop_ratio)
 
     def strong(x: torch.Tensor) -> torch.Tensor:
         x = weak(x)
         for _ in range(n):
-            choice = torch.randint(0, len(USB_OPS), (len(x),), device=x.device)
-            u = torch.rand(len(x), device=x.device)
-            mags = {name: lo + (hi - lo) * u for name, lo, hi in USB_OPS}
-            ops = [lambda xs, sel, name=name: _usb_op(name, xs, mags[name][sel]) for name, _, _ in USB_OPS]
-            x = _per_sample(x, choice, ops)
+            drawn = torch.randint(0, len(policy), (len(x),), device=x.device)
+            x = _apply_round(x, policy, drawn, torch.rand(len(x), device=x.device))
         return cutout(x, 0.5, USB_CUTOUT_FILL)
 
     return weak, strong
@@ -269,7 +454,8 @@ def views(name: str) -> tuple[Callable, Callable]:
     """The (weak, strong) batched augmentations of a data set: float [0, 1] B x C x H x W in and out.
 
     ``"geosynth"``: :func:`weak_view` / :func:`strong_view` (fused, fast on a CPU);
-    ``"bigearthnet"``: the authors' kornia RandAugment n=3, m=5; ``"eurosat"``: USB's (``book/implementation.md``).
+    ``"bigearthnet"``: the authors' kornia RandAugment n=3, m=5 (rebuilt batched, no kornia call);
+    ``"eurosat"``: USB's (``book/implementation.md``).
     """
     if name == "geosynth":
         return weak_view, strong_view
