@@ -20,12 +20,9 @@ report is rewritten after every stage, and a failing stage is recorded and skipp
 short still returns what it measured.
 
 The script runs from the source tree without installing ``stssl`` and imports only torch, timm,
-lightning, numpy, pandas, scikit-learn, pyyaml and tqdm (what the GPU machine has), plus kornia for
-BigEarthNet's views (stages b and c), which travels as two wheels. On the device machine:
+lightning, numpy, pandas, scikit-learn, pyyaml and tqdm (what the GPU machine has; the views are
+the library's own batched operations, no kornia). On the device machine:
 
-    # here, once: echo /.whl/ >> .git/info/exclude; python3 -m pip download --no-deps --only-binary=:all:
-    #   --python-version 3.12 --implementation cp --platform manylinux_2_17_x86_64 -d .whl kornia==0.9.0 kornia_rs==0.2.0
-    python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
     PYTHONUNBUFFERED=1 python3 benchmarks/gpu_check.py --out $OUT/RESULTS-gpu.md
 """
 
@@ -414,7 +411,7 @@ def bf16_numerics(splits: DataSplits, shape: Shape, device: torch.device, steps:
 def data_pipeline(splits: DataSplits, shape: Shape, device: torch.device, batches: int) -> dict:
     """Host: the packed reader (random batches of B_l and B_u, metadata encoded), pinned on CUDA.
     Device: both views of the unlabelled batch and the weak view of the labelled one, with the
-    data set's own pipeline (kornia, as the authors') and, for comparison, GeoSynth's fused views."""
+    data set's own pipeline (the authors' operations, batched) and, for comparison, GeoSynth's fused views."""
     from stssl.data.augment import views
 
     ds, b_l, b_u = splits.dataset, shape.batch_lb, shape.batch_ulb
@@ -439,7 +436,7 @@ def data_pipeline(splits: DataSplits, shape: Shape, device: torch.device, batche
     pixels = [(r["lb"]["pixels"].to(device).float() / 255, r["ulb"]["pixels"].to(device).float() / 255) for r in raws]
     for name in ("bigearthnet", "geosynth"):
         weak, strong = views(name)
-        weak(pixels[0][0]), strong(pixels[0][1])  # first call builds kornia's modules
+        weak(pixels[0][0]), strong(pixels[0][1])  # warm-up: the first call's allocations are not timed
         _sync(device)
         start = time.perf_counter()
         for x_lb, x_u in pixels:
@@ -653,11 +650,6 @@ def machine() -> dict:
                   + (", ".join(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags.split()) or "none of avx2/avx512/bf16"),
            "python": platform.python_version(), "torch": torch.__version__, "timm": timm.__version__,
            "lightning": lightning.__version__, "numpy": np.__version__, "torch_threads": torch.get_num_threads()}
-    try:
-        import kornia
-        out["kornia"] = kornia.__version__
-    except ImportError:
-        out["kornia"] = "missing (stages b and c need it: carry its wheels)"
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
         out.update(gpu=f"{props.name}, {props.total_memory / 2**30:.0f} GiB, {props.multi_processor_count} SMs",
