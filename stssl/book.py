@@ -2,9 +2,10 @@
 and check the built HTML.
 
 Each page gets the parameters :mod:`stssl.experiments.pages` gives it, so a ``paper`` book reads
-the very runs ``stssl sweep all --profile paper`` trained. While a page executes, the terminal shows
-its runs (how many are cached, each training run's step, an ETA: :class:`stssl.sweep.Board`); the
-last line gives the total time and each page's share. A page whose notebook fails stops the build
+the very runs ``stssl sweep all --profile paper`` trained. The runs of all the pages are trained
+first (:func:`train_first`), then the pages execute and read them; while runs train, the terminal
+shows them (how many are cached, each training run's step, an ETA: :class:`stssl.sweep.Board`); the
+last line gives the total time and the share of the training and of each page. A page whose notebook fails stops the build
 with the page's name and the path of its partly executed copy.
 
 Each executed page opens with the commands that re-run it (``cpu`` and ``paper`` profile) and
@@ -24,7 +25,7 @@ import nbformat
 import yaml
 
 from stssl.experiments.pages import Page, distinct, notebook_params, page_configs, pages
-from stssl.runs import default_workers, run_dir, run_status
+from stssl.runs import default_workers, get_runs, run_dir, run_status
 from stssl.sweep import Board, _duration, describe, plan
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,6 +130,19 @@ class PageProgress:
             self._update(force=True)
 
 
+def train_first(cfgs: list, poll: float = 2.0) -> None:
+    """Train every run the pages will read before the first page executes, longest first, in one
+    pool of workers (:func:`stssl.runs.get_runs`). Page by page, each page's pool started anew
+    (~6 s of imports per worker) and a core sat idle while the page's last run finished; here
+    the workers stay busy across pages and the last run to finish is a short one."""
+    planned = sorted(plan(cfgs), key=lambda p: -(p.seconds_left or 0))
+    todo = [p.cfg for p in planned if p.status != "finished"]
+    print(f"runs: {len(planned)} for the pages, {len(planned) - len(todo)} cached", flush=True)
+    if todo:
+        with PageProgress("runs", todo, poll):
+            get_runs(todo, progress=False)
+
+
 def execute_notebooks(profile: str = "cpu", data_root: str | None = None, eurosat_root: str | None = None,
                       seeds=None, out: str | Path = "book/results", names: list[str] | None = None) -> None:
     import papermill
@@ -137,6 +151,9 @@ def execute_notebooks(profile: str = "cpu", data_root: str | None = None, eurosa
     out.mkdir(parents=True, exist_ok=True)
     (out / "build-info.md").write_text(build_info(profile, data_root, eurosat_root))
     total, spent = time.perf_counter(), {}
+    train_first(distinct([c for page in pages(names or ["all"])
+                          for c in page_configs(page, profile, data_root, eurosat_root, seeds)]))
+    spent["training"] = time.perf_counter() - total
     for page in pages(names or ["all"]):
         params = notebook_params(page, profile, data_root, eurosat_root, seeds)
         cfgs = distinct(page_configs(page, profile, data_root, eurosat_root, seeds))

@@ -1,5 +1,6 @@
 """The book's sources and the check over its built HTML (the built book itself: test_notebooks.py)."""
 
+import dataclasses
 import re
 import shlex
 import shutil
@@ -150,3 +151,24 @@ def test_make_html_fails_on_a_broken_reference_or_citation(tmp_path):
     assert done.returncode != 0, output[-3000:]
     assert "unknown document: 'missing'" in output and "nobody2099" in output
     assert "check-book" not in done.stdout  # it stops at the build
+
+
+def test_the_book_trains_every_page_s_runs_first_and_each_once(tmp_path, monkeypatch, capsys):
+    """``train_first`` trains the runs of all the pages before any executes (Table 1's FixMatch +
+    ST-SSL is also Figure 4's: trained once); a second call, as the pages' own ``get_runs`` then,
+    finds them all cached and trains nothing."""
+    from stssl.book import train_first
+    from stssl.experiments.pages import distinct, page_configs
+    from stssl.runs import run_dir, run_status
+
+    monkeypatch.setenv("STSSL_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("STSSL_WORKERS", "1")  # in this process: no worker start-up in a test
+    cfgs = [dataclasses.replace(c, steps=4, eval_every=2) for c in page_configs(BY_NAME["table1"], "smoke", seeds=1)[:3]]
+    shared = [c for c in cfgs if c.st]  # a page asking for a run another page asked for
+    train_first(distinct(cfgs + shared))
+    assert "3 for the pages, 0 cached" in capsys.readouterr().out
+    assert all(run_status(run_dir(c)) == "finished" for c in cfgs)
+    written = {c.key(): (run_dir(c) / "metrics.json").stat().st_mtime_ns for c in cfgs}
+    train_first(cfgs)
+    assert "3 for the pages, 3 cached" in capsys.readouterr().out
+    assert {c.key(): (run_dir(c) / "metrics.json").stat().st_mtime_ns for c in cfgs} == written
