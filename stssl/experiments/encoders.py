@@ -25,7 +25,7 @@ import pandas as pd
 from stssl.config import RunConfig, resolve, seed_list
 from stssl.encoders import LOCATION_ENCODERS
 from stssl.experiments import table3
-from stssl.experiments.figure4 import SEA_AND_OCEAN, class_index
+from stssl.experiments.figure4 import SEA_AND_OCEAN, class_index, has_class
 from stssl.experiments.figure5 import grey_prior
 from stssl.meta import MetaEncoding
 from stssl.report import _mean_std, runs_frame
@@ -55,21 +55,19 @@ def _encoding(run: Run) -> str:
     return run.config.meta_encoding if run.config.st else "none (FixMatch)"
 
 
-def prior_auc(run: Run, class_name: str = SEA_AND_OCEAN, device: str = "auto") -> float:
-    """Figure 5's AUC for one run: the teacher's confidence for ``class_name`` on the grey image
-    with each sample's metadata, as a ranking of the samples that have the class."""
+def prior_auc(module, class_name: str = SEA_AND_OCEAN, device: str = "auto") -> float:
+    """Figure 5's AUC for one run's loaded module: the teacher's confidence for ``class_name`` on
+    the grey image with each sample's metadata, as a ranking of the samples that have the class."""
     from sklearn.metrics import roc_auc_score
 
     from stssl.devices import check_device
 
-    module = run.load_module()
-    ds = module.data.dataset
+    ds, cfg, dev = module.data.dataset, module.cfg, check_device(device)
     k = class_index(ds.task, class_name)
-    labels = np.asarray(ds.labels)
-    truth = labels[:, k] > 0 if ds.task.multilabel else labels == k
-    confidence = grey_prior(module.ema_nets["teacher"].to(check_device(device)), ds, ds.lat, ds.lon, ds.doy, k,
-                            batch_size=run.config.eval_batch_size, device=check_device(device),
-                            components=run.config.metadata, encoding=MetaEncoding.of(run.config))
+    truth = has_class(ds.labels, ds.task, k)
+    confidence = grey_prior(module.ema_nets["teacher"].to(dev), ds, ds.lat, ds.lon, ds.doy, k,
+                            batch_size=cfg.eval_batch_size, device=dev, components=cfg.metadata,
+                            encoding=MetaEncoding.of(cfg))
     return float(roc_auc_score(truth, confidence)) if 0 < truth.sum() < len(truth) else float("nan")
 
 
@@ -88,12 +86,16 @@ def per_run(runs: list[Run], class_name: str = SEA_AND_OCEAN, device: str = "aut
         frame[column] = np.nan
     if not probes:
         return frame
-    frame.loc[frame.st, "prior_auc"] = [prior_auc(r, class_name, device) for r in st_runs]
-    real, ood = [], []
-    for run in st_runs:
-        scores = table3.ood_scores([run], device)
+    from stssl.devices import check_device
+
+    auc, real, ood = [], [], []
+    for run in st_runs:  # each teacher loaded once for both probes
+        module = run.load_module().to(check_device(device))
+        auc.append(prior_auc(module, class_name, device))
+        scores = pd.DataFrame(table3.teacher_ood_rows(module))
         real.append(scores.loc[scores.row == "b", "mAP"].mean())
         ood.append(scores.loc[scores.row == "c", "mAP"].mean())
+    frame.loc[frame.st, "prior_auc"] = auc
     frame.loc[frame.st, "teacher_ood_location_mAP"] = ood
     frame.loc[frame.st, "ood_drop"] = np.subtract(real, ood)
     return frame

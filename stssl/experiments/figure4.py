@@ -29,6 +29,12 @@ _NEAREST = {
 }
 
 
+def has_class(labels, task: TaskInfo, k: int) -> np.ndarray:
+    """Whether each sample of ``labels`` (multi-hot rows or class indices) has class ``k``."""
+    labels = np.asarray(labels)
+    return labels[:, k] > 0 if task.multilabel else labels == k
+
+
 def class_index(task: TaskInfo, class_name: str) -> int:
     """Position of ``class_name`` in the data set's classes; an absent name fails listing them."""
     names = list(task.class_names)
@@ -83,9 +89,8 @@ def predictions(runs: list[Run], class_name: str = SEA_AND_OCEAN, device: str = 
     if not np.array_equal(plain_module.data.test, test):
         raise ValueError("the plain and the + ST-SSL run have different test sets")
     k = class_index(ds.task, class_name)
-    labels = np.asarray(ds.labels[test])
     frame = pd.DataFrame({"lat": ds.lat[test], "lon": ds.lon[test], "doy": ds.doy[test],
-                          "truth": labels[:, k] > 0 if ds.task.multilabel else labels == k})
+                          "truth": has_class(ds.labels[test], ds.task, k)})
     if hasattr(ds, "is_sea"):
         frame["is_sea"] = np.asarray(ds.is_sea)[test]
     nets = st_module.ema_nets

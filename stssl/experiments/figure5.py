@@ -22,7 +22,7 @@ from stssl.config import RunConfig
 from stssl.data.base import MetaDataset
 from stssl.data.geo import nearest_km
 from stssl.experiments import figure4
-from stssl.experiments.figure4 import SEA_AND_OCEAN, class_index, class_probability
+from stssl.experiments.figure4 import SEA_AND_OCEAN, class_index, class_probability, has_class
 from stssl.meta import PAPER_ENCODING, MetaEncoding, batch_meta
 from stssl.models.modes import eval_mode
 from stssl.plots import EUROPE_EXTENT
@@ -125,9 +125,7 @@ def prior(run: Run, class_name: str = SEA_AND_OCEAN, grid_doy: float = GRID_DOY,
     teacher = module.ema_nets["teacher"].to(dev)
     score = dict(dataset=ds, k=k, grey=grey, batch_size=run.config.eval_batch_size, device=dev,
                  components=run.config.metadata, encoding=MetaEncoding.of(run.config))
-    labels = np.asarray(ds.labels)
-    samples = pd.DataFrame({"lat": ds.lat, "lon": ds.lon, "doy": ds.doy,
-                            "truth": labels[:, k] > 0 if ds.task.multilabel else labels == k})
+    samples = pd.DataFrame({"lat": ds.lat, "lon": ds.lon, "doy": ds.doy, "truth": has_class(ds.labels, ds.task, k)})
     if hasattr(ds, "is_sea"):
         samples["is_sea"] = np.asarray(ds.is_sea)
     samples["confidence"] = grey_prior(teacher, lat=ds.lat, lon=ds.lon, doy=ds.doy, **score)

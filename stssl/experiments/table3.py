@@ -52,25 +52,27 @@ def ood_scores(runs: list[Run], device: str = "auto") -> pd.DataFrame:
     with each OOD location (``c``) and with each OOD day (``d``): columns seed, row, value, mAP."""
     from stssl.devices import check_device
 
-    dev, rows = check_device(device), []
-    for run in _by_split(runs, "standard"):
-        cfg = run.config
-        module = run.load_module().to(dev)
-        data = module.data
-        labels = data.dataset.labels[data.test]
-
-        def score(meta_fn) -> float:
-            logits = module.predict_logits(module.ema_nets["teacher"], data.test, meta_fn=meta_fn)
-            return classification_metrics(logits, labels, data.dataset.task.multilabel)["mAP"]
-
-        locations, days = ood_values(data)
-        seen = dict(components=cfg.metadata, encoding=MetaEncoding.of(cfg))  # what this teacher saw, and how
-        rows.append({"seed": cfg.seed, "row": "b", "value": "real metadata", "mAP": score(module.meta)})
-        rows += [{"seed": cfg.seed, "row": "c", "value": f"{p.place} ({p.lat:g}, {p.lon:g})",
-                  "mAP": score(overwrite_meta(lat=p.lat, lon=p.lon, **seen))} for p in locations.itertuples()]
-        rows += [{"seed": cfg.seed, "row": "d", "value": f"day {d.doy}",
-                  "mAP": score(overwrite_meta(doy=d.doy, **seen))} for d in days.itertuples()]
+    dev = check_device(device)
+    rows = [row for run in _by_split(runs, "standard") for row in teacher_ood_rows(run.load_module().to(dev))]
     return pd.DataFrame(rows, columns=["seed", "row", "value", "mAP"])
+
+
+def teacher_ood_rows(module) -> list[dict]:
+    """:func:`ood_scores`' rows for one run's loaded module (its data and EMA teacher)."""
+    cfg, data = module.cfg, module.data
+    labels = data.dataset.labels[data.test]
+
+    def score(meta_fn) -> float:
+        logits = module.predict_logits(module.ema_nets["teacher"], data.test, meta_fn=meta_fn)
+        return classification_metrics(logits, labels, data.dataset.task.multilabel)["mAP"]
+
+    locations, days = ood_values(data)
+    seen = dict(components=cfg.metadata, encoding=MetaEncoding.of(cfg))  # what this teacher saw, and how
+    return ([{"seed": cfg.seed, "row": "b", "value": "real metadata", "mAP": score(module.meta)}]
+            + [{"seed": cfg.seed, "row": "c", "value": f"{p.place} ({p.lat:g}, {p.lon:g})",
+                "mAP": score(overwrite_meta(lat=p.lat, lon=p.lon, **seen))} for p in locations.itertuples()]
+            + [{"seed": cfg.seed, "row": "d", "value": f"day {d.doy}",
+                "mAP": score(overwrite_meta(doy=d.doy, **seen))} for d in days.itertuples()])
 
 
 def _ood_row(scores: pd.DataFrame, row: str) -> tuple[float, float, int]:
