@@ -223,7 +223,7 @@ def _equalize(x: torch.Tensor) -> torch.Tensor:
     return torch.where(step > 0, out, planes).view_as(x)
 
 
-def _posterize(x: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
+def _posterize_bits(x: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
     """kornia's ``posterize`` for 1..7 bits, with its float steps (the 8-bit level divided by
     2^(8 - bits) and truncated back through /255 x 255), so the result is bit for bit kornia's."""
     scale = _per_sample(2.0 ** (8 - bits))
@@ -231,7 +231,7 @@ def _posterize(x: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
     return kept * scale / 255
 
 
-def _solarize(x: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
+def _solarize_at(x: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
     """Invert the values at or above each sample's threshold (kornia's and PIL's rule)."""
     return torch.where(x < _per_sample(threshold), x, 1 - x)
 
@@ -290,9 +290,9 @@ def _randaugment_policy(m: int) -> tuple[_Op, ...]:
         _Op("equalize", False, lambda x, u: _equalize(x)),
         _Op("invert", False, lambda x, u: 1 - x),
         _Op("rotate", True, lambda x, u: _rotation(x, signed(u, rotate))),
-        _Op("posterize", False, lambda x, u: _posterize(x, torch.full_like(u, bits))),
-        _Op("solarize", False, lambda x, u: _solarize(x, torch.full_like(u, threshold))),
-        _Op("solarize_add", False, lambda x, u: _solarize((x + add).clamp(0, 1), u)),
+        _Op("posterize", False, lambda x, u: _posterize_bits(x, torch.full_like(u, bits))),
+        _Op("solarize", False, lambda x, u: _solarize_at(x, torch.full_like(u, threshold))),
+        _Op("solarize_add", False, lambda x, u: _solarize_at((x + add).clamp(0, 1), u)),
         _Op("color", False, lambda x, u: _kornia_saturation(x, torch.full_like(u, factor))),
         _Op("contrast", False, lambda x, u: (x * factor).clamp(0, 1)),
         _Op("brightness", False, lambda x, u: (x + (factor - 1)).clamp(0, 1)),
@@ -325,12 +325,12 @@ _USB_FNS = {
     "contrast": lambda x, v: _blend(x, _grey(x).mean(dim=(1, 2, 3), keepdim=True), v),
     "equalize": lambda x, v: _equalize(x),
     "identity": lambda x, v: x,
-    "posterize": lambda x, v: _posterize(x, v.floor()),
+    "posterize": lambda x, v: _posterize_bits(x, v.floor()),
     "rotate": _rotation,
     "sharpness": _sharpness,
     "shear_x": lambda x, v: _shear(-v, torch.zeros_like(v), (0.0, 0.0)),  # kornia's shear: about the origin
     "shear_y": lambda x, v: _shear(torch.zeros_like(v), -v, (0.0, 0.0)),
-    "solarize": _solarize,
+    "solarize": _solarize_at,
     "translate_x": lambda x, v: _translation(v * x.shape[-1], torch.zeros_like(v)),
     "translate_y": lambda x, v: _translation(torch.zeros_like(v), v * x.shape[-2]),
 }
