@@ -7,6 +7,7 @@
 ``python -m stssl book --profile cpu``: execute every notebook of the book into ``book/results/``.
 ``python -m stssl check-book _build/html``: fail on a page missing from the TOC, a broken image, an error in an output.
 ``python -m stssl prepare-data bigearthnet --root DATA/bigearthnet``: pack a real data set.
+``python -m stssl download eurosat --root DATA/eurosat``: fetch a data set through torchgeo (checksums checked).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import yaml
 
 from stssl.checks import ConfigError, OneLineError
 from stssl.config import RunConfig, resolve
+from stssl.data import packable
 from stssl.runs import get_run
 
 
@@ -41,12 +43,32 @@ def _override(text: str) -> tuple[str, object]:
     return key, _value(value)
 
 
+def _names(text: str | None, numbers: bool = False) -> list | None:
+    """``"4,3,2"`` -> ``[4, 3, 2]`` (``numbers``: digits become integers), ``"a,b"`` -> ``["a", "b"]``."""
+    if text is None:
+        return None
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    return [int(item) if numbers and item.isdecimal() else item for item in items]
+
+
 def _prepare_data(args: argparse.Namespace) -> None:
     from stssl.data import prepare_data
 
-    out = prepare_data(args.dataset, args.root, args.out, args.image_size, args.workers, args.metadata)
+    options = {"metadata": args.metadata, "table": args.table, "scale": args.scale,
+               "bands": _names(args.bands, numbers=True), "classes": _names(args.classes)}
+    out = prepare_data(args.dataset, args.root, args.out, args.image_size, args.workers, **options)
     manifest = json.loads((out / "manifest.json").read_text())
     print(f"packed {manifest['count']} {args.dataset} images into {out} (verified)")
+
+
+def _download(args: argparse.Namespace) -> None:
+    from stssl.data import registry
+
+    root = Path(args.root)
+    registry.get(args.dataset).download(root)
+    print(f"downloaded {args.dataset} into {root} (torchgeo checked its checksums)")
+    if registry.get(args.dataset).source is not None:
+        print(f"next: python -m stssl prepare-data {args.dataset} --root {root}  (packs it for fast loading)")
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -191,15 +213,26 @@ def main(argv: list[str] | None = None) -> None:
     ck.add_argument("--source", default=".", help="the folder of _toc.yml and book/")
     pd = sub.add_parser("prepare-data", help="pack a real data set's RGB, labels and metadata into "
                         "memory-mapped arrays for fast loading (resumable)")
-    pd.add_argument("dataset", choices=("bigearthnet", "eurosat"))
+    pd.add_argument("dataset", choices=packable())
     pd.add_argument("--root", required=True, help="where the data set was downloaded (its original layout)")
     pd.add_argument("--out", help="the packed folder (default: <root>/stssl-packed-<image size>, "
                     "where load_data looks first)")
-    pd.add_argument("--image-size", type=int, help="pixels per side (default: 128 BigEarthNet, 32 EuroSAT)")
+    pd.add_argument("--image-size", type=int, help="pixels per side (default: 128 BigEarthNet, 32 EuroSAT; "
+                    "a folder's: its images' own)")
     pd.add_argument("--workers", type=int, default=0, help="reader processes (0: read in this process)")
     pd.add_argument("--metadata", help="EuroSAT RGB layout: the location table (YAML, CSV or parquet)")
+    pd.add_argument("--table", help="folder: the table of images, locations, dates and labels (default: the one "
+                    "CSV or parquet file in --root)")
+    pd.add_argument("--bands", help="folder of GeoTIFFs: red,green,blue as band names or 1-based indices, e.g. 4,3,2")
+    pd.add_argument("--scale", type=float, help="folder of GeoTIFFs: the pixel value shown as white (e.g. 3000)")
+    pd.add_argument("--classes", help="folder: the class names in order, comma-separated (default: sorted)")
+    from stssl.data.registry import with_feature
+
+    dl = sub.add_parser("download", help="download a data set through torchgeo's downloader and checksums")
+    dl.add_argument("dataset", choices=with_feature(lambda spec: spec.download is not None))
+    dl.add_argument("--root", required=True, help="the folder to download into (then: prepare-data --root)")
     args = parser.parse_args(argv)
-    commands = {"train": _train, "plan": _plan, "sweep": _sweep, "runs": _runs, "book": _book,
+    commands = {"download": _download, "train": _train, "plan": _plan, "sweep": _sweep, "runs": _runs, "book": _book,
                 "check-book": _check_book, "prepare-data": _prepare_data}
     try:
         commands[args.command](args)

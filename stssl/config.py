@@ -17,7 +17,7 @@ from typing import Any
 
 from stssl.algorithms import ALGORITHMS, check_algorithm, check_params
 from stssl.checks import BOOL, ConfigError, Kind, Number, OneOf, Rule, check, check_all
-from stssl.data import DATASETS, SPLITS, canonical_params, check_dataset_params
+from stssl.data import SPLITS, canonical_params, check_dataset_params, registry
 from stssl.devices import DEVICE
 
 
@@ -118,23 +118,6 @@ PROFILES: dict[str, dict[str, Any]] = {
     ),
 }
 
-# Per data set, on top of the profile (the authors' ``config/eurosat/``: EuroSAT at 32 px with ViT-S/2).
-DATASET_OVERRIDES: dict[tuple[str, str], dict[str, Any]] = {
-    ("paper", "eurosat"): dict(
-        model="vit_small_patch2", image_size=32, steps=204_800, batch_lb=8, uratio=1,
-        lr=5e-5, warmup_steps=5120, lambda_d=0.01, eval_every=2048, eval_batch_size=16, patience=32_768,
-        num_labels=10,
-    ),
-}
-
-# The paper's label budgets (``book/implementation.md``, Hyper-parameters): set ``label_fraction``
-# (BigEarthNet, Figure 3) or
-# ``num_labels`` (EuroSAT, Table 4) to one of these on top of the paper profile.
-PAPER_LABEL_BUDGETS: dict[str, dict[str, tuple]] = {
-    "bigearthnet": {"label_fraction": (0.005, 0.01, 0.02, 0.04, 0.08)},
-    "eurosat": {"num_labels": (10, 20, 40, 80)},
-}
-
 # Per algorithm: the supervised baseline uses no EMA (the authors' ``ema_m: 0``); DeFixMatch weighs its
 # unlabelled and anti terms by 0.5 (the authors' ``ulb_loss_ratio``). Each algorithm's own hyper-parameters
 # (thresholds, momenta, schedules) default in its class and are set through ``algo_params``.
@@ -157,7 +140,7 @@ def field_rules() -> dict[str, Rule]:
 
     count, path, params = Number(1, integer=True), Kind(str, "a path", optional=True), Kind(dict, "a dict")
     return dict(
-        profile=OneOf(tuple(PROFILES)), dataset=OneOf(DATASETS), data_root=path, dataset_params=params,
+        profile=OneOf(tuple(PROFILES)), dataset=OneOf(registry.names()), data_root=path, dataset_params=params,
         algo=OneOf(tuple(ALGORITHMS)), st=BOOL, algo_params=params, label_fraction=Number(0, 1, open_low=True),
         num_labels=Number(1, integer=True, optional=True), split=OneOf(SPLITS), model=OneOf(tuple(VIT_SIZES)),
         pretrained=path, image_size=count, steps=count, batch_lb=count, uratio=count, lr=Number(0, 1, open_low=True),
@@ -186,19 +169,28 @@ def resolve(profile: str = "cpu", **overrides: Any) -> RunConfig:
     dataset = overrides.get("dataset", values.get("dataset"))
     if dataset != values.get("dataset"):
         values.pop("dataset_params", None)  # a profile's data-set parameters belong to its data set
-    values.update(DATASET_OVERRIDES.get((profile, dataset), {}))
+    values.update(registry.get(dataset).profile_overrides.get(profile, {}))
     algo = overrides.get("algo", "fixmatch")
     values.update(ALGO_OVERRIDES.get(algo, {}))
     values.update(overrides)
     check_dataset_params(values["dataset"], values.get("dataset_params", {}))
-    values["dataset_params"] = canonical_params(values["dataset"], values.get("dataset_params", {}))
+    values["dataset_params"] = registry.get(values["dataset"]).identify(
+        values.get("data_root"), canonical_params(values["dataset"], values.get("dataset_params", {})))
     cfg = RunConfig(profile=profile, **values)
     check_params(cfg.algo, cfg.algo_params)
     if cfg.st and not check_algorithm(cfg.algo).uses_unlabelled:
         raise ConfigError(f"+ST-SSL needs an SSL algorithm, not {cfg.algo!r}")
     _check_image_size(cfg)
     _check_st_options(cfg)
+    _check_split(cfg)
     return cfg
+
+
+def _check_split(cfg: RunConfig) -> None:
+    """The geographic split needs a data set whose samples carry countries."""
+    splits = registry.get(cfg.dataset).splits
+    if cfg.split not in splits:
+        raise ConfigError(f"invalid split={cfg.split!r} for {cfg.dataset}; valid: {', '.join(splits)}")
 
 
 def _check_image_size(cfg: RunConfig) -> None:

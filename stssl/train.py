@@ -34,7 +34,7 @@ from stssl.algorithms import SSLAlgorithm, TaskContext, build_algorithm
 from stssl.algorithms.steps import PlainStep, STStep, Views, backward_outside_autocast
 from stssl.checks import OneLineError
 from stssl.config import RunConfig
-from stssl.data import DataSplits, load_data
+from stssl.data import DataSplits, load_data, registry
 from stssl.data.augment import views as augmentations
 from stssl.devices import check_device, trainer_devices
 from stssl.evaluate import PseudoLabelQuality, classification_metrics, predict, selection_metric
@@ -231,7 +231,7 @@ class SSLModule(L.LightningModule):
             net.grad_checkpointing = cfg.grad_checkpointing
             if cfg.pretrained:
                 load_pretrained(net, cfg.pretrained)
-        self.weak_view, self.strong_view = augmentations(cfg.dataset)
+        self.weak_view, self.strong_view = augmentations(registry.get(cfg.dataset).augmentation_for(cfg.dataset_params))
         self.meta = run_meta(cfg)  # the teacher's input
         self.ema_nets = copy.deepcopy(self.nets).requires_grad_(False)
         if cfg.compile:

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from stssl.data import augment
+from stssl.data import augment, registry
 from stssl.data.augment import (
     GEOMETRIC_OPS, USB_CUTOUT_FILL, bigearthnet_views, reflect_crop_flip, strong_view, views, weak_view,
 )
@@ -14,8 +14,8 @@ def _flips(x):
 
 
 def test_geosynth_keeps_its_fused_views():
-    assert views("geosynth") == (weak_view, strong_view)
-    with pytest.raises(ValueError, match="valid: geosynth, bigearthnet, eurosat"):
+    assert views(registry.get("geosynth").augmentation) == views("fused") == (weak_view, strong_view)
+    with pytest.raises(ValueError, match="valid: fused, randaugment, usb"):
         views("nope")
 
 
@@ -53,7 +53,7 @@ def test_weak_view_crops_the_reflect_padded_image_as_kornia_does_over_every_offs
     assert len(set(drawn.tolist())) == 5 * 5 * 4  # every offset of 0..4 on both axes, with every flip
 
 
-@pytest.mark.parametrize("name", ["bigearthnet", "eurosat"])
+@pytest.mark.parametrize("name", ["randaugment", "usb"])
 def test_strong_views_draw_their_operations_per_sample(name):
     x = torch.rand(1, 3, 16, 16).expand(16, -1, -1, -1).contiguous()
     weak, strong = views(name)
@@ -67,7 +67,7 @@ def test_strong_views_draw_their_operations_per_sample(name):
 
 def test_eurosat_strong_view_ends_with_usb_cutout():
     torch.manual_seed(0)
-    out = views("eurosat")[1](torch.zeros(32, 3, 16, 16))
+    out = views("usb")[1](torch.zeros(32, 3, 16, 16))
     fill = torch.tensor(USB_CUTOUT_FILL).view(1, 3, 1, 1)
     assert (out == fill).all(dim=1).any()
 

@@ -141,7 +141,7 @@ def _recorded_draws(name, monkeypatch, b=400, rounds=5):
 
 
 def test_bigearthnet_draws_three_distinct_operations_uniformly(monkeypatch):
-    drawn = _recorded_draws("bigearthnet", monkeypatch).view(5, 3, -1).transpose(0, 1).flatten(1)  # 3 x 2000
+    drawn = _recorded_draws("randaugment", monkeypatch).view(5, 3, -1).transpose(0, 1).flatten(1)  # 3 x 2000
     assert all(len(set(sample.tolist())) == 3 for sample in drawn.T)  # without replacement
     counts = torch.bincount(drawn.flatten(), minlength=15).float()
     expected = drawn.numel() / 15  # 400 per operation
@@ -149,7 +149,7 @@ def test_bigearthnet_draws_three_distinct_operations_uniformly(monkeypatch):
 
 
 def test_eurosat_draws_operations_uniformly_with_replacement(monkeypatch):
-    drawn = _recorded_draws("eurosat", monkeypatch).view(5, 3, -1).transpose(0, 1).flatten(1)
+    drawn = _recorded_draws("usb", monkeypatch).view(5, 3, -1).transpose(0, 1).flatten(1)
     counts = torch.bincount(drawn.flatten(), minlength=14).float()
     expected = drawn.numel() / 14
     assert ((counts - expected).abs() < 5 * expected ** 0.5).all(), counts
@@ -170,7 +170,7 @@ def _no_host_reads(monkeypatch):
         yield
 
 
-@pytest.mark.parametrize("name", ["bigearthnet", "eurosat"])
+@pytest.mark.parametrize("name", ["randaugment", "usb"])
 def test_strong_views_read_nothing_back_and_keep_shape_dtype_range(name, monkeypatch):
     """The accelerator's path, run here on the CPU with every host read refused."""
     strong = views(name)[1]
@@ -185,7 +185,7 @@ def test_strong_views_read_nothing_back_and_keep_shape_dtype_range(name, monkeyp
     assert out.min() >= 0 and out.max() <= 1
 
 
-@pytest.mark.parametrize("name", ["bigearthnet", "eurosat"])
+@pytest.mark.parametrize("name", ["randaugment", "usb"])
 def test_accelerator_path_traces_as_one_graph(name, monkeypatch):
     """TorchDynamo captures the whole strong view without a graph break (a break is where a
     value would have to come back to the host), so ``torch.compile`` can fuse it."""

@@ -148,7 +148,7 @@ def test_load_data_bigearthnet(ben_root):
 # ------------------------------------------------------------------------------------------ bad input
 
 def test_missing_root_says_layout_and_download(tmp_path):
-    with pytest.raises(DataError, match=r"BigEarthNet-v1.0/<patch>.*download=True"):
+    with pytest.raises(DataError, match=r"BigEarthNet-v1.0/<patch>.*python -m stssl download bigearthnet --root"):
         load_bigearthnet(tmp_path / "nowhere")
 
 
@@ -188,7 +188,8 @@ def test_bad_coordinates_and_date_name_file_and_value(tmp_path):
 
 def test_paper_profile_for_the_real_data_sets():
     """Spec 7.2 / 7.3 hyper-parameters, with the label budgets of Figure 3 and Table 4."""
-    from stssl.config import PAPER_LABEL_BUDGETS, resolve
+    from stssl.config import resolve
+    from stssl.data import registry
 
     ben = resolve("paper", data_root="/data/ben", label_fraction=0.005, split="geographic")
     assert (ben.dataset, ben.model, ben.image_size, ben.batch_lb, ben.uratio, ben.lr, ben.steps, ben.lambda_d) == (
@@ -197,4 +198,4 @@ def test_paper_profile_for_the_real_data_sets():
     assert (eurosat.model, eurosat.image_size, eurosat.batch_lb, eurosat.uratio, eurosat.lr, eurosat.num_labels,
             eurosat.lambda_d, eurosat.warmup_steps) == ("vit_small_patch2", 32, 8, 1, 5e-5, 10, 0.01, 5120)
     assert "10 labels" in eurosat.describe()
-    assert PAPER_LABEL_BUDGETS["eurosat"]["num_labels"] == (10, 20, 40, 80)
+    assert registry.get("eurosat").label_budgets["num_labels"] == (10, 20, 40, 80)

@@ -76,7 +76,7 @@ def test_usb_split_and_per_class_labels(ms_root):
 
 
 def test_missing_root_and_missing_metadata(tmp_path):
-    with pytest.raises(DataError, match=r"sentinel_2/tif/<Class>/<Class>_<n>.tif.*download=True"):
+    with pytest.raises(DataError, match=r"sentinel_2/tif/<Class>/<Class>_<n>.tif.*python -m stssl download eurosat --root"):
         load_eurosat(tmp_path / "nowhere")
     make_eurosat_rgb(tmp_path, 2, 8)
     with pytest.raises(DataError, match=r"needs a metadata table.*eurosat_meta.yaml"):

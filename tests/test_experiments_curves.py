@@ -8,7 +8,8 @@ import pandas as pd
 import papermill as pm
 import pytest
 
-from stssl.config import PAPER_LABEL_BUDGETS, resolve
+from stssl.config import resolve
+from stssl.data import registry
 from stssl.experiments import context, figure3, figure6, table1, table4
 from stssl.runs import Run, runs_root
 
@@ -31,7 +32,7 @@ def _run(algo="fixmatch", st=False, seed=0, history=None, **metrics_and_config) 
 def test_table4_runs_single_label_geosynth_at_the_papers_label_counts():
     cfgs = table4.configs("cpu", seeds=2)
     assert len(cfgs) == 4 * 3 * 2
-    assert sorted({c.num_labels for c in cfgs}) == [10, 20, 40, 80] == list(PAPER_LABEL_BUDGETS["eurosat"]["num_labels"])
+    assert sorted({c.num_labels for c in cfgs}) == [10, 20, 40, 80] == list(registry.get("eurosat").label_budgets["num_labels"])
     assert {(c.algo, c.st) for c in cfgs} == {("supervised", False), ("fixmatch", False), ("fixmatch", True)}
     assert all(c.dataset == "geosynth" and c.dataset_params == {"multilabel": False} for c in cfgs)
     assert all(c.steps == 1000 and c.model == "vit_tiny_patch8" for c in cfgs)  # the rest is the cpu profile
@@ -49,7 +50,7 @@ def test_table4_paper_profile_is_eurosat_with_the_papers_settings():
 
 
 def test_table4_refuses_multi_label_data():
-    with pytest.raises(ValueError, match=r"single-label data set, got 'bigearthnet'; valid: eurosat, geosynth"):
+    with pytest.raises(ValueError, match=r"single-label data set, got 'bigearthnet'; valid: geosynth, eurosat, folder"):
         table4.configs("paper", dataset="bigearthnet", data_root="/x")
 
 
@@ -68,12 +69,12 @@ def test_figure3_maps_the_papers_fractions_and_reuses_table1_at_the_table1_point
 def test_figure3_paper_profile_is_bigearthnet_at_the_papers_fractions():
     cfgs = figure3.configs("paper", data_root="/x", seeds=1)
     assert {c.dataset for c in cfgs} == {"bigearthnet"} and {c.model for c in cfgs} == {"vit_small_patch16"}
-    assert sorted({c.label_fraction for c in cfgs}) == list(PAPER_LABEL_BUDGETS["bigearthnet"]["label_fraction"])
+    assert sorted({c.label_fraction for c in cfgs}) == list(registry.get("bigearthnet").label_budgets["label_fraction"])
     assert {c.num_labels for c in cfgs} == {None}
 
 
 def test_figure3_refuses_a_data_set_budgeted_by_label_counts_and_bad_fractions():
-    with pytest.raises(ValueError, match=r"'eurosat'.*number of labels.*valid data sets: geosynth, bigearthnet"):
+    with pytest.raises(ValueError, match=r"'eurosat'.*number of labels \(10\), which Table 4 varies"):
         figure3.configs("paper", dataset="eurosat", data_root="/x")
     with pytest.raises(ValueError, match=r"fractions must lie in \(0, 1\], got \[0.1, 2.0\]"):
         figure3.configs("cpu", fractions=[0.1, 2])
@@ -98,7 +99,7 @@ def test_context_strengths_and_the_strength_one_runs_are_table1s():
 
 
 def test_context_needs_geosynth_and_strengths_in_range():
-    with pytest.raises(ValueError, match=r"GeoSynth parameter; got dataset 'bigearthnet', valid: geosynth"):
+    with pytest.raises(ValueError, match=r"parameter of generated data; got dataset 'bigearthnet', valid: geosynth \("):
         context.configs("paper", data_root="/x")
     with pytest.raises(ValueError, match=r"strengths must lie in \[0, 1\], got \[1.5\]"):
         context.configs("cpu", strengths=[1.5])
@@ -238,5 +239,5 @@ def test_context_notebook(tmp_path):
 
 
 def test_context_notebook_fails_at_once_for_real_data(tmp_path):
-    with pytest.raises(pm.PapermillExecutionError, match=r"GeoSynth parameter; got dataset 'eurosat'"):
+    with pytest.raises(pm.PapermillExecutionError, match=r"parameter of generated data; got dataset 'eurosat'"):
         _execute("context", tmp_path, dataset="eurosat", data_root="/x")

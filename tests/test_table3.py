@@ -110,7 +110,7 @@ def test_configs_share_table1_runs_and_add_the_geographic_split(smoke_configs):
     paper = table3.configs("paper", data_root="/x", seeds=2)
     assert len(paper) == 4 and {c.dataset for c in paper} == {"bigearthnet"} and all(c.st for c in paper)
     assert [c.split for c in paper] == ["standard", "standard", "geographic", "geographic"]
-    with pytest.raises(ValueError, match="EuroSAT"):
+    with pytest.raises(ValueError, match="needs dates and countries, which eurosat lacks; valid: geosynth, bigearthnet"):
         table3.configs("paper", dataset="eurosat", data_root="/x")
 
 

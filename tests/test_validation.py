@@ -13,8 +13,8 @@ import torch
 from stssl import cli, train
 from stssl.algorithms import ALGORITHMS, hyper_parameters
 from stssl.checks import ConfigError
-from stssl.config import DATASET_OVERRIDES, PROFILES, RunConfig, field_rules, resolve, seed_list
-from stssl.data import DATASET_PARAMS
+from stssl.config import PROFILES, RunConfig, field_rules, resolve, seed_list
+from stssl.data import registry
 from stssl.data.bigearthnet import load_bigearthnet
 from stssl.data.eurosat import load_eurosat
 from stssl.data.synthetic import GeoSynthConfig
@@ -142,9 +142,9 @@ def test_every_field_and_every_parameter_has_a_rule():
     assert set(field_rules()) == {f.name for f in dataclasses.fields(RunConfig)}
     for name, cls in ALGORITHMS.items():
         assert set(cls.param_rules) == set(hyper_parameters(name)), name
-    assert set(DATASET_PARAMS["geosynth"]) == {f.name for f in dataclasses.fields(GeoSynthConfig)}
-    assert set(DATASET_PARAMS["eurosat"]) == set(inspect.signature(load_eurosat).parameters) - {"root"}
-    assert set(DATASET_PARAMS["bigearthnet"]) == set(inspect.signature(load_bigearthnet).parameters) - {"root"} | {
+    assert set(registry.get("geosynth").params) == {f.name for f in dataclasses.fields(GeoSynthConfig)}
+    assert set(registry.get("eurosat").params) == set(inspect.signature(load_eurosat).parameters) - {"root"}
+    assert set(registry.get("bigearthnet").params) == set(inspect.signature(load_bigearthnet).parameters) - {"root"} | {
         "split_files"}  # taken by load_data
 
 
@@ -164,8 +164,9 @@ def test_every_profile_and_every_page_s_runs_still_resolve():
     for profile in PROFILES:
         for algo in ALGORITHMS:
             resolve(profile, algo=algo)
-    for profile, dataset in DATASET_OVERRIDES:
-        resolve(profile, dataset=dataset)
+    for dataset in registry.names():
+        for profile in registry.get(dataset).profile_overrides:
+            resolve(profile, dataset=dataset)
     pages = (table1, table2, table3, table4, figure3, figure4, figure5, figure6, context)
     for profile in ("cpu", "smoke"):
         assert all(page.configs(profile) for page in pages)

@@ -446,21 +446,22 @@ def eurosat_views(crop_ratio: float = 0.875, n: int = 3) -> tuple[Callable, Call
     return weak, strong
 
 
-PIPELINES = ("geosynth", "bigearthnet", "eurosat")
+PIPELINES = ("fused", "randaugment", "usb")
 
 
 @functools.lru_cache(maxsize=None)
 def views(name: str) -> tuple[Callable, Callable]:
-    """The (weak, strong) batched augmentations of a data set: float [0, 1] B x C x H x W in and out.
+    """The (weak, strong) batched augmentations of a pipeline: float [0, 1] B x C x H x W in and out.
 
-    ``"geosynth"``: :func:`weak_view` / :func:`strong_view` (fused, fast on a CPU);
-    ``"bigearthnet"``: the authors' kornia RandAugment n=3, m=5 (rebuilt batched, no kornia call);
-    ``"eurosat"``: USB's (``book/implementation.md``).
+    ``"fused"``: :func:`weak_view` / :func:`strong_view` (GeoSynth's; fast on a CPU);
+    ``"randaugment"``: the authors' BigEarthNet kornia RandAugment n=3, m=5 (rebuilt batched, no kornia call);
+    ``"usb"``: USB's, the authors' EuroSAT pipeline (``book/implementation.md``).
+    A data set names its pipeline in its declaration (:mod:`stssl.data.registry`).
     """
-    if name == "geosynth":
+    if name == "fused":
         return weak_view, strong_view
-    if name == "bigearthnet":
+    if name == "randaugment":
         return bigearthnet_views()
-    if name == "eurosat":
+    if name == "usb":
         return eurosat_views()
     raise ValueError(f"unknown augmentation pipeline {name!r}; valid: {', '.join(PIPELINES)}")

@@ -3,8 +3,8 @@ patches with location, acquisition date and 43 labels.
 
 Layout (as torchgeo downloads it): ``<root>/BigEarthNet-v1.0/<patch>/<patch>_B04.tif`` (and the
 other bands) plus ``<patch>_labels_metadata.json``; ``<root>`` may also be the folder of patch
-folders itself. Download: ``torchgeo.datasets.BigEarthNet(root, bands="s2", download=True)``
-(about 66 GB), or ``load_data("bigearthnet", root, {"download": True})``.
+folders itself. Download: ``python -m stssl download bigearthnet --root DIR`` (torchgeo's
+downloader and checksums, about 66 GB), or ``load_data("bigearthnet", root, {"download": True})``.
 
 * Location: the centre of the JSON's UTM box (``coordinates``) converted from its
   ``projection`` to WGS84. The authors ship only finished pickles, so this is the
@@ -73,8 +73,8 @@ def patch_root(root: Path | str) -> Path:
             return cand
     raise DataError(
         f"no BigEarthNet-S2 v1.0 patches under {root}: expected {LAYOUT}. Download it with "
-        "`torchgeo.datasets.BigEarthNet(root, bands='s2', download=True)` (pip install torchgeo) or "
-        "load_data('bigearthnet', root, {'download': True}), or from https://bigearthnet.net"
+        f"`python -m stssl download bigearthnet --root {root}` (torchgeo's downloader, checksums checked; "
+        "~66 GB), or from https://bigearthnet.net"
     )
 
 
@@ -163,11 +163,9 @@ def load_bigearthnet(root: Path | str, image_size: int = 128, classes: int = 43,
 
 
 def _download(root: Path) -> None:
-    try:
-        from torchgeo.datasets import BigEarthNet
-    except ImportError as err:
-        raise DataError("downloading BigEarthNet needs torchgeo: pip install torchgeo") from err
-    BigEarthNet(str(root), bands="s2", download=True)
+    from stssl.data.torchgeo import download
+
+    download("BigEarthNet", root)
 
 
 def to_19_classes(ds: MetaDataset) -> MetaDataset:
@@ -203,7 +201,9 @@ def patch_countries() -> dict[str, str]:
 
 # What a split pickle refers to: a pandas DataFrame of patch names and the authors' other columns
 # (numbers, texts, label arrays), as pandas 1.5 with numpy 1 (the authors' time) and pandas 3 with
-# numpy 2 write it. Anything else is refused: unpickling calls whatever a pickle names.
+# numpy 2 write it, with or without pyarrow (whose strings pickle as an ArrowStringArray rebuilt from
+# buffers by pyarrow's own constructors, which build data and call nothing else). Anything else is
+# refused: unpickling calls whatever a pickle names.
 _SPLIT_PICKLE_TYPES: dict[str, tuple[str, ...]] = {
     "pandas": ("DataFrame", "Index", "RangeIndex", "StringDtype", "NA"),
     "pandas.core.frame": ("DataFrame",),
@@ -212,13 +212,14 @@ _SPLIT_PICKLE_TYPES: dict[str, tuple[str, ...]] = {
     "pandas.core.internals.managers": ("BlockManager",),
     "pandas._libs.internals": ("_unpickle_block",),
     "pandas._libs.arrays": ("__pyx_unpickle_NDArrayBacked",),
-    "pandas.arrays": ("StringArray",),
+    "pandas.arrays": ("StringArray", "ArrowStringArray"),
+    "pyarrow.lib": ("_restore_array", "py_buffer", "type_for_alias"),
     "numpy": ("ndarray", "dtype"),
     "numpy._core.multiarray": ("_reconstruct",),
     "numpy.core.multiarray": ("_reconstruct",),  # numpy 1's name of numpy._core
     "numpy._core.numeric": ("_frombuffer",),
     "numpy.core.numeric": ("_frombuffer",),
-    "builtins": ("slice",),
+    "builtins": ("slice", "bytearray"),
 }
 _PANDAS_1_NAMES = {("pandas.core.indexes.numeric", "Int64Index"): ("pandas", "Index")}  # a subset's row index
 

@@ -58,8 +58,7 @@ def find_images(root: Path | str) -> tuple[list[Path], str]:
             return [f for c in CLASSES for f in sorted((folder / c).glob(f"*{ext}"), key=lambda p: p.name)], layout
     raise DataError(
         f"no EuroSAT images under {root}: expected {LAYOUTS}. Download the multispectral version with "
-        "`torchgeo.datasets.EuroSAT(root, download=True)` (pip install torchgeo) or "
-        "load_data('eurosat', root, {'download': True})"
+        f"`python -m stssl download eurosat --root {root}` (torchgeo's downloader, checksums checked)"
     )
 
 
@@ -159,11 +158,9 @@ def load_eurosat(root: Path | str, image_size: int = 32, metadata: Path | str | 
 
 
 def _download(root: Path) -> None:
-    try:
-        from torchgeo.datasets import EuroSAT
-    except ImportError as err:
-        raise DataError("downloading EuroSAT needs torchgeo: pip install torchgeo") from err
-    EuroSAT(str(root), download=True)
+    from stssl.data.torchgeo import download
+
+    download("EuroSAT", root)
 
 
 def eurosat_splits(labels: np.ndarray) -> dict[str, np.ndarray]:

@@ -75,7 +75,7 @@ def read_json(path: Path) -> dict:
 
 
 @contextlib.contextmanager
-def _geotiff(path: Path):
+def open_geotiff(path: Path):
     """An open rasterio data set; any read failure becomes a :class:`DataError` naming the file."""
     import rasterio
 
@@ -88,13 +88,13 @@ def _geotiff(path: Path):
 
 def read_bands(path: Path, bands: tuple[int, ...] = (1,)) -> np.ndarray:
     """Bands (1-based indices) of a GeoTIFF as float32, bands x H x W."""
-    with _geotiff(path) as src:
+    with open_geotiff(path) as src:
         return src.read(list(bands)).astype(np.float32)
 
 
 def raster_centre(path: Path) -> tuple[float, float]:
     """(lat, lon) WGS84 of the centre of a GeoTIFF, from its CRS and affine transform."""
-    with _geotiff(path) as src:
+    with open_geotiff(path) as src:
         if src.crs is None:
             raise DataError(f"{path}: the GeoTIFF has no CRS, so its location is unknown")
         x, y = src.transform @ (src.width / 2, src.height / 2)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from stssl.config import RunConfig, resolve
+from stssl.data import registry
 from stssl.experiments import table1
 from stssl.report import _mean_std, frames_by, gains_by
 from stssl.runs import Run
@@ -27,17 +28,18 @@ def configs(profile: str = "cpu", dataset: str | None = None, data_root: str | N
             device: str = "auto", strengths=STRENGTHS, config: dict | None = None) -> list[RunConfig]:
     """FixMatch and FixMatch + ST-SSL on GeoSynth at each context strength, every seed. Strength 1
     is GeoSynth's default, which ``resolve`` leaves out of the config: those runs are Table 1's."""
-    data = dataset or resolve(profile).dataset
-    if data != "geosynth":
-        raise ValueError(f"context strength is a GeoSynth parameter; got dataset {data!r}, valid: geosynth "
+    spec = registry.get(dataset or resolve(profile).dataset)
+    if spec.context_param is None:
+        raise ValueError(f"context strength is a parameter of generated data; got dataset {spec.name!r}, valid: "
+                         f"{', '.join(registry.with_feature(lambda s: s.context_param is not None))} "
                          "(a real data set's context cannot be turned down)")
     strengths = [float(s) for s in (STRENGTHS if strengths is None else strengths)]
     if not strengths or any(not 0 <= s <= 1 for s in strengths):
         raise ValueError(f"strengths must lie in [0, 1], got {strengths!r}")
-    base = resolve(profile, dataset="geosynth", **(config or {})).dataset_params
+    base = resolve(profile, dataset=spec.name, **(config or {})).dataset_params
     return [c for s in strengths
             for c in table1.configs(profile, dataset, data_root, seeds, device, algo="fixmatch",
-                                    config={**(config or {}), "dataset_params": {**base, "context_strength": s}})
+                                    config={**(config or {}), "dataset_params": {**base, spec.context_param: s}})
             if c.algo == "fixmatch"]
 
 

@@ -15,8 +15,8 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from stssl.config import RunConfig
-from stssl.data import DataSplits
+from stssl.config import RunConfig, resolve
+from stssl.data import DataSplits, registry
 from stssl.evaluate import classification_metrics
 from stssl.experiments import table1
 from stssl.meta import MetaEncoding
@@ -29,8 +29,10 @@ from stssl.runs import Run
 def configs(profile: str = "cpu", dataset: str | None = None, data_root: str | None = None, seeds=3,
             device: str = "auto", config: dict | None = None) -> list[RunConfig]:
     """Table 1's FixMatch + ST-SSL runs (every seed), then the same runs on the geographic split."""
-    if dataset == "eurosat":
-        raise ValueError("Table 3 needs dates and countries, which EuroSAT lacks; valid: geosynth, bigearthnet")
+    spec = registry.get(dataset or resolve(profile).dataset)
+    if not spec.has_dates or "geographic" not in spec.splits:
+        raise ValueError(f"Table 3 needs dates and countries, which {spec.name} lacks; valid: "
+                         f"{', '.join(registry.with_feature(lambda s: s.has_dates and 'geographic' in s.splits))}")
     standard = [c for c in table1.configs(profile, dataset, data_root, seeds, device, algo="fixmatch", config=config)
                 if c.st]
     return standard + [dataclasses.replace(c, split="geographic") for c in standard]

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import pandas as pd
 
-from stssl.config import PAPER_LABEL_BUDGETS, RunConfig, resolve
+from stssl.config import RunConfig, resolve
+from stssl.data import registry
 from stssl.experiments import table1
 from stssl.paper import TABLE4
 from stssl.report import BASELINE_METHODS, _mean_std, frames_by, gains_by
 from stssl.runs import Run
 
-LABEL_BUDGETS: tuple[int, ...] = PAPER_LABEL_BUDGETS["eurosat"]["num_labels"]
-SINGLE_LABEL_DATASETS = ("eurosat", "geosynth")
+PAPER_DATASET = "eurosat"  # the paper's Table 4
+LABEL_BUDGETS: tuple[int, ...] = registry.get(PAPER_DATASET).label_budgets["num_labels"]
 GAIN_ROW = "+ ST-SSL gain (paired)"
 
 
@@ -23,15 +24,16 @@ def data_for(profile: str, dataset: str | None) -> tuple[str, dict | None]:
     """The single-label data set and the ``dataset_params`` to run it with (None: the profile's).
 
     ``dataset=None`` is EuroSAT in the ``paper`` profile and the profile's own data set
-    (GeoSynth) otherwise; GeoSynth keeps the profile's parameters (e.g. smoke's ``n_samples``)
-    and switches to single-label mode."""
-    dataset = dataset or ("eurosat" if profile == "paper" else resolve(profile).dataset)
-    if dataset not in SINGLE_LABEL_DATASETS:
+    (GeoSynth) otherwise; a data set with a single-label mode (GeoSynth) keeps the profile's
+    parameters (e.g. smoke's ``n_samples``) and switches to it."""
+    dataset = dataset or (PAPER_DATASET if profile == "paper" else resolve(profile).dataset)
+    single = registry.get(dataset).single_label
+    if single is None:
         raise ValueError(f"Table 4 needs a single-label data set, got {dataset!r}; valid: "
-                         f"{', '.join(SINGLE_LABEL_DATASETS)}")
-    if dataset == "geosynth":
-        return dataset, {**resolve(profile, dataset=dataset).dataset_params, "multilabel": False}
-    return dataset, None
+                         f"{', '.join(registry.with_feature(lambda spec: spec.single_label is not None))}")
+    if not single:
+        return dataset, None
+    return dataset, {**resolve(profile, dataset=dataset).dataset_params, **single}
 
 
 def configs(profile: str = "cpu", dataset: str | None = None, data_root: str | None = None, seeds=3,

@@ -1,0 +1,157 @@
+"""The data-set registry: one :class:`DatasetSpec` per data set, and nothing else knows data-set names.
+
+Loading, packing, augmentation, the labelled-subset rule, the profile settings and which pages a
+data set can serve all come from its declaration. Adding a data set is one file with a loader and
+one call::
+
+    from stssl.data.registry import DatasetSpec, register
+
+    def open_mine(root, params, split):
+        ds = ...  # a MetaDataset
+        return ds, {"train": ..., "val": ..., "test": ...}
+
+    register(DatasetSpec("mine", open_mine, params={"image_size": Number(1, integer=True)}))
+
+after which ``resolve(dataset="mine", data_root=...)`` takes it. Name the file (or a module) in the
+``STSSL_DATASETS`` environment variable (several: separated by ``os.pathsep``) and every process
+registers it on its first look-up: ``python -m stssl train --set dataset=mine``, the notebooks, and
+the worker processes that train runs in parallel. The built-in data sets are declared in
+:mod:`stssl.data.builtin`, with loaders that import their (heavier) modules only when called, so
+that asking which data sets exist imports no GeoTIFF or map library.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from stssl.checks import ConfigError, Rule
+
+Splits = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Everything stssl needs to know about one data set.
+
+    ``open(data_root, params, split)`` returns the :class:`~stssl.data.base.MetaDataset` and its
+    ``train``/``val``/``test`` positions; ``params`` are the run's ``dataset_params`` (checked
+    against ``params`` rules first, ``image_size`` always among them).
+    """
+
+    name: str
+    open: Callable[[str | None, dict, str], tuple[Any, Splits]]
+    params: Mapping[str, Rule]
+    description: str = ""
+    # the augmentation pipeline (stssl.data.augment.PIPELINES), or a function of the params choosing one
+    augmentation: str | Callable[[dict], str] = "randaugment"
+    needs_root: bool = True  # False: generated (GeoSynth); True: data_root names its folder
+    splits: tuple[str, ...] = ("standard",)  # "geographic" where samples carry countries
+    has_dates: bool = True  # False: every day of year is unknown (Table 3's OOD days need dates)
+    stratified_labels: bool = False  # the labelled subset by iterative stratification (BigEarthNet)
+    # dataset_params that give its single-label form (Table 4): {} when it is (or may be) single-label
+    # as given, None when it never is
+    single_label: Mapping[str, Any] | None = None
+    context_param: str | None = None  # the parameter that turns the metadata's information down (GeoSynth)
+    default_params: Callable[[], Mapping[str, Any]] | None = None  # dropped from a run's key when equal
+    profile_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # per profile name
+    label_budgets: Mapping[str, tuple] = field(default_factory=dict)  # the paper's, per config field
+    # prepare-data: (root, image_size or None, options) -> a stssl.data.packed.Source
+    source: Callable[[str, int | None, dict], Any] | None = None
+    # python -m stssl download: fetch into a folder (through torchgeo's downloaders and checksums)
+    download: Callable[[Path], None] | None = None
+    # (data_root, params) -> dataset_params naming the data's content (the folder's: its table's SHA-1),
+    # added to a run's config so that a run on edited data gets a new cache key instead of the old result
+    fingerprint: Callable[[str | None, dict], dict] | None = None
+
+    def augmentation_for(self, params: Mapping[str, Any]) -> str:
+        return self.augmentation(dict(params)) if callable(self.augmentation) else self.augmentation
+
+    def identify(self, data_root: str | None, params: Mapping[str, Any]) -> dict:
+        """``params`` with the data's fingerprint (when the data set declares one) in place of any given."""
+        return {**params, **self.fingerprint(data_root, dict(params))} if self.fingerprint else dict(params)
+
+    def canonical(self, params: Mapping[str, Any]) -> dict:
+        """``params`` without the entries at the data set's declared defaults, so that two spellings
+        of the same data make one cache key; ``image_size`` is always kept (it overrides the run's)."""
+        defaults = dict(self.default_params()) if self.default_params else {}
+        defaults.pop("image_size", None)
+        return {k: v for k, v in params.items() if k not in defaults or v != defaults[k]}
+
+
+class UnknownDataset(ConfigError):
+    """A data-set name nobody registered."""
+
+
+_REGISTRY: dict[str, DatasetSpec] = {}
+
+
+def register(spec: DatasetSpec, replace: bool = False) -> DatasetSpec:
+    """Make ``spec`` known by its name; registering a taken name fails unless ``replace``."""
+    _load_builtins()
+    if spec.name in _REGISTRY and not replace:
+        raise ValueError(f"a data set named {spec.name!r} is already registered; pass replace=True to redefine it")
+    if "image_size" not in spec.params:
+        raise ValueError(f"data set {spec.name!r}: its params must include 'image_size' (every run sets it)")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def unregister(name: str) -> None:
+    """Forget a registered data set (tests, notebooks that declare one for a demonstration)."""
+    _REGISTRY.pop(name, None)
+
+
+def names() -> tuple[str, ...]:
+    """Every registered data set, built-ins first."""
+    _load_builtins()
+    return tuple(_REGISTRY)
+
+
+def get(name: str) -> DatasetSpec:
+    """The declaration of ``name``; an unknown name fails listing the valid ones."""
+    _load_builtins()
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        raise UnknownDataset(f"unknown data set {name!r}; valid: {', '.join(_REGISTRY)} "
+                             "(stssl.data.registry.register declares another)") from None
+
+
+def with_feature(test: Callable[[DatasetSpec], bool]) -> list[str]:
+    """The names of the registered data sets that pass ``test`` (for error messages naming the valid ones)."""
+    return [n for n in names() if test(_REGISTRY[n])]
+
+
+_BUILTINS_LOADED = False
+
+
+def _load_builtins() -> None:
+    global _BUILTINS_LOADED
+    if not _BUILTINS_LOADED:
+        _BUILTINS_LOADED = True
+        import stssl.data.builtin  # noqa: F401  (registers GeoSynth, EuroSAT, BigEarthNet, ...)
+
+        for entry in filter(None, os.environ.get(USER_DATASETS, "").split(os.pathsep)):
+            _import_user_file(entry)
+
+
+USER_DATASETS = "STSSL_DATASETS"
+
+
+def _import_user_file(entry: str) -> None:
+    """Run a user's declaration file (a ``.py`` path) or import a module by name."""
+    if not entry.endswith(".py"):
+        importlib.import_module(entry)
+        return
+    path = Path(entry).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"{USER_DATASETS} names {path}, which does not exist")
+    spec = importlib.util.spec_from_file_location(f"stssl_user_datasets.{path.stem}", path)
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
