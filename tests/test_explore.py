@@ -169,7 +169,7 @@ def test_gpu_page_cli_commands_parse_and_train_table1s_run(monkeypatch, tmp_path
     monkeypatch.setattr(cli, "get_run", lambda cfg, **kw: asked.append(cfg) or type("R", (), {"path": tmp_path, "metrics": {}}))
     packed = []
 
-    def fake_prepare(dataset, root, out, image_size, workers, metadata):
+    def fake_prepare(dataset, root, out=None, image_size=None, workers=0, **options):
         packed.append((dataset, root, workers))
         (tmp_path / "manifest.json").write_text(json.dumps({"count": 1}))
         return tmp_path
@@ -185,7 +185,8 @@ def test_gpu_page_cli_commands_parse_and_train_table1s_run(monkeypatch, tmp_path
     (local, gpus), (slurm, array) = swept
     assert gpus.gpus == ["0", "1", "2", "3"] and array.partition == "gpu" and array.sbatch == {"account": "myproject"}
     assert local == slurm and explore.table1_config("paper", data_root="/data/bigearthnet") in local
-    assert {c.dataset for c in local} == {"bigearthnet", "eurosat", "geosynth"}  # the context page stays on GeoSynth
+    # the context page stays on GeoSynth, the own-data page on its GeoSynth export
+    assert {c.dataset for c in local} == {"bigearthnet", "eurosat", "geosynth", "folder"}
     assert ("bigearthnet", "/data/bigearthnet", 8) in packed and ("eurosat", "/data/eurosat", 0) in packed
     assert asked[0] == explore.table1_config("paper", data_root="/data/bigearthnet", device="cuda")
     assert asked[0].key() == explore.table1_config("paper", data_root="/data/bigearthnet").key()
@@ -233,4 +234,4 @@ def test_gpu_page_run_counts_are_the_configs(monkeypatch, tmp_path):
 
     planned = distinct([c for name in ("summary", "explore")
                         for c in page_configs(BY_NAME[name], "paper", roots["BigEarthNet"], roots["EuroSAT"], 1)])
-    assert {c.key() for c in planned if c.dataset != "geosynth"} == set(seen[1])
+    assert {c.key() for c in planned if c.dataset in ("bigearthnet", "eurosat")} == set(seen[1])

@@ -13,20 +13,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from stssl.config import PROFILES, RunConfig, seed_list
+from stssl.data import registry
 
 
 @dataclass(frozen=True)
 class Page:
     name: str
     seeds: int | None  # the notebook's default number of seeds (None: the page takes no ``seeds``)
-    data: str = "main"  # "main": the profile's data set | "eurosat": Table 4 | "geosynth": GeoSynth only | "none"
+    # "main": the profile's data set | "single-label": Table 4's (EuroSAT in the paper profile) | "generated": a data set whose context can be
+    # turned down (GeoSynth; the cpu profile's when the book's has none) | "export": its own (a GeoSynth
+    # export, whatever the book's data set) | "none"
+    data: str = "main"
 
 
 PAGES: tuple[Page, ...] = (
     Page("geosynth", None, "none"),
-    Page("table1", 3), Page("table2", 3), Page("table3", 3), Page("table4", 3, "eurosat"),
+    Page("table1", 3), Page("table2", 3), Page("table3", 3), Page("table4", 3, "single-label"),
     Page("figure3", 3), Page("figure4", 3), Page("figure5", 3), Page("figure6", 3),
-    Page("context", 3, "geosynth"), Page("encoders", 3),
+    Page("context", 3, "generated"), Page("encoders", 3), Page("own_data", 3, "export"),
     Page("explore", None), Page("summary", None),
 )
 BY_NAME = {p.name: p for p in PAGES}
@@ -41,8 +45,8 @@ def pages(names: list[str]) -> list[Page]:
     return [p for p in PAGES if "all" in names or p.name in names]
 
 
-def _on_geosynth(profile: str) -> bool:
-    return PROFILES[profile].get("dataset") == "geosynth"
+def _generated(profile: str) -> bool:
+    return registry.get(PROFILES[profile]["dataset"]).context_param is not None
 
 
 def notebook_params(page: Page, profile: str, data_root: str | None = None, eurosat_root: str | None = None,
@@ -54,9 +58,11 @@ def notebook_params(page: Page, profile: str, data_root: str | None = None, euro
         raise ValueError(f"unknown profile {profile!r}; valid: {', '.join(PROFILES)}")
     if page.name == "geosynth":
         return {"n_samples": PROFILES[profile].get("dataset_params", {}).get("n_samples", 20_000)}
-    if page.data == "geosynth" and not _on_geosynth(profile):
+    if page.data == "export":
+        params = {"profile": profile if _generated(profile) else "cpu"}
+    elif page.data == "generated" and not _generated(profile):
         params = {"profile": "cpu"}
-    elif page.data == "eurosat" and profile == "paper":
+    elif page.data == "single-label" and profile == "paper":
         if not eurosat_root:
             raise ValueError("a paper-profile book needs EuroSAT for Table 4: give its folder (eurosat_root, "
                              "EUROSAT_ROOT=... for make book)")
@@ -80,8 +86,8 @@ def page_configs(page: Page, profile: str, data_root: str | None = None, eurosat
                  seeds: int | str | list | None = None, dataset: str | None = None,
                  device: str = "auto") -> list[RunConfig]:
     """The runs ``page`` asks for with :func:`notebook_params` (the summary: every page's)."""
-    from stssl.experiments import (context, encoders, figure3, figure4, figure5, figure6, table1, table2,
-                                   table3, table4)
+    from stssl.experiments import (context, encoders, figure3, figure4, figure5, figure6, own_data, table1,
+                                   table2, table3, table4)
     from stssl.explore import table1_config
 
     if page.name == "geosynth":
@@ -93,7 +99,8 @@ def page_configs(page: Page, profile: str, data_root: str | None = None, eurosat
     if page.name == "explore":
         return [table1_config(p["profile"], p.get("dataset"), p.get("data_root"), 0, device)]
     module = {"table1": table1, "table2": table2, "table3": table3, "table4": table4, "figure3": figure3,
-              "figure4": figure4, "figure5": figure5, "figure6": figure6, "context": context, "encoders": encoders}[page.name]
+              "figure4": figure4, "figure5": figure5, "figure6": figure6, "context": context, "encoders": encoders,
+              "own_data": own_data}[page.name]
     return module.configs(p["profile"], p.get("dataset"), p.get("data_root"), seed_list(p.get("seeds", page.seeds)),
                           device)
 

@@ -1,0 +1,113 @@
+"""Book page "ST-SSL on your own data": the ``folder`` data set, end to end.
+
+A user brings a folder of images and a table of where and when each was taken and what it
+shows. GeoSynth stands in for such a survey here: a few thousand of its images are written as PNG
+files with a CSV table (image, lat, lon, date, labels, split), packed with ``prepare-data``, and
+FixMatch and FixMatch + ST-SSL are trained on that folder through the ``folder`` data set, as
+any user's folder would be; nothing downstream reads GeoSynth itself. Given ``data_root``, the
+page runs on that folder instead.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from stssl.config import RunConfig, resolve, seed_list
+from stssl.report import _mean_std, runs_frame
+from stssl.runs import Run
+
+IMAGES: dict[str, int] = {"cpu": 5000, "smoke": 400}
+"""How many GeoSynth images the page exports, per profile (any other profile: the cpu number)."""
+EXPORT_VERSION = 1  # bump when the exported files change, so an old export is not reused
+YEAR = 2018  # GeoSynth samples have a day of year; the table states a full date, as a survey's would
+AUGMENTATION = "fused"  # GeoSynth's own views, so the runs are comparable with Table 1's
+
+
+def export_dir(profile: str = "cpu") -> Path:
+    """Where the page's export lives: beside GeoSynth's cache (``$STSSL_CACHE``)."""
+    from stssl.data.synthetic import default_cache_dir
+
+    return default_cache_dir() / f"own-data-{profile}-{IMAGES.get(profile, IMAGES['cpu'])}-v{EXPORT_VERSION}"
+
+
+def export_geosynth(out: Path, profile: str = "cpu", n_images: int | None = None) -> Path:
+    """Write ``n_images`` GeoSynth samples as ``<out>/images/<id>.png`` and ``<out>/labels.csv``
+    (GeoSynth's own train / val / test split in a ``split`` column), then pack the folder.
+
+    Done once: a finished export (``export.json``) is reused. Written under ``<out>.partial`` and
+    renamed at the end, so an interrupted export is redone, never half-read."""
+    from PIL import Image
+
+    from stssl.data import load_data, prepare_data
+
+    out = Path(out)
+    n_images = n_images or IMAGES.get(profile, IMAGES["cpu"])
+    if (out / "export.json").is_file():
+        return out
+    data = load_data("geosynth", None, resolve(profile, dataset="geosynth").dataset_params)
+    ds = data.dataset
+    split_of = np.empty(len(ds), dtype=object)
+    for name in ("train", "val", "test"):
+        split_of[getattr(data, name)] = name
+    # a seed of its own: GeoSynth's split draws its test set as the first images of seed 0's permutation
+    chosen = np.sort(np.random.default_rng(YEAR).permutation(len(ds))[:n_images])
+    partial = out.with_name(out.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    (partial / "images").mkdir(parents=True)
+    rows = []
+    for i in chosen:
+        name = f"images/{ds.ids[i]}.png"
+        Image.fromarray(ds.pixels[i]).save(partial / name)
+        day = datetime.date(YEAR, 1, 1) + datetime.timedelta(days=int(ds.doy[i]) - 1)
+        present = np.flatnonzero(ds.label_matrix()[i])
+        rows.append({"image": name, "lat": round(float(ds.lat[i]), 5), "lon": round(float(ds.lon[i]), 5),
+                     "date": day.isoformat(), "label": ";".join(ds.task.class_names[c] for c in present),
+                     "split": split_of[i]})
+    pd.DataFrame(rows).to_csv(partial / "labels.csv", index=False)
+    prepare_data("folder", str(partial), image_size=ds.pixels.shape[1])
+    (partial / "export.json").write_text(json.dumps({"version": EXPORT_VERSION, "profile": profile,
+                                                     "images": int(n_images)}))
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(partial, out)
+    return out
+
+
+def data_folder(profile: str = "cpu", data_root: str | None = None) -> Path:
+    """The folder the page trains on: ``data_root`` as given, or the GeoSynth export (made once)."""
+    return Path(data_root) if data_root else export_geosynth(export_dir(profile), profile)
+
+
+def configs(profile: str = "cpu", dataset: str | None = None, data_root: str | None = None, seeds=3,
+            device: str = "auto", config: dict | None = None) -> list[RunConfig]:
+    """FixMatch and FixMatch + ST-SSL on the ``folder`` data set, every seed. Without ``data_root``
+    the GeoSynth export is written first (once). ``dataset`` must be ``folder`` (or None)."""
+    if dataset not in (None, "folder"):
+        raise ValueError(f"this page trains on the 'folder' data set; got dataset {dataset!r}: give the folder as "
+                         "data_root instead")
+    root = str(data_folder(profile, data_root))
+    params = {"augment": AUGMENTATION} if not data_root else {}
+    return [resolve(profile, dataset="folder", data_root=root, dataset_params=params, algo="fixmatch", st=st,
+                    seed=s, device=device, **(config or {}))
+            for st in (False, True) for s in seed_list(seeds)]
+
+
+def table(runs: list[Run]) -> pd.DataFrame:
+    """Test mAP (%) of FixMatch and of FixMatch + ST-SSL's student (and its teacher), mean ± std over
+    seeds, and the paired gain."""
+    df = runs_frame(runs)
+    plain, st = df[~df.st].set_index("seed"), df[df.st].set_index("seed")
+    gain = ((st["test_mAP"] - plain["test_mAP"]) * 100).dropna()
+    return pd.DataFrame({
+        "FixMatch": [_mean_std(plain["test_mAP"])],
+        "FixMatch + ST-SSL (student)": [_mean_std(st["test_mAP"])],
+        "its teacher (with metadata)": [_mean_std(st["teacher_test_mAP"])] if "teacher_test_mAP" in st else ["–"],
+        "gain (paired by seed)": [f"{_mean_std(gain, scale=1, signed=True)} ({int((gain > 0).sum())}/{len(gain)})"],
+    }, index=["test mAP (%)"])
