@@ -54,11 +54,12 @@ from torch import nn  # noqa: E402
 from stssl import train as training  # noqa: E402
 from stssl.algorithms import TaskContext, build_algorithm  # noqa: E402
 from stssl.algorithms.steps import PlainStep, STStep, StepResult, Views, backward_outside_autocast  # noqa: E402
+from stssl.callbacks import ema_update  # noqa: E402
 from stssl.config import resolve  # noqa: E402
 from stssl.data import DataSplits, TaskInfo  # noqa: E402
 from stssl.data.packed import Record, open_packed, pack  # noqa: E402
 from stssl.data.splits import labelled_subset  # noqa: E402
-from stssl.devices import resolve_device  # noqa: E402
+from stssl.devices import cpu_has_bf16, resolve_device  # noqa: E402
 from stssl.meta import batch_meta, encode_meta  # noqa: E402
 from stssl.models import VIT_SIZES, build_model, build_teacher_student  # noqa: E402
 
@@ -279,7 +280,7 @@ class StepTimer:
             result = self.step_fn(self.nets, views or self.views, i / 1000, self.ema, **early)
         result.loss.backward()
         self.opt.step()
-        training.ema_update(self.ema, self.nets, 0.999)
+        ema_update(self.ema, self.nets, 0.999)
         return result
 
 
@@ -480,6 +481,7 @@ class _Interrupted(RuntimeError):
 def paper_run(splits: DataSplits, root: Path, size: Size, device: torch.device) -> dict:
     """A ``paper``-profile ST-FixMatch run (its bf16, its views; + compile), interrupted after its
     first evaluation and checkpoint, then resumed to the end in the same process."""
+    from stssl.callbacks import Evaluation
     from stssl.train import SSLModule
 
     shape = size.bigearthnet
@@ -491,7 +493,7 @@ def paper_run(splits: DataSplits, root: Path, size: Size, device: torch.device) 
     stamps: list[tuple[int, float]] = []
     evals: list[float] = []
     interrupt = {"armed": True}
-    original_end, original_eval = SSLModule.on_train_batch_end, SSLModule._evaluate
+    original_end, original_eval = SSLModule.on_train_batch_end, Evaluation.evaluate
     waits: list[float] = []  # seconds the training loop waited for each raw batch
     original_prefetched = training.prefetched
 
@@ -510,16 +512,16 @@ def paper_run(splits: DataSplits, root: Path, size: Size, device: torch.device) 
         original_end(self, outputs, batch, batch_idx)
         stamps.append((self.global_step, time.perf_counter()))
 
-    def evaluate(self, step):
+    def evaluate(self, trainer, module, step):
         _sync(device)
         start = time.perf_counter()
-        original_eval(self, step)
+        original_eval(self, trainer, module, step)
         _sync(device)
         evals.append(time.perf_counter() - start)
         if interrupt["armed"]:
             raise _Interrupted(f"interrupted after the evaluation at step {step}")
 
-    with mock.patch.object(SSLModule, "on_train_batch_end", on_end), mock.patch.object(SSLModule, "_evaluate", evaluate), \
+    with mock.patch.object(SSLModule, "on_train_batch_end", on_end), mock.patch.object(Evaluation, "evaluate", evaluate), \
             mock.patch.object(training, "prefetched", timed_prefetched):
         start = call = time.perf_counter()
         try:
@@ -808,7 +810,7 @@ def main(argv: list[str] | None = None) -> dict:
                      "flops": flop_summary(SIZES["gpu"].bigearthnet) + flop_summary(SIZES["gpu"].eurosat)
                      + ([] if size is SIZES["gpu"] else flop_summary(size.bigearthnet) + flop_summary(size.eurosat))}
     print("\n".join(results["flops"]), flush=True)
-    bf16_ok = device.type == "cuda" or training.cpu_has_bf16()
+    bf16_ok = device.type == "cuda" or cpu_has_bf16()
     precisions = [pr for pr in PRECISIONS if (bf16_ok or pr == "fp32") and (size.compile or not pr.endswith("compile"))]
     if not bf16_ok:
         results["errors"]["bf16"] = "skipped: this CPU has no bf16 hardware"

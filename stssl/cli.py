@@ -8,6 +8,7 @@
 ``python -m stssl check-book _build/html``: fail on a page missing from the TOC, a broken image, an error in an output.
 ``python -m stssl prepare-data bigearthnet --root DATA/bigearthnet``: pack a real data set.
 ``python -m stssl download eurosat --root DATA/eurosat``: fetch a data set through torchgeo (checksums checked).
+``python -m stssl predict RUN_DIR_OR_KEY IMAGES_OR_TABLE --out preds.csv``: a finished run's class probabilities.
 """
 
 from __future__ import annotations
@@ -80,6 +81,19 @@ def _train(args: argparse.Namespace) -> None:
                       **dict(args.overrides))
     run = get_run(cfg, progress=not args.quiet)
     print(json.dumps({"run": str(run.path), **run.metrics}, indent=1))
+
+
+def _predict(args: argparse.Namespace) -> None:
+    from stssl.predict import find_run, network_name, predict_input, write_predictions
+
+    run = find_run(args.run)
+    frame = predict_input(run, args.input, args.network, args.device, args.data_root, args.batch_size)
+    if args.out is None:
+        frame.to_csv(sys.stdout, index=False)
+        return
+    out = write_predictions(frame, args.out)
+    print(f"{len(frame)} predictions of the {network_name(run.config, args.network)} of run {run.path.name} "
+          f"({run.config.describe()}) -> {out}")
 
 
 def _page_configs(args: argparse.Namespace) -> list[RunConfig]:
@@ -231,9 +245,27 @@ def main(argv: list[str] | None = None) -> None:
     dl = sub.add_parser("download", help="download a data set through torchgeo's downloader and checksums")
     dl.add_argument("dataset", choices=with_feature(lambda spec: spec.download is not None))
     dl.add_argument("--root", required=True, help="the folder to download into (then: prepare-data --root)")
+    pr = sub.add_parser("predict", help="a finished run's class probabilities and predicted labels for images",
+                        description="One row per image: id, lat, lon, doy (when known), p_<class> per class, "
+                        "predicted (multi-label: the classes of probability >= 0.5 joined by ';'; single-label: "
+                        "the most probable) and label (the truth, when the input has labels).")
+    pr.add_argument("run", metavar="RUN", help="a finished run's folder (<runs>/<dataset>/<key>) or its "
+                    "12-character key (python -m stssl runs lists them)")
+    pr.add_argument("input", metavar="INPUT", help="a table of the folder data set (CSV or parquet: image, lat, "
+                    "lon, date or doy, label optional) or a folder holding one; a folder of images without a table "
+                    "(.png, .jpg, .jpeg, .tif: no metadata, so no teacher) or one image; or a data set's name "
+                    "(its test split)")
+    pr.add_argument("--out", metavar="FILE", help="write the predictions to FILE (CSV, or parquet for a .parquet "
+                    "name); default: CSV on standard output")
+    pr.add_argument("--network", choices=("student", "teacher", "model"),
+                    help="default: the reported network (+ ST-SSL: the student, from the image alone; else the "
+                    "model); teacher: from the image and its location and day (needs an input with metadata)")
+    pr.add_argument("--device", default="auto")
+    pr.add_argument("--data-root", help="for a data set's name: where it is (default: the run's own data set's)")
+    pr.add_argument("--batch-size", type=int, help="images per forward pass (default: the run's eval_batch_size)")
     args = parser.parse_args(argv)
     commands = {"download": _download, "train": _train, "plan": _plan, "sweep": _sweep, "runs": _runs, "book": _book,
-                "check-book": _check_book, "prepare-data": _prepare_data}
+                "check-book": _check_book, "prepare-data": _prepare_data, "predict": _predict}
     try:
         commands[args.command](args)
     except (OneLineError, FileNotFoundError) as err:  # a user's mistake or a damaged file: one line, no traceback

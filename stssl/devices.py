@@ -8,6 +8,8 @@ GPU (a cluster's login node) prepares the configs of GPU jobs.
 from __future__ import annotations
 
 import os
+import re
+from pathlib import Path
 
 import torch
 
@@ -54,3 +56,18 @@ def trainer_devices(device: str) -> dict:
 def usable_cores() -> int:
     """The cores this process may run on (its affinity, e.g. a SLURM allocation), not the machine's."""
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (AVX512-BF16 or AMX-BF16 among the Linux
+    CPU flags); unknown elsewhere, which counts as no."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return re.search(r"\b(avx512_bf16|amx_bf16)\b", flags) is not None
+
+
+def uses_bf16(precision: str, device: str) -> bool:
+    """Whether a run at ``precision`` computes in bf16 on ``device`` (:func:`stssl.train.resolve_precision` falls back to fp32 where it would not)."""
+    return precision.startswith("bf16") and (device.startswith("cuda") or cpu_has_bf16())

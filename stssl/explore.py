@@ -141,20 +141,17 @@ def _label_row(dataset, index: int) -> np.ndarray:
 
 def predict_test(run: Run, n: int = 2000, seed: int = 0, device: str = "auto") -> Predictions:
     """Probabilities of the run's networks for ``n`` test samples drawn at random (all if fewer)."""
-    from stssl.devices import check_device
-
-    dev = check_device(device)
-    module = run.load_module().to(dev).eval()
-    data = module.data
+    data = run.data()
+    predictor = run.predictor(device, data.dataset)
     rng = np.random.default_rng(seed)
     indices = np.asarray(data.test)[rng.permutation(len(data.test))[:n]]
-    nets = {("student (image only)" if run.config.st else "model"): (module.eval_net, None)}
-    if "teacher" in module.ema_nets:  # with the metadata the run gives it (all of it, unless ablated)
-        nets = {"teacher (with metadata)": (module.ema_nets["teacher"], module.meta), **nets}
+    nets = {("student (image only)" if run.config.st else "model"): None}
+    if "teacher" in predictor.networks:  # with the metadata the run gives it (all of it, unless ablated)
+        nets = {"teacher (with metadata)": "teacher", **nets}
     multilabel = data.dataset.task.multilabel
     probs = {}
-    for name, (net, meta_fn) in nets.items():
-        logits = torch.as_tensor(module.predict_logits(net, indices, meta_fn=meta_fn)).double()
+    for name, network in nets.items():
+        logits = torch.as_tensor(predictor.dataset_logits(data.dataset, indices, network)).double()
         probs[name] = (torch.sigmoid(logits) if multilabel else torch.softmax(logits, 1)).numpy()
     return Predictions(run, data.dataset, indices, probs)
 

@@ -2,7 +2,9 @@
 
 ``<runs>/<dataset>/<key>/`` holds ``config.yaml``, ``metrics.json``, ``history.csv`` (one row
 per evaluation: metrics, pseudo-label quality and quantity), ``model.pt`` (the best EMA
-networks) and ``environment.json`` (versions, git commit, device). A run trains in
+networks), ``task.json`` (class names and pixel normalisation, for prediction),
+``environment.json`` (versions, git commit, device) and ``logs/`` (Lightning's CSV log of the
+loss and every evaluation, a ``version_N`` per start or resume). A run trains in
 ``<key>.partial/`` and is renamed to ``<key>/`` only once complete, so an interrupted run is
 never mistaken for a finished one; asking for it again resumes from its last checkpoint.
 
@@ -31,6 +33,7 @@ from tqdm.auto import tqdm
 import stssl
 from stssl.checks import OneLineError
 from stssl.config import RunConfig
+from stssl.data import DataSplits, load_data
 from stssl.devices import check_device, resolve_device, usable_cores
 from stssl.files import fsync_dir, write_atomic, write_text_atomic
 from stssl.locks import RunLock
@@ -51,19 +54,27 @@ class Run:
     history: pd.DataFrame
     path: Path
 
-    def load_module(self, map_location: str = "cpu"):
-        """The run's :class:`~stssl.train.SSLModule` (its data, algorithm and metadata encoding)
-        with the best EMA networks loaded: what evaluating the run needs, with the data loaded once."""
-        from stssl.train import SSLModule, load_run_data
+    def predictor(self, device: str = "auto", dataset=None):
+        """The run's best EMA networks ready to predict (:class:`stssl.predict.Predictor`); ``dataset``:
+        its data set, when already loaded (its classes and normalisation)."""
+        from stssl.predict import Predictor
 
-        module = SSLModule(self.config, load_run_data(self.config))
-        module.ema_nets.load_state_dict(torch.load(self.path / "model.pt", map_location=map_location, weights_only=True))
-        module.ema_nets.eval()
-        return module
+        return Predictor.from_run(self, device, dataset)
+
+    def data(self) -> DataSplits:
+        """The run's data: its data set at its image size, its split and its labelled subset."""
+        return run_data(self.config)
 
     def load_nets(self, map_location: str = "cpu") -> torch.nn.ModuleDict:
         """The best EMA networks (``teacher``/``student`` for ST runs, ``model`` otherwise)."""
-        return self.load_module(map_location).ema_nets
+        return self.predictor(map_location).nets
+
+
+def run_data(cfg: RunConfig) -> DataSplits:
+    """A run's data: its data set at the run's image size, its split and its labelled subset."""
+    params = {"image_size": cfg.image_size, **cfg.dataset_params}
+    return load_data(cfg.dataset, cfg.data_root, params, cfg.label_fraction, cfg.seed,
+                     split=cfg.split, num_labels=cfg.num_labels)
 
 
 class DamagedRunError(OneLineError):
@@ -144,7 +155,9 @@ def run_status(final: Path) -> str:
 
 def _finish(cfg: RunConfig, partial: Path, progress: bool) -> None:
     """Train (or resume) ``cfg`` in ``partial`` and write its result files, ``metrics.json`` last."""
-    from stssl.train import CHECKPOINT, DivergedError, train
+    from stssl.predict import TASK_FILE, task_json
+    from stssl.callbacks import CHECKPOINT
+    from stssl.train import DivergedError, train
 
     write_text_atomic(partial / "config.yaml", yaml.safe_dump(json.loads(json.dumps(dataclasses.asdict(cfg))), sort_keys=False))
     if (partial / CHECKPOINT).exists():  # resuming: the checkpoint must be whole
@@ -157,6 +170,7 @@ def _finish(cfg: RunConfig, partial: Path, progress: bool) -> None:
         raise
     metrics = module.final_metrics()
     write_atomic(partial / "model.pt", lambda tmp: torch.save(module.ema_nets.state_dict(), tmp))
+    write_text_atomic(partial / TASK_FILE, task_json(module.data.dataset))
     write_atomic(partial / "history.csv", lambda tmp: pd.DataFrame(module.history).to_csv(tmp, index=False))
     device = check_device(cfg.device)
     environment = _environment(device, module.trainer.precision)
@@ -188,7 +202,7 @@ def get_run(cfg: RunConfig, root: Path | None = None, progress: bool = True, pol
         time.sleep(poll)
     try:
         if not (final / "metrics.json").exists():
-            from stssl.train import CHECKPOINT
+            from stssl.callbacks import CHECKPOINT
 
             partial = final.with_name(final.name + ".partial")
             partial.mkdir(parents=True, exist_ok=True)

@@ -2,8 +2,10 @@
 
 One AdamW over every trained parameter (no weight decay on biases and 1-D parameters), a
 linear warm-up then ``cos(7*pi/16 * t)`` decay (the authors' cosine schedule: the LR ends at ~0.195 x base), an
-EMA of all networks evaluated every ``eval_every`` steps. The best EMA state on the validation
-split is kept and evaluated on test at the end (as the authors' ``test.py``). Everything random — batch
+EMA of all networks evaluated every ``eval_every`` steps (the EMA and the evaluation schedule are
+Lightning callbacks, :mod:`stssl.callbacks`; a logger, CSV by default, gets every evaluation). The
+best EMA state on the validation split is kept and evaluated on test at the end (as the authors'
+``test.py``). Everything random — batch
 composition, augmentation, stochastic depth — is derived from ``(seed, step)``, so a killed
 run resumed from its last checkpoint continues exactly as if it had not been interrupted.
 """
@@ -16,7 +18,6 @@ import logging
 import math
 import os
 import queue
-import re
 import threading
 import time
 import warnings
@@ -34,17 +35,18 @@ from stssl.algorithms import SSLAlgorithm, TaskContext, build_algorithm
 from stssl.algorithms.steps import PlainStep, STStep, Views, backward_outside_autocast
 from stssl.checks import OneLineError
 from stssl.config import RunConfig
-from stssl.data import DataSplits, load_data, registry
+from stssl.data import DataSplits, registry
 from stssl.data.augment import views as augmentations
-from stssl.devices import check_device, trainer_devices
-from stssl.evaluate import PseudoLabelQuality, classification_metrics, predict, selection_metric
-from stssl.files import write_atomic
-from stssl.meta import MetaEncoding, run_meta
-from stssl.models import build_model, build_teacher_student
+from stssl.devices import check_device, trainer_devices, uses_bf16
+from stssl.evaluate import PseudoLabelQuality, classification_metrics, selection_metric
+from stssl.predict import build_nets, shifted_logits
+from stssl.runs import run_data
+from stssl.callbacks import CHECKPOINT, EMA, Evaluation
+from stssl.files import write_text_atomic
+from stssl.meta import run_meta
 from stssl.models.vit import load_pretrained
 from stssl.models.modes import eval_mode
 
-CHECKPOINT = "last.ckpt"
 PROGRESS = "progress.json"  # step, steps and seconds so far, for a sweep's display
 
 
@@ -187,22 +189,9 @@ def make_optimizer(nets: nn.Module, lr: float, weight_decay: float) -> torch.opt
     return torch.optim.AdamW(param_groups(nets, weight_decay), lr=lr, **({"fused": True} if on_cuda else {"foreach": True}))
 
 
-@torch.no_grad()
-def ema_update(ema_nets: nn.Module, nets: nn.Module, decay: float) -> None:
-    """``ema = decay * ema + (1 - decay) * live`` over every parameter in one foreach kernel
-    (a copy when ``decay`` is 0); buffers are copied."""
-    ema_params = list(ema_nets.parameters())
-    params = [p.detach() for p in nets.parameters()]
-    if decay > 0:
-        torch._foreach_lerp_(ema_params, params, 1 - decay)
-    else:
-        torch._foreach_copy_(ema_params, params)
-    for b_ema, b in zip(ema_nets.buffers(), nets.buffers()):
-        b_ema.copy_(b)
-
-
 class SSLModule(L.LightningModule):
-    """Networks, their EMA, the algorithm's step and its evaluation for one run."""
+    """One run's networks, their EMA copy, the algorithm's step, and an evaluation when asked
+    (:mod:`stssl.callbacks` updates the EMA and decides when to evaluate, select, stop and save)."""
 
     def __init__(self, cfg: RunConfig, data: DataSplits, workdir: Path | None = None):
         super().__init__()
@@ -213,17 +202,10 @@ class SSLModule(L.LightningModule):
                              f"image_size={cfg.image_size}: set one to match the other")
         self.multilabel = task.multilabel
         algo = build_algorithm(cfg.algo, task_context(cfg, data), lambda_u=cfg.lambda_u, **cfg.algo_params)
-        if cfg.st:
-            teacher, student = build_teacher_student(cfg.model, cfg.image_size, task.num_classes,
-                                                     distill=cfg.lambda_d > 0, fusion=cfg.fusion,
-                                                     single_model=cfg.single_model,
-                                                     meta_dim=MetaEncoding.of(cfg).dim)
-            # with single_model both names hold one network: parameters() and the EMA count it once
-            self.nets = nn.ModuleDict({"teacher": teacher, "student": student})
-            self.step_fn = STStep(algo, cfg.lambda_d, cfg.distill, cfg.distill_target, cfg.stop_gradient)
-        else:
-            self.nets = nn.ModuleDict({"model": build_model(cfg.model, cfg.image_size, task.num_classes)})
-            self.step_fn = PlainStep(algo)
+        # with single_model both names hold one network: parameters() and the EMA count it once
+        self.nets = build_nets(cfg, task.num_classes)
+        self.step_fn = (STStep(algo, cfg.lambda_d, cfg.distill, cfg.distill_target, cfg.stop_gradient) if cfg.st
+                        else PlainStep(algo))
         # ST steps back-propagate the teacher before the student's forward (STStep: half the
         # activation memory), except in fp16, whose loss Lightning scales before its backward.
         self.teacher_backward_early = cfg.st and cfg.precision != "16-mixed"
@@ -313,7 +295,8 @@ class SSLModule(L.LightningModule):
         self._bad_step = torch.where(first, self.global_step, self._bad_step.to(self.device))
         self._bad_terms = {k: torch.where(first, v, self._bad_terms.get(k, v)) for k, v in terms.items()}
 
-    def _check_finite(self) -> None:
+    def check_finite(self) -> None:
+        """Fail (:class:`DivergedError`) if a step since the last check had a non-finite loss."""
         step = int(self._bad_step)
         if step >= 0:
             terms = ", ".join(f"{k} {float(v):.4g}" for k, v in self._bad_terms.items())
@@ -330,21 +313,13 @@ class SSLModule(L.LightningModule):
     def on_train_start(self):
         self._t0 = time.perf_counter()
 
-    @torch.no_grad()
-    def on_train_batch_end(self, outputs, batch, batch_idx):
-        ema_update(self.ema_nets, self.nets, self.cfg.ema)
-        step = self.global_step
-        if step % self.log_every == 0 or step % self.cfg.eval_every == 0 or step >= self.cfg.steps:
-            self._check_finite()
-            self._write_progress(step)
-        if step % self.cfg.eval_every == 0 or step >= self.cfg.steps:
-            self._evaluate(step)
-
-    def _write_progress(self, step: int) -> None:
+    def write_progress(self, step: int) -> None:
+        """``progress.json`` in the run folder: the step and the training time so far (a sweep shows it)."""
         if self.workdir is not None:
             seconds = self.train_seconds + time.perf_counter() - self._t0
-            (self.workdir / PROGRESS).write_text(json.dumps({"step": step, "steps": self.cfg.steps,
-                                                             "seconds": round(seconds, 2)}))
+            # atomic: a sweep's display reads it while the run writes it
+            write_text_atomic(self.workdir / PROGRESS, json.dumps({"step": step, "steps": self.cfg.steps,
+                                                                  "seconds": round(seconds, 2)}))
 
     # ----- evaluation -------------------------------------------------------------------
     @property
@@ -356,19 +331,9 @@ class SSLModule(L.LightningModule):
     def algo(self) -> SSLAlgorithm:
         return self.step_fn.algo
 
-    def predict_logits(self, net: nn.Module, split: np.ndarray, **kwargs) -> np.ndarray:
-        """Logits of ``net`` on ``split``, minus the algorithm's evaluation shift (CDMAD's bias).
-        A bf16 run evaluates in bf16 too: in fp32 (no autocast outside the training step) its 32
-        evaluations would cost a paper run on a GPU about as much as a third of its training."""
-        bf16 = uses_bf16(self.cfg.precision, self.device.type)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
-            logits = predict(net, self.data.dataset, split, batch_size=self.cfg.eval_batch_size, device=self.device,
-                             **kwargs)
-            ds = self.data.dataset
-            like = ds.normalize(ds.raw_batch(split[:1])["pixels"].to(self.device).float() / 255)
-            with eval_mode(net):
-                shift = self.algo.eval_logit_shift(lambda x: net(x, without_meta=True).logits, like)
-        return logits if shift is None else logits - shift.cpu().numpy()
+    def predict_logits(self, net: nn.Module, split: np.ndarray, meta_fn=None) -> np.ndarray:
+        """Logits of ``net`` on ``split``, as a finished run's predictor gives them (:func:`stssl.predict.shifted_logits`)."""
+        return shifted_logits(net, self.data.dataset, split, self.cfg, self.device, meta_fn)
 
     def _metrics(self, split: np.ndarray, prefix: str) -> dict[str, float]:
         labels = self.data.dataset.labels[split]
@@ -379,24 +344,25 @@ class SSLModule(L.LightningModule):
             out.update({f"teacher_{prefix}_{k}": v for k, v in classification_metrics(logits, labels, self.multilabel).items()})
         return out
 
-    def _evaluate(self, step: int) -> None:
-        now = time.perf_counter()
-        self.train_seconds += now - self._t0
+    @property
+    def selection_key(self) -> str:
+        """The validation metric the best state is selected on (mAP, or accuracy single-label)."""
+        return f"val_{selection_metric(self.multilabel)}"
+
+    def evaluation_row(self, step: int) -> dict:
+        """One history row at ``step``: the EMA networks on validation, the pseudo-labels and the
+        mean loss since the last row (the clock stops until :meth:`restart_clock`)."""
+        self.train_seconds += time.perf_counter() - self._t0
         row = {"step": step, "lr": self.trainer.optimizers[0].param_groups[0]["lr"],
                "train_loss": float(self._loss_sum) / max(1, self._loss_n), **self._metrics(self.data.val, "val"),
                **self.pl_quality.summary()}
         self.pl_quality.reset()
         self._loss_sum, self._loss_n = 0.0, 0
         self._check_not_exploded(row)
-        self.history.append(row)
-        key = f"val_{selection_metric(self.multilabel)}"
-        if row[key] > self.best["value"]:
-            state = {k: v.detach().cpu().clone() for k, v in self.ema_nets.state_dict().items()}
-            self.best = {"value": row[key], "step": step, "state": state}
-        if self.cfg.patience is not None and step - self.best["step"] >= self.cfg.patience:
-            self.trainer.should_stop = True
-        if self.workdir is not None:
-            write_atomic(self.workdir / CHECKPOINT, self.trainer.save_checkpoint)
+        return row
+
+    def restart_clock(self) -> None:
+        """Training time counts again (evaluations and checkpoints are not training)."""
         self._t0 = time.perf_counter()
 
     def _check_not_exploded(self, row: dict) -> None:
@@ -439,28 +405,6 @@ def task_context(cfg: RunConfig, data: DataSplits) -> TaskContext:
                        cfg.batch_ulb, cfg.ema if cfg.ema > 0 else 0.999)
 
 
-def load_run_data(cfg: RunConfig) -> DataSplits:
-    """A run's data: its data set at the run's image size, its split and its labelled subset."""
-    params = {"image_size": cfg.image_size, **cfg.dataset_params}
-    return load_data(cfg.dataset, cfg.data_root, params, cfg.label_fraction, cfg.seed,
-                     split=cfg.split, num_labels=cfg.num_labels)
-
-
-def cpu_has_bf16() -> bool:
-    """Whether this CPU computes bf16 in hardware (AVX512-BF16 or AMX-BF16 among the Linux
-    CPU flags); unknown elsewhere, which counts as no."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return re.search(r"\b(avx512_bf16|amx_bf16)\b", flags) is not None
-
-
-def uses_bf16(precision: str, device: str) -> bool:
-    """Whether a run at ``precision`` computes in bf16 on ``device`` (see :func:`resolve_precision`)."""
-    return precision.startswith("bf16") and (device.startswith("cuda") or cpu_has_bf16())
-
-
 def resolve_precision(precision: str, device: str) -> str:
     """``precision``, except bf16 on a CPU without bf16 hardware: emulated there, a bf16 matrix
     product is several times slower than fp32 (7.3x measured on an AVX2 EPYC), so fp32 is
@@ -472,24 +416,52 @@ def resolve_precision(precision: str, device: str) -> str:
     return precision
 
 
-def train(cfg: RunConfig, workdir: Path | None = None, progress: bool = True, data: DataSplits | None = None) -> SSLModule:
+LOGGERS = ("csv", "tensorboard", "wandb")
+
+
+def make_logger(logger, workdir: Path | None):
+    """A Lightning logger: one given, a name of :data:`LOGGERS` (its files under ``workdir/logs``,
+    ``version_N`` for the N-th time the run was started or resumed, so a resume never overwrites
+    what the interrupted part logged), or ``None``: CSV when there is a ``workdir``, else none."""
+    if logger is None:
+        logger = "csv" if workdir is not None else False
+    if not isinstance(logger, str):
+        return logger
+    if logger not in LOGGERS:
+        raise ValueError(f"unknown logger {logger!r}; valid: {', '.join(LOGGERS)}, or a Lightning logger")
+    if workdir is None:
+        raise ValueError(f"the {logger} logger writes into the run's folder: give train() a workdir")
+    from lightning.pytorch import loggers
+
+    kind = {"csv": loggers.CSVLogger, "tensorboard": loggers.TensorBoardLogger, "wandb": loggers.WandbLogger}[logger]
+    if logger == "wandb":
+        return kind(save_dir=str(workdir / "logs"))
+    return kind(save_dir=str(workdir), name="logs")
+
+
+def train(cfg: RunConfig, workdir: Path | None = None, progress: bool = True, data: DataSplits | None = None,
+          logger=None, callbacks: list | None = None) -> SSLModule:
     """Train (or resume from ``workdir/last.ckpt``) and return the module with its best EMA state loaded.
 
+    ``logger``: see :func:`make_logger` (CSV in ``workdir/logs`` by default); ``callbacks``: more
+    Lightning callbacks, after the run's own (the EMA, then the evaluation).
     ``module.history`` holds one row per evaluation; ``module.final_metrics()`` the test metrics.
     """
     device = check_device(cfg.device)  # before the data are loaded
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     L.seed_everything(cfg.seed, verbose=False)
     if data is None:
-        data = load_run_data(cfg)
+        data = run_data(cfg)
     if workdir is not None:
         workdir.mkdir(parents=True, exist_ok=True)
     module = SSLModule(cfg, data, workdir)
     trainer = L.Trainer(
         **trainer_devices(device), precision=resolve_precision(cfg.precision, device),
-        max_steps=cfg.steps, max_epochs=-1, logger=False, enable_checkpointing=False,
-        enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
-        enable_progress_bar=progress, callbacks=[TQDMProgressBar(refresh_rate=module.log_every)] if progress else [],
+        max_steps=cfg.steps, max_epochs=-1, logger=make_logger(logger, workdir), log_every_n_steps=module.log_every,
+        enable_checkpointing=False, enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
+        enable_progress_bar=progress,
+        callbacks=[EMA(cfg.ema), Evaluation(cfg.eval_every, cfg.steps, cfg.patience, module.log_every, workdir),
+                   *(callbacks or []), *([TQDMProgressBar(refresh_rate=module.log_every)] if progress else [])],
     )
     ckpt = workdir / CHECKPOINT if workdir is not None and (workdir / CHECKPOINT).exists() else None
     with warnings.catch_warnings():

@@ -30,17 +30,17 @@ class SimulatedCrash(RuntimeError):
 def crash_after_evaluation(monkeypatch):
     """``arm(step)``: training raises :class:`SimulatedCrash` right after the evaluation (and its
     checkpoint) at ``step``; ``disarm()`` restores it, for the resume."""
-    from stssl.train import SSLModule
+    from stssl.callbacks import Evaluation
 
-    original = SSLModule._evaluate
+    original = Evaluation.evaluate
 
     def arm(at: int) -> None:
-        def evaluate(self, step):
-            original(self, step)
+        def evaluate(self, trainer, module, step):
+            original(self, trainer, module, step)
             if step == at:
                 raise SimulatedCrash(f"simulated crash after the evaluation at step {step}")
 
-        monkeypatch.setattr(SSLModule, "_evaluate", evaluate)
+        monkeypatch.setattr(Evaluation, "evaluate", evaluate)
 
-    arm.disarm = lambda: monkeypatch.setattr(SSLModule, "_evaluate", original)
+    arm.disarm = lambda: monkeypatch.setattr(Evaluation, "evaluate", original)
     return arm

@@ -11,7 +11,8 @@ from stssl.algorithms.steps import STStep, Views
 from stssl.config import resolve
 from stssl.meta import batch_meta, encode_meta
 from stssl.models import ViTSize, build_teacher_student
-from stssl.train import SSLModule, load_run_data, train
+from stssl.runs import run_data
+from stssl.train import SSLModule, train
 
 TINY = ViTSize(16, 1, 2, 8, mlp_ratio=2.0)
 RAW = {"lat": torch.tensor([38.7, 53.3, 60.2]), "lon": torch.tensor([-9.1, -6.3, 24.9]),
@@ -38,7 +39,7 @@ def test_without_time_or_location_makes_that_component_constant():
 
 def test_without_location_reaches_the_teacher_in_training_and_evaluation():
     cfg = resolve("smoke", st=True, metadata="time")
-    module = SSLModule(cfg, load_run_data(cfg))
+    module = SSLModule(cfg, run_data(cfg))
     batch = next(iter(module.train_dataloader()))
     views = module._views(batch)
     for meta, raw in ((views.meta_lb, batch["lb"]), (views.meta_u, batch["ulb"])):
@@ -65,10 +66,10 @@ def test_late_fusion_adds_encoded_metadata_to_cls_with_no_metatoken():
 
 def test_single_model_is_one_network_in_two_roles():
     cfg = resolve("smoke", st=True, single_model=True)
-    module = SSLModule(cfg, load_run_data(cfg))
+    module = SSLModule(cfg, run_data(cfg))
     net = module.nets["teacher"]
     assert module.nets["student"] is net and module.ema_nets["student"] is module.ema_nets["teacher"]
-    separate = SSLModule(resolve("smoke", st=True), load_run_data(cfg))
+    separate = SSLModule(resolve("smoke", st=True), run_data(cfg))
     n_single = sum(p.numel() for p in module.nets.parameters())
     assert n_single == sum(p.numel() for p in separate.nets["teacher"].parameters()) + net.distill_embed.numel()
     lengths = _sequence_lengths(net)

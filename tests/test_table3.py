@@ -15,7 +15,7 @@ from stssl.experiments import table1, table3
 from stssl.meta import batch_meta, encode_meta
 from stssl.ood import MIN_DISTANCE_KM, OOD_LOCATIONS, ood_days, ood_locations, overwrite_meta
 from stssl.runs import get_runs
-from stssl.train import load_run_data
+from stssl.runs import run_data
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -27,7 +27,7 @@ def smoke_configs():
 
 @pytest.fixture(scope="module")
 def data(smoke_configs):
-    return load_run_data(smoke_configs[0])
+    return run_data(smoke_configs[0])
 
 
 def test_ood_locations_lie_outside_the_training_support(data):
@@ -115,7 +115,7 @@ def test_configs_share_table1_runs_and_add_the_geographic_split(smoke_configs):
 
 
 def test_geographic_runs_hold_out_portugal_and_ireland(smoke_configs):
-    data = load_run_data(smoke_configs[1])
+    data = run_data(smoke_configs[1])
     country = data.dataset.country
     held = np.isin(country, ["Portugal", "Ireland"])
     assert not held[data.train].any() and not held[data.val].any() and not held[data.labelled].any()

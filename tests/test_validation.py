@@ -37,7 +37,7 @@ def empty_cache(tmp_path, monkeypatch):
     def no_data(cfg):
         raise AssertionError("data were loaded for an invalid setting")
 
-    monkeypatch.setattr(train, "load_run_data", no_data)
+    monkeypatch.setattr(train, "run_data", no_data)
     yield root
     assert not root.exists() or not any(root.rglob("*")), "a folder was created for an invalid setting"
 

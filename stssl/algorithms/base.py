@@ -152,7 +152,9 @@ class SSLAlgorithm(nn.Module):
             terms["unsup"] = self.lambda_u * self.unsupervised_loss(z.s, pl, progress, role)
         return terms
 
-    def eval_logit_shift(self, forward: Callable[[torch.Tensor], torch.Tensor], like: torch.Tensor) -> torch.Tensor | None:
-        """A per-class shift subtracted from the evaluated network's logits (CDMAD), or None."""
+    @classmethod
+    def eval_logit_shift(cls, forward: Callable[[torch.Tensor], torch.Tensor], like: torch.Tensor) -> torch.Tensor | None:
+        """A per-class shift subtracted from the evaluated network's logits (CDMAD), or None: a
+        function of the network alone, so that a finished run predicts without the algorithm's state."""
         return None
 

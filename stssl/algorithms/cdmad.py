@@ -56,5 +56,6 @@ class CDMAD(SSLAlgorithm):
         targets = probs if self.multilabel else probs.argmax(-1)
         return PseudoLabels(targets, fixed_threshold_mask(probs, self.threshold, self.multilabel))
 
-    def eval_logit_shift(self, forward: Forward, like: torch.Tensor) -> torch.Tensor:
+    @classmethod
+    def eval_logit_shift(cls, forward: Forward, like: torch.Tensor) -> torch.Tensor:
         return constant_image_logits(forward, like)

@@ -198,8 +198,8 @@ def _read_frame(path: Path) -> pd.DataFrame:
                         "image, lat, lon, date or doy, label, split)") from err
 
 
-def _columns(frame: pd.DataFrame, path: Path) -> dict[str, str]:
-    """Our column name -> the table's, for the columns present."""
+def _columns(frame: pd.DataFrame, path: Path, need_labels: bool = True) -> dict[str, str]:
+    """Our column name -> the table's, for the columns present (a label column required if ``need_labels``)."""
     by_lower: dict[str, str] = {}
     for col in frame.columns:
         by_lower.setdefault(str(col).strip().lower(), col)
@@ -213,7 +213,7 @@ def _columns(frame: pd.DataFrame, path: Path) -> dict[str, str]:
     have = ", ".join(map(str, frame.columns)) or "none"
     if "image" not in found:
         raise DataError(f"the table {path} has no image column (image, path or file); its columns: {have}")
-    if ("label" in found) == ("labels" in found):
+    if ("label" in found and "labels" in found) or (need_labels and not ("label" in found or "labels" in found)):
         raise DataError(f"the table {path} needs one label column, label (one name, or several separated by ';') "
                         f"or labels (multi-label); its columns: {have}")
     if ("lat" in found) != ("lon" in found):
@@ -248,13 +248,21 @@ def _class_order(names: set[str]) -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
-def read_table(path: Path, classes: list | tuple | None = None) -> tuple[Table, _Problems]:
-    """The rows of the table at ``path``, and the problems found in it (not raised: the images' are added)."""
+UNLABELLED = TaskInfo(("(no label)",), multilabel=True)
+"""The task of a table read without a label column (images to predict): every label vector empty."""
+
+
+def read_table(path: Path, classes: list | tuple | None = None, need_labels: bool = True) -> tuple[Table, _Problems]:
+    """The rows of the table at ``path``, and the problems found in it (not raised: the images' are added).
+    Without ``need_labels`` a table may lack a label column: its task is :data:`UNLABELLED`."""
     sha1 = hashlib.sha1(path.read_bytes()).hexdigest()
     frame = _read_frame(path)
     if len(frame) == 0:
         raise DataError(f"the table {path} has no rows")
-    cols = _columns(frame, path)
+    cols = _columns(frame, path, need_labels)
+    if "label" not in cols and "labels" not in cols:
+        rows, problems = _unlabelled_rows(frame, cols, path)
+        return Table(path, sha1, rows, UNLABELLED, "split" in cols), problems
     problems = _Problems(path, len(frame))
     rows, first_row = [], {}
     label_col = "label" if "label" in cols else "labels"
@@ -301,6 +309,26 @@ def read_table(path: Path, classes: list | tuple | None = None) -> tuple[Table, 
         raise DataError(f"the table {path} has {len(order)} class{'es' if len(order) != 1 else ''} "
                         f"({', '.join(order) or 'none'}); a classifier needs two at least")
     return Table(path, sha1, rows, TaskInfo(order, multilabel), "split" in cols), problems
+
+
+def _unlabelled_rows(frame: pd.DataFrame, cols: dict[str, str], path: Path) -> tuple[list[Row], _Problems]:
+    """The rows of a table without labels: their images, locations and days, checked as labelled rows are."""
+    problems, rows, first_row = _Problems(path, len(frame)), [], {}
+    for number, record in enumerate(frame.to_dict("records"), start=1):
+        get = {ours: _cell(record[theirs]) for ours, theirs in cols.items()}
+        if get["image"] is None:
+            problems.row(number, "no image", "the image cell is empty")
+            continue
+        image = Path(str(get["image"])).as_posix()
+        if image in first_row:
+            problems.row(number, image, f"the image is listed twice (also row {first_row[image]})")
+            continue
+        first_row[image] = number
+        row = Row(number, image, [], None)
+        _parse_location(row, get, f"row {number} ({image})", problems)
+        _parse_day(row, get, f"row {number} ({image})", problems)
+        rows.append(row)
+    return rows, problems
 
 
 def _parse_location(row: Row, get: dict, where: str, problems: _Problems) -> None:
@@ -512,20 +540,22 @@ def _options(params: dict) -> dict:
     return {k: params.get(k) for k in known}
 
 
-def _table(root: Path, options: dict) -> tuple[Table, _Problems]:
+def _table(root: Path, options: dict, need_labels: bool = True) -> tuple[Table, _Problems]:
     bands = options.get("bands")
     if bands is not None and len(bands) not in (1, 3):
         raise DataError(f"dataset parameter bands={list(bands)}: give 1 band (shown as grey) or 3 (red, green, blue)")
-    return read_table(find_table(root, options.get("table")), options.get("classes"))
+    return read_table(find_table(root, options.get("table")), options.get("classes"), need_labels)
 
 
-def _scanned(root: Path, table: Table, problems: _Problems, options: dict, image_size: int | None) -> FolderSource:
+def _scanned(root: Path, table: Table, problems: _Problems, options: dict, image_size: int | None,
+             one_size: bool = True) -> FolderSource:
     """Every image's header checked (all problems raised together); the source at ``image_size``
-    (``None``: the images' own size)."""
+    (``None``: the images' own size). ``one_size``: every image must have the same native size."""
     dtypes: dict[str, list[int]] = {}
     for row in table.rows:
         _scan(root, row, options.get("bands"), options.get("scale"), problems, dtypes)
-    _check_sizes(table.rows, problems)
+    if one_size:
+        _check_sizes(table.rows, problems)
     for kinds, rows in dtypes.items():
         problems.rows(rows, f"GeoTIFF pixels of type {kinds}: give dataset parameter scale, the pixel value shown "
                       "as white (e.g. 3000 for Sentinel-2 reflectance x 10 000); only uint8 defaults to 255")
@@ -539,17 +569,30 @@ def _scanned(root: Path, table: Table, problems: _Problems, options: dict, image
     return FolderSource(root, table, int(image_size), options.get("bands"), options.get("scale"))
 
 
-def source(root: Path | str, image_size: int | None = None, options: dict | None = None) -> FolderSource:
+def source(root: Path | str, image_size: int | None = None, options: dict | None = None,
+           need_labels: bool = True) -> FolderSource:
     """The folder at ``root`` as a :class:`~stssl.data.packed.Source` (for ``prepare-data``), every row
-    checked; ``options``: ``table``, ``bands``, ``scale``, ``classes``; ``image_size`` None: the images' own."""
+    checked; ``options``: ``table``, ``bands``, ``scale``, ``classes``; ``image_size`` None: the images' own.
+    Without ``need_labels`` (images to predict) the table may have no label column."""
     options = dict(options or {})
     if options.get("metadata"):
         raise DataError("the folder data set takes its locations from its table (--table), not --metadata")
     options.pop("metadata", None)
     options = _options(options)
     root = Path(root)
-    table, problems = _table(root, options)
+    table, problems = _table(root, options, need_labels)
     return _scanned(root, table, problems, options, image_size)
+
+
+def images_source(root: Path | str, names: list[str], image_size: int, bands=None, scale=None) -> FolderSource:
+    """Images without a table (``names`` relative to ``root``), read as the folder's images are
+    (``bands``, ``scale``, 16-bit greyscale): no metadata and no labels; unlike a table's rows, they
+    may differ in size, each resized to ``image_size``."""
+    root = Path(root)
+    rows = [Row(i, name, [], None, lat=math.nan, lon=math.nan) for i, name in enumerate(names, 1)]
+    table = Table(root, "", rows, UNLABELLED, False)
+    problems = _Problems(f"{root} (images without a table)", len(rows))
+    return _scanned(root, table, problems, {"bands": bands, "scale": scale}, image_size, one_size=False)
 
 
 def _packed(root: Path, table: Table, image_size: int, options: dict) -> MetaDataset | None:

@@ -27,7 +27,9 @@ from stssl.encoders import LOCATION_ENCODERS
 from stssl.experiments import table3
 from stssl.experiments.figure4 import SEA_AND_OCEAN, class_index, has_class
 from stssl.experiments.figure5 import grey_prior
+from stssl.data import DataSplits
 from stssl.meta import MetaEncoding
+from stssl.predict import Predictor
 from stssl.report import _mean_std, runs_frame
 from stssl.runs import Run
 
@@ -55,18 +57,16 @@ def _encoding(run: Run) -> str:
     return run.config.meta_encoding if run.config.st else "none (FixMatch)"
 
 
-def prior_auc(module, class_name: str = SEA_AND_OCEAN, device: str = "auto") -> float:
-    """Figure 5's AUC for one run's loaded module: the teacher's confidence for ``class_name`` on
+def prior_auc(predictor: Predictor, data: DataSplits, class_name: str = SEA_AND_OCEAN) -> float:
+    """Figure 5's AUC for one run's predictor and data: the teacher's confidence for ``class_name`` on
     the grey image with each sample's metadata, as a ranking of the samples that have the class."""
     from sklearn.metrics import roc_auc_score
 
-    from stssl.devices import check_device
-
-    ds, cfg, dev = module.data.dataset, module.cfg, check_device(device)
+    ds, cfg = data.dataset, predictor.cfg
     k = class_index(ds.task, class_name)
     truth = has_class(ds.labels, ds.task, k)
-    confidence = grey_prior(module.ema_nets["teacher"].to(dev), ds, ds.lat, ds.lon, ds.doy, k,
-                            batch_size=cfg.eval_batch_size, device=dev, components=cfg.metadata,
+    confidence = grey_prior(predictor.network("teacher"), ds, ds.lat, ds.lon, ds.doy, k,
+                            batch_size=cfg.eval_batch_size, device=predictor.device, components=cfg.metadata,
                             encoding=MetaEncoding.of(cfg))
     return float(roc_auc_score(truth, confidence)) if 0 < truth.sum() < len(truth) else float("nan")
 
@@ -86,13 +86,12 @@ def per_run(runs: list[Run], class_name: str = SEA_AND_OCEAN, device: str = "aut
         frame[column] = np.nan
     if not probes:
         return frame
-    from stssl.devices import check_device
-
     auc, real, ood = [], [], []
     for run in st_runs:  # each teacher loaded once for both probes
-        module = run.load_module().to(check_device(device))
-        auc.append(prior_auc(module, class_name, device))
-        scores = pd.DataFrame(table3.teacher_ood_rows(module))
+        data = run.data()
+        predictor = run.predictor(device, data.dataset)
+        auc.append(prior_auc(predictor, data, class_name))
+        scores = pd.DataFrame(table3.teacher_ood_rows(predictor, data))
         real.append(scores.loc[scores.row == "b", "mAP"].mean())
         ood.append(scores.loc[scores.row == "c", "mAP"].mean())
     frame.loc[frame.st, "prior_auc"] = auc

@@ -74,30 +74,26 @@ def predictions(runs: list[Run], class_name: str = SEA_AND_OCEAN, device: str = 
     where the data set knows it (GeoSynth), and the class probability of FixMatch, of the
     teacher (with its real metadata, less any component the run hid from it) and of the student
     (image only)."""
-    from stssl.evaluate import predict
-    from stssl.devices import check_device
-
-    dev = check_device(device)
     plain = [r for r in runs if not r.config.st]
     st = [r for r in runs if r.config.st]
     if len(plain) != 1 or len(st) != 1:
         raise ValueError(f"need one plain and one + ST-SSL run, got {len(plain)} and {len(st)}: "
                          "pass the runs of figure4.configs()")
     plain, st = plain[0], st[0]
-    st_module, plain_module = st.load_module(), plain.load_module()
-    ds, test = st_module.data.dataset, st_module.data.test
-    if not np.array_equal(plain_module.data.test, test):
+    st_data, plain_data = st.data(), plain.data()
+    ds, test = st_data.dataset, st_data.test
+    if not np.array_equal(plain_data.test, test):
         raise ValueError("the plain and the + ST-SSL run have different test sets")
     k = class_index(ds.task, class_name)
     frame = pd.DataFrame({"lat": ds.lat[test], "lon": ds.lon[test], "doy": ds.doy[test],
                           "truth": has_class(ds.labels[test], ds.task, k)})
     if hasattr(ds, "is_sea"):
         frame["is_sea"] = np.asarray(ds.is_sea)[test]
-    nets = st_module.ema_nets
-    teacher_meta = st_module.meta  # the metadata the run gave its teacher (all of it, unless ablated)
-    named = zip(model_names(), (plain_module.ema_nets["model"], nets["teacher"], nets["student"]), (None, teacher_meta, None))
-    for name, net, meta_fn in named:
-        logits = predict(net.to(dev), ds, test, meta_fn=meta_fn, batch_size=st.config.eval_batch_size, device=dev)
+    st_pred, plain_pred = st.predictor(device, ds), plain.predictor(device, plain_data.dataset)
+    # the teacher with the metadata the run gave it (all of it, unless ablated)
+    named = zip(model_names(), ((plain_pred, "model"), (st_pred, "teacher"), (st_pred, "student")))
+    for name, (predictor, network) in named:
+        logits = predictor.dataset_logits(ds, test, network)
         frame[name] = class_probability(logits, ds.task.multilabel, k)
     frame.attrs["class_name"] = class_name
     return frame

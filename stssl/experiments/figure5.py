@@ -114,16 +114,13 @@ def on_land(lat, lon) -> np.ndarray:
 def prior(run: Run, class_name: str = SEA_AND_OCEAN, grid_doy: float = GRID_DOY, grid_step: float = GRID_STEP,
           grey: float = GREY, support_km: float = SUPPORT_KM, extent=EUROPE_EXTENT, device: str = "auto") -> Prior:
     """The teacher of ``run`` scored on the grey image with every sample's metadata and on the grid."""
-    from stssl.devices import check_device
-
     if not run.config.st:
         raise ValueError(f"Figure 5 needs a + ST-SSL run (a teacher), got {run.config.describe()}")
-    dev = check_device(device)
-    module = run.load_module()
-    ds = module.data.dataset
+    ds = run.data().dataset
+    predictor = run.predictor(device, ds)
     k = class_index(ds.task, class_name)
-    teacher = module.ema_nets["teacher"].to(dev)
-    score = dict(dataset=ds, k=k, grey=grey, batch_size=run.config.eval_batch_size, device=dev,
+    teacher = predictor.network("teacher")
+    score = dict(dataset=ds, k=k, grey=grey, batch_size=run.config.eval_batch_size, device=predictor.device,
                  components=run.config.metadata, encoding=MetaEncoding.of(run.config))
     samples = pd.DataFrame({"lat": ds.lat, "lon": ds.lon, "doy": ds.doy, "truth": has_class(ds.labels, ds.task, k)})
     if hasattr(ds, "is_sea"):

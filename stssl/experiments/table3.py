@@ -22,6 +22,7 @@ from stssl.experiments import table1
 from stssl.meta import MetaEncoding
 from stssl.ood import ood_days, ood_locations, overwrite_meta
 from stssl.paper import TABLE3
+from stssl.predict import Predictor
 from stssl.report import _mean_std, runs_frame
 from stssl.runs import Run
 
@@ -52,25 +53,25 @@ def ood_values(data: DataSplits) -> tuple[pd.DataFrame, pd.DataFrame]:
 def ood_scores(runs: list[Run], device: str = "auto") -> pd.DataFrame:
     """Per standard-split run (seed), the teacher's test mAP with its real metadata (row ``b``),
     with each OOD location (``c``) and with each OOD day (``d``): columns seed, row, value, mAP."""
-    from stssl.devices import check_device
-
-    dev = check_device(device)
-    rows = [row for run in _by_split(runs, "standard") for row in teacher_ood_rows(run.load_module().to(dev))]
+    rows = []
+    for run in _by_split(runs, "standard"):
+        data = run.data()
+        rows += teacher_ood_rows(run.predictor(device, data.dataset), data)
     return pd.DataFrame(rows, columns=["seed", "row", "value", "mAP"])
 
 
-def teacher_ood_rows(module) -> list[dict]:
-    """:func:`ood_scores`' rows for one run's loaded module (its data and EMA teacher)."""
-    cfg, data = module.cfg, module.data
+def teacher_ood_rows(predictor: Predictor, data: DataSplits) -> list[dict]:
+    """:func:`ood_scores`' rows for one run's predictor (its EMA teacher) and data."""
+    cfg = predictor.cfg
     labels = data.dataset.labels[data.test]
 
     def score(meta_fn) -> float:
-        logits = module.predict_logits(module.ema_nets["teacher"], data.test, meta_fn=meta_fn)
+        logits = predictor.dataset_logits(data.dataset, data.test, "teacher", meta_fn)
         return classification_metrics(logits, labels, data.dataset.task.multilabel)["mAP"]
 
     locations, days = ood_values(data)
     seen = dict(components=cfg.metadata, encoding=MetaEncoding.of(cfg))  # what this teacher saw, and how
-    return ([{"seed": cfg.seed, "row": "b", "value": "real metadata", "mAP": score(module.meta)}]
+    return ([{"seed": cfg.seed, "row": "b", "value": "real metadata", "mAP": score(predictor.meta)}]
             + [{"seed": cfg.seed, "row": "c", "value": f"{p.place} ({p.lat:g}, {p.lon:g})",
                 "mAP": score(overwrite_meta(lat=p.lat, lon=p.lon, **seen))} for p in locations.itertuples()]
             + [{"seed": cfg.seed, "row": "d", "value": f"day {d.doy}",

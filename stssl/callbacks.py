@@ -1,0 +1,84 @@
+"""What happens around the training steps, where Lightning expects it: callbacks.
+
+:class:`~stssl.train.SSLModule` computes a step and, when asked, an evaluation; these callbacks
+decide the rest. :class:`EMA` moves the EMA networks towards the trained ones after every
+optimiser step. :class:`Evaluation` evaluates every ``eval_every`` steps and at the last one,
+keeps the best state on validation, stops early after ``patience`` steps without a better one,
+hands the evaluation's row to the trainer's logger, and writes the checkpoint a killed run resumes
+from (atomically: a partial file is never read as a checkpoint). The EMA runs first: an
+evaluation sees the networks of the step it follows. The state they change (history, best state,
+training time) lives on the module, so it travels in the module's checkpoint as before.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch import nn
+from torch.optim.swa_utils import get_ema_multi_avg_fn
+
+from stssl.files import write_atomic
+
+CHECKPOINT = "last.ckpt"
+
+
+@torch.no_grad()
+def ema_update(ema_nets: nn.Module, nets: nn.Module, decay: float) -> None:
+    """``ema = decay * ema + (1 - decay) * live`` over every parameter in one foreach kernel
+    (torch's own EMA rule of ``swa_utils``; a copy when ``decay`` is 0); buffers are copied."""
+    ema_params = list(ema_nets.parameters())
+    params = [p.detach() for p in nets.parameters()]
+    if decay > 0:
+        get_ema_multi_avg_fn(decay)(ema_params, params, None)
+    else:  # the supervised baseline keeps no average (the authors' ema_m: 0): lerp by 1 is not an exact copy
+        for e, p in zip(ema_params, params):
+            e.copy_(p)
+    for b_ema, b in zip(ema_nets.buffers(), nets.buffers()):
+        b_ema.copy_(b)
+
+
+class EMA(L.Callback):
+    """``module.ema_nets`` follow ``module.nets`` with ``decay`` after every optimiser step."""
+
+    def __init__(self, decay: float):
+        self.decay = decay
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        ema_update(module.ema_nets, module.nets, self.decay)
+
+
+class Evaluation(L.Callback):
+    """Every ``eval_every`` steps and at step ``steps``: the module's evaluation row (its EMA
+    networks on validation, the pseudo-labels since the last one), the best state kept, early
+    stopping, the row to the logger, the checkpoint to ``workdir``. Every ``log_every`` steps the
+    module checks its loss is finite and writes its progress (one host read, not one per step)."""
+
+    def __init__(self, eval_every: int, steps: int, patience: int | None, log_every: int, workdir: Path | None):
+        self.eval_every, self.steps, self.patience = eval_every, steps, patience
+        self.log_every, self.workdir = log_every, workdir
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        step = trainer.global_step
+        due = step % self.eval_every == 0 or step >= self.steps
+        if due or step % self.log_every == 0:
+            module.check_finite()
+            module.write_progress(step)
+        if due:
+            self.evaluate(trainer, module, step)
+
+    def evaluate(self, trainer, module, step: int) -> None:
+        row = module.evaluation_row(step)
+        module.history.append(row)
+        key = module.selection_key
+        if row[key] > module.best["value"]:
+            state = {k: v.detach().cpu().clone() for k, v in module.ema_nets.state_dict().items()}
+            module.best = {"value": row[key], "step": step, "state": state}
+        if self.patience is not None and step - module.best["step"] >= self.patience:
+            trainer.should_stop = True
+        if trainer.logger is not None:
+            trainer.logger.log_metrics({k: v for k, v in row.items() if k != "step"}, step)
+        if self.workdir is not None:
+            write_atomic(self.workdir / CHECKPOINT, trainer.save_checkpoint)
+        module.restart_clock()
