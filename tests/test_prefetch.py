@@ -3,6 +3,9 @@ an exact resume, errors raised in the training loop, and no reader left behind."
 
 import gc
 import itertools
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 
@@ -43,6 +46,24 @@ def test_prefetched_keeps_the_order_raises_the_readers_error_and_stops():
     next(endless)
     endless.close()
     assert not _readers_alive()
+
+
+def test_a_reader_busy_in_torch_when_python_exits_does_not_abort_the_process():
+    # the reader is inside a matrix product when the interpreter finalises; a daemon thread
+    # killed there aborts a run that has finished ("terminate called without an active exception")
+    script = textwrap.dedent("""
+        import torch
+        from stssl.train import prefetched
+        torch.set_num_threads(1)
+        def products():
+            a = torch.randn(1200, 1200)
+            while True:
+                yield (a @ a @ a).sum()
+        batches = prefetched(products(), 1)
+        next(batches)  # and exit without closing the reader
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
 
 
 @pytest.fixture(scope="module")
