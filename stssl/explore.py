@@ -213,7 +213,7 @@ def plot_class_maps(pred: Predictions, cls: str, mark: int | None = None):
     network's probability; ``mark`` (a position in ``indices``) is starred."""
     import cartopy.crs as ccrs
 
-    from stssl.plots import europe_projection, plot_sample_map
+    from stssl.plots import map_region, plot_sample_map
 
     if cls not in pred.class_names:
         raise ValueError(f"unknown class {cls!r}; valid: {', '.join(pred.class_names)}")
@@ -222,9 +222,10 @@ def plot_class_maps(pred: Predictions, cls: str, mark: int | None = None):
     truth = np.array([_label_row(ds, j)[c] for j in idx], dtype=float)
     panels = [("truth", truth, "present (1) or absent (0)")]
     panels += [(net, p[:, c], "probability") for net, p in pred.probs.items()]
+    region = map_region(ds.lat[idx], ds.lon[idx])
     fig = plt.figure(figsize=(4.6 * len(panels), 4.6))
     for n, (title, values, label) in enumerate(panels):
-        ax = fig.add_subplot(1, len(panels), n + 1, projection=europe_projection())
+        ax = fig.add_subplot(1, len(panels), n + 1, projection=region.projection())
         order = np.argsort(values, kind="stable")  # the highest values drawn last, on top
         plot_sample_map(ds.lat[idx][order], ds.lon[idx][order], values[order], ax=ax, s=5, vmin=0, vmax=1,
                         title=f"{cls}\n{title}", label=label)

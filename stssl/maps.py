@@ -1,7 +1,7 @@
-"""Maps of Figures 4 and 5: per-sample outcomes and confidences on the Europe map.
+"""Maps of Figures 4 and 5: per-sample outcomes and confidences on the map.
 
-Each ``plot_*`` function draws on the axes it is given (a cartopy ``GeoAxes`` in
-:func:`stssl.plots.europe_projection` for maps) and returns them; :func:`map_panels` makes such
+Each ``plot_*`` function draws on the axes it is given (a cartopy ``GeoAxes`` in a
+:class:`stssl.plots.MapRegion`'s projection for maps) and returns them; :func:`map_panels` makes such
 axes, and :func:`figure4` / :func:`figure5` lay the panels out as in the paper. Samples are small
 dots so that dense regions stay readable.
 """
@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.colors import Normalize
 from matplotlib.lines import Line2D
 
-from stssl.plots import europe_axes, europe_projection
+from stssl.plots import EUROPE, MapRegion, base_map, map_region
 
 OUTCOME_STYLE: dict[str, dict] = {
     # drawn in this order: the errors last, on top
@@ -31,15 +31,15 @@ def _transform():
     return ccrs.PlateCarree()
 
 
-def map_panels(n: int, ncols: int | None = None, size: float = 3.6):
-    """A figure with ``n`` Europe maps (equal-area projection) in a row, or ``ncols`` per row."""
+def map_panels(n: int, ncols: int | None = None, size: float = 3.6, region: MapRegion = EUROPE):
+    """A figure with ``n`` maps of ``region`` (equal-area projection) in a row, or ``ncols`` per row."""
     ncols = ncols or n
     nrows = -(-n // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * 1.1 * nrows), squeeze=False,
-                             subplot_kw={"projection": europe_projection()})
+                             subplot_kw={"projection": region.projection()})
     for ax in axes.flat[n:]:
         ax.set_visible(False)
-    return fig, [europe_axes(ax) for ax in axes.flat[:n]]
+    return fig, [base_map(ax, region) for ax in axes.flat[:n]]
 
 
 def _legend(ax, entries: list[tuple[str, str]], title: str | None = None) -> None:
@@ -122,7 +122,7 @@ def figure4(frame, models, threshold: float, class_name: str):
     """Paper layout: (a) FixMatch, (b) teacher, (c) student outcomes, (d) the ground truth."""
     from stssl.experiments.figure4 import outcomes
 
-    fig, axes = map_panels(len(models) + 1, ncols=2)
+    fig, axes = map_panels(len(models) + 1, ncols=2, region=map_region(frame.lat, frame.lon))
     for ax, letter, name in zip(axes, "abc", models):
         plot_outcome_map(ax, frame.lat, frame.lon, outcomes(frame.truth, frame[name] > threshold),
                          title=f"({letter}) {name}")
@@ -137,8 +137,7 @@ def figure5(prior):
     """(a) the grey-image prior on the map, samples over the grid; (b) against day of year."""
     fig = plt.figure(figsize=(12, 5.4))
     spec = fig.add_gridspec(1, 2, width_ratios=(1.25, 1))
-    ax_map = fig.add_subplot(spec[0], projection=europe_projection())
-    europe_axes(ax_map)
+    ax_map = base_map(fig.add_subplot(spec[0], projection=EUROPE.projection()))  # the prior's grid is Europe's
     plot_confidence_map(ax_map, prior.samples.lat, prior.samples.lon, prior.samples.confidence, grid=prior.grid,
                         title=f"(a) grey image + each sample's metadata (dots); grid on day {prior.grid.doy:g} (pale)")
     ax_doy = fig.add_subplot(spec[1], box_aspect=0.8)

