@@ -30,11 +30,16 @@ YEAR = 2018  # GeoSynth samples have a day of year; the table states a full date
 AUGMENTATION = "fused"  # GeoSynth's own views, so the runs are comparable with Table 1's
 
 
+def images_for(profile: str) -> int:
+    """How many images the page exports for ``profile``."""
+    return IMAGES.get(profile, IMAGES["cpu"])
+
+
 def export_dir(profile: str = "cpu") -> Path:
     """Where the page's export lives: beside GeoSynth's cache (``$STSSL_CACHE``)."""
     from stssl.data.synthetic import default_cache_dir
 
-    return default_cache_dir() / f"own-data-{profile}-{IMAGES.get(profile, IMAGES['cpu'])}-v{EXPORT_VERSION}"
+    return default_cache_dir() / f"own-data-{profile}-{images_for(profile)}-v{EXPORT_VERSION}"
 
 
 def export_geosynth(out: Path, profile: str = "cpu", n_images: int | None = None) -> Path:
@@ -48,7 +53,7 @@ def export_geosynth(out: Path, profile: str = "cpu", n_images: int | None = None
     from stssl.data import load_data, prepare_data
 
     out = Path(out)
-    n_images = n_images or IMAGES.get(profile, IMAGES["cpu"])
+    n_images = n_images or images_for(profile)
     if (out / "export.json").is_file():
         return out
     data = load_data("geosynth", None, resolve(profile, dataset="geosynth").dataset_params)
