@@ -26,7 +26,7 @@ import yaml
 
 from stssl.experiments.pages import Page, distinct, notebook_params, page_configs, pages
 from stssl.runs import default_workers, get_runs, run_dir, run_status
-from stssl.sweep import Board, _duration, describe, plan
+from stssl.sweep import Board, format_duration, describe, plan
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -175,8 +175,8 @@ def execute_notebooks(profile: str = "cpu", data_root: str | None = None, eurosa
             nbformat.write(present(nb, page, profile, params), target)
         spent[page.name] = time.perf_counter() - start
         print(f"{page.name}: done in {spent[page.name]:.0f} s", flush=True)
-    where = ", ".join(f"{name} {_duration(s)}" for name, s in sorted(spent.items(), key=lambda kv: -kv[1]))
-    print(f"all pages executed in {_duration(time.perf_counter() - total)} ({where})", flush=True)
+    where = ", ".join(f"{name} {format_duration(s)}" for name, s in sorted(spent.items(), key=lambda kv: -kv[1]))
+    print(f"all pages executed in {format_duration(time.perf_counter() - total)} ({where})", flush=True)
 
 
 # ----- the check over the built HTML --------------------------------------------------------

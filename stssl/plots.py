@@ -225,7 +225,7 @@ def plot_geosynth_examples(
     return fig
 
 
-def _histories(runs):
+def run_histories(runs):
     """Every run's history in one frame, labelled with its algorithm, ST flag, method and seed."""
     import pandas as pd
 
@@ -243,7 +243,7 @@ def plot_training_curves(runs, metrics: Sequence[str] = ("val_mAP", "pl_precisio
     """
     import seaborn as sns
 
-    df = _histories(runs)
+    df = run_histories(runs)
     metrics = [m for m in metrics if m in df and df[m].notna().any()]
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.2), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
@@ -262,7 +262,7 @@ def plot_curves_by_algorithm(runs, metric: str = "val_mAP", columns: int = 4):
 
     from stssl.report import method_name
 
-    df = _histories(runs)
+    df = run_histories(runs)
     algos = [a for a in df.algo.unique() if a != "supervised"]
     rows = -(-len(algos) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 2.8 * rows), sharey=True, squeeze=False)

@@ -61,7 +61,8 @@ def describe_runs(runs: list[Run]) -> str:
             f"that was best on validation (the EMA student, without metadata, for + ST-SSL).")
 
 
-def _mean_std(values: pd.Series, scale: float = 100, signed: bool = False) -> str:
+def mean_std(values: pd.Series, scale: float = 100, signed: bool = False) -> str:
+    """"mean ± std" of ``values`` × ``scale`` over seeds (the mean alone for one seed, "–" for none)."""
     v = values.dropna() * scale
     if v.empty:
         return "–"
@@ -79,16 +80,16 @@ def table1(runs: list[Run]) -> pd.DataFrame:
         paper = paper_st if st else paper_plain
         delta, paper_delta = "–", "–"
         if st:
-            delta = _mean_std(_paired_gain(df, algo), scale=1, signed=True)
+            delta = mean_std(paired_gain(df, algo), scale=1, signed=True)
             if paper_plain is not None and paper_st is not None:
                 paper_delta = f"{paper_st - paper_plain:+.2f}"
-        rows.append({"Method": method_name(algo, st), "ours mAP (%)": _mean_std(g["test_mAP"]),
+        rows.append({"Method": method_name(algo, st), "ours mAP (%)": mean_std(g["test_mAP"]),
                      "ours Δ (%)": delta, "seeds": len(g), "paper mAP (%)": "–" if paper is None else f"{paper:.2f}",
                      "paper Δ (%)": paper_delta})
     return pd.DataFrame(rows).set_index("Method")
 
 
-def _paired_gain(df: pd.DataFrame, algo: str, metric: str = "test_mAP") -> pd.Series:
+def paired_gain(df: pd.DataFrame, algo: str, metric: str = "test_mAP") -> pd.Series:
     """Per seed, + ST-SSL minus the plain algorithm, in points (seeds that have both)."""
     by_seed = {st: df[(df.algo == algo) & (df.st == st)].set_index("seed")[metric] for st in (False, True)}
     return ((by_seed[True] - by_seed[False]) * 100).dropna()
@@ -103,7 +104,7 @@ def frames_by(runs: list[Run], key: Callable[[RunConfig], Any], metric: str = "m
 def gains_by(runs: list[Run], key: Callable[[RunConfig], Any], metric: str = "mAP") -> dict[Any, pd.Series]:
     """Per group (see :func:`frames_by`), FixMatch + ST-SSL minus FixMatch per seed (points);
     groups without a pair left out."""
-    gains = {k: _paired_gain(df, "fixmatch", f"test_{metric}") for k, df in frames_by(runs, key, metric).items()}
+    gains = {k: paired_gain(df, "fixmatch", f"test_{metric}") for k, df in frames_by(runs, key, metric).items()}
     return {k: g for k, g in gains.items() if len(g)}
 
 
@@ -112,7 +113,7 @@ def st_gains(runs: list[Run], metric: str = "test_mAP") -> pd.DataFrame:
     df = runs_frame(runs, metric.removeprefix("test_"))
     rows = []
     for algo in df[df.st].algo.unique():
-        paired = _paired_gain(df, algo, metric)
+        paired = paired_gain(df, algo, metric)
         if len(paired):
             rows.append({"algo": algo, "mean": paired.mean(), "seeds": len(paired), "positive": int((paired > 0).sum())})
     return pd.DataFrame(rows, columns=["algo", "mean", "seeds", "positive"])

@@ -115,7 +115,8 @@ def describe(cfg: RunConfig) -> str:
     return cfg.describe() + (f" [{', '.join(extras)}]" if extras else "")
 
 
-def _duration(seconds: float | None) -> str:
+def format_duration(seconds: float | None) -> str:
+    """"1:02:03"-style hours, minutes and seconds; "?" when unknown."""
     if seconds is None:
         return "?"
     seconds = int(round(seconds))
@@ -127,7 +128,7 @@ def format_plan(planned: list[Planned], slots: int = 1) -> str:
     lines = [f"{'status':9} {'key':12}  {'steps':>13}  {'est.':>8}  run"]
     for p in planned:
         steps = f"{p.step}/{p.cfg.steps}" if p.status in ("partial", "locked") else str(p.cfg.steps)
-        lines.append(f"{p.status:9} {p.cfg.key():12}  {steps:>13}  {_duration(p.seconds_left):>8}  {describe(p.cfg)}")
+        lines.append(f"{p.status:9} {p.cfg.key():12}  {steps:>13}  {format_duration(p.seconds_left):>8}  {describe(p.cfg)}")
     counts = {s: sum(p.status == s for p in planned) for s in ("finished", "partial", "locked", "missing", "damaged")}
     todo = [p for p in planned if p.status != "finished"]
     unknown = sum(p.seconds_left is None for p in todo)
@@ -135,7 +136,7 @@ def format_plan(planned: list[Planned], slots: int = 1) -> str:
     summary = (f"{len(planned)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
                + f"; to train: {len(todo)}")
     if len(todo) > unknown:
-        summary += f", about {_duration(total / max(1, slots))} on {slots} worker(s)"
+        summary += f", about {format_duration(total / max(1, slots))} on {slots} worker(s)"
     if unknown:
         summary += (f"{' plus' if len(todo) > unknown else ','} {unknown} run(s) with no measured step time "
                     "(give --step-seconds, or finish one run of that kind first)")
@@ -179,7 +180,7 @@ class Board:
             left = [p.seconds_left for p in self.planned if p.status != "finished"]
             eta = sum(left) / max(1, self.slots) if left and None not in left else None
         head = (f"{self.title}: {done}/{total} done, {len(running)} running, {failed} failed, {queued} queued; "
-                f"elapsed {_duration(elapsed)}, ETA {_duration(eta)}")
+                f"elapsed {format_duration(elapsed)}, ETA {format_duration(eta)}")
         return "\n".join([head] + lines)
 
     def show(self, text: str, force: bool = False) -> None:

@@ -13,7 +13,7 @@ import pandas as pd
 from stssl.config import RunConfig, resolve
 from stssl.data import registry
 from stssl.experiments import table1
-from stssl.report import _mean_std, frames_by, gains_by
+from stssl.report import mean_std, frames_by, gains_by
 from stssl.runs import Run
 
 STRENGTHS: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -64,10 +64,10 @@ def table(runs: list[Run]) -> pd.DataFrame:
     rows = []
     for s, df in frames_by(runs, strength).items():
         st = df[df.st]
-        rows.append({"context strength": f"{s:g}", "FixMatch": _mean_std(df.loc[~df.st, "test_mAP"]),
-                     "FixMatch + ST-SSL": _mean_std(st["test_mAP"]),
-                     "teacher (with metadata)": _mean_std(st["teacher_test_mAP"]),
-                     "Δ (+ ST-SSL − FixMatch)": _mean_std(g.get(s, pd.Series(dtype=float)), scale=1, signed=True)})
+        rows.append({"context strength": f"{s:g}", "FixMatch": mean_std(df.loc[~df.st, "test_mAP"]),
+                     "FixMatch + ST-SSL": mean_std(st["test_mAP"]),
+                     "teacher (with metadata)": mean_std(st["teacher_test_mAP"]),
+                     "Δ (+ ST-SSL − FixMatch)": mean_std(g.get(s, pd.Series(dtype=float)), scale=1, signed=True)})
     return pd.DataFrame(rows).set_index("context strength")
 
 

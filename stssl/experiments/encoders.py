@@ -30,7 +30,7 @@ from stssl.experiments.figure5 import grey_prior
 from stssl.data import DataSplits
 from stssl.meta import MetaEncoding
 from stssl.predict import Predictor
-from stssl.report import _mean_std, runs_frame
+from stssl.report import mean_std, runs_frame
 from stssl.runs import Run
 
 ENCODINGS: tuple[str, ...] = tuple(LOCATION_ENCODERS)
@@ -107,15 +107,15 @@ def table(frame: pd.DataFrame) -> pd.DataFrame:
     rows = {}
     for encoding, g in frame.groupby("encoding", sort=False):
         wins = int((g["gain"] > 0).sum())
-        row = {"seeds": len(g), "student test mAP (%)": _mean_std(g["test_mAP"]),
-               "gain over FixMatch (points)": (_mean_std(g["gain"], signed=True) + f" ({wins}/{len(g)} seeds > 0)"
+        row = {"seeds": len(g), "student test mAP (%)": mean_std(g["test_mAP"]),
+               "gain over FixMatch (points)": (mean_std(g["gain"], signed=True) + f" ({wins}/{len(g)} seeds > 0)"
                                                if g["gain"].notna().any() else "–"),
-               "teacher test mAP (%)": _mean_std(g["teacher_test_mAP"])}
+               "teacher test mAP (%)": mean_std(g["teacher_test_mAP"])}
         if probed:
-            row.update({"teacher, OOD locations (%)": _mean_std(g["teacher_ood_location_mAP"]),
-                        "drop with OOD locations (points)": _mean_std(g["ood_drop"], signed=True),
-                        "prior AUC": _mean_std(g["prior_auc"], scale=1)})
-        row.update({name: _mean_std(g[m], scale=1) for m, name in PL_METRICS.items()})
+            row.update({"teacher, OOD locations (%)": mean_std(g["teacher_ood_location_mAP"]),
+                        "drop with OOD locations (points)": mean_std(g["ood_drop"], signed=True),
+                        "prior AUC": mean_std(g["prior_auc"], scale=1)})
+        row.update({name: mean_std(g[m], scale=1) for m, name in PL_METRICS.items()})
         rows[encoding] = row
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("location encoding")
 

@@ -14,7 +14,7 @@ from stssl.config import RunConfig, resolve
 from stssl.data import registry
 from stssl.experiments import table1
 from stssl.paper import TABLE1
-from stssl.report import BASELINE_METHODS, _mean_std, _paired_gain, frames_by, gains_by, runs_frame
+from stssl.report import BASELINE_METHODS, mean_std, paired_gain, frames_by, gains_by, runs_frame
 from stssl.runs import Run
 
 PAPER_FRACTIONS: tuple[float, ...] = registry.get("bigearthnet").label_budgets["label_fraction"]  # the paper's Figure 3
@@ -73,8 +73,8 @@ def table(runs: list[Run]) -> pd.DataFrame:
         at_table1 = abs(paper_fraction - PAPER_TABLE1_FRACTION) < 1e-9
         plain, st = TABLE1["fixmatch"]
         row = {"ours: labelled (%)": f"{fraction:.1%}", "stands for paper (%)": f"{paper_fraction:.1%}"}
-        row.update({f"ours {m}": _mean_std(df.loc[df.method == m, "test_mAP"]) for m in BASELINE_METHODS})
-        row["ours Δ"] = _mean_std(_paired_gain(df, "fixmatch"), scale=1, signed=True)
+        row.update({f"ours {m}": mean_std(df.loc[df.method == m, "test_mAP"]) for m in BASELINE_METHODS})
+        row["ours Δ"] = mean_std(paired_gain(df, "fixmatch"), scale=1, signed=True)
         row["paper FixMatch"] = f"{plain:.2f}" if at_table1 else "–"
         row["paper FixMatch + ST-SSL"] = f"{st:.2f}" if at_table1 else "–"
         row["paper Δ"] = f"{st - plain:+.2f}" if at_table1 else "–"

@@ -22,7 +22,7 @@ import pandas as pd
 
 from stssl.config import RunConfig
 from stssl.experiments import table1
-from stssl.plots import _histories
+from stssl.plots import run_histories
 from stssl.runs import Run
 
 METRICS: dict[str, str] = {
@@ -75,7 +75,7 @@ def predating(runs: list[Run]) -> str:
 def curves(runs: list[Run], weight: float = SMOOTHING) -> pd.DataFrame:
     """Long frame: per method, metric and evaluation step, the mean over seeds (``mean``, NaN
     seeds left out), its smoothed curve (``smoothed``) and the number of seeds with a value."""
-    df = _histories(runs)
+    df = run_histories(runs)
     rows = []
     for metric in (m for m in METRICS if m in df and df[m].notna().any()):
         stats = df.groupby(["method", "step"], sort=False)[metric].agg(["mean", "count"]).reset_index()
@@ -87,7 +87,7 @@ def curves(runs: list[Run], weight: float = SMOOTHING) -> pd.DataFrame:
 
 def means(runs: list[Run]) -> pd.DataFrame:
     """Per method and seed, each pseudo-label metric averaged over training (unsmoothed)."""
-    df = _histories(runs)
+    df = run_histories(runs)
     return df.groupby(["method", "seed"], sort=False)[[m for m in METRICS if m in df]].mean()
 
 

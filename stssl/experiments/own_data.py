@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from stssl.config import RunConfig, resolve, seed_list
-from stssl.report import _mean_std, runs_frame
+from stssl.report import mean_std, runs_frame
 from stssl.runs import Run
 
 IMAGES: dict[str, int] = {"cpu": 5000, "smoke": 400}
@@ -111,8 +111,8 @@ def table(runs: list[Run]) -> pd.DataFrame:
     plain, st = df[~df.st].set_index("seed"), df[df.st].set_index("seed")
     gain = ((st["test_mAP"] - plain["test_mAP"]) * 100).dropna()
     return pd.DataFrame({
-        "FixMatch": [_mean_std(plain["test_mAP"])],
-        "FixMatch + ST-SSL (student)": [_mean_std(st["test_mAP"])],
-        "its teacher (with metadata)": [_mean_std(st["teacher_test_mAP"])] if "teacher_test_mAP" in st else ["–"],
-        "gain (paired by seed)": [f"{_mean_std(gain, scale=1, signed=True)} ({int((gain > 0).sum())}/{len(gain)})"],
+        "FixMatch": [mean_std(plain["test_mAP"])],
+        "FixMatch + ST-SSL (student)": [mean_std(st["test_mAP"])],
+        "its teacher (with metadata)": [mean_std(st["teacher_test_mAP"])] if "teacher_test_mAP" in st else ["–"],
+        "gain (paired by seed)": [f"{mean_std(gain, scale=1, signed=True)} ({int((gain > 0).sum())}/{len(gain)})"],
     }, index=["test mAP (%)"])

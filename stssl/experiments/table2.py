@@ -12,7 +12,7 @@ import pandas as pd
 
 from stssl.config import RunConfig, resolve, seed_list
 from stssl.paper import TABLE2
-from stssl.report import _mean_std
+from stssl.report import mean_std
 from stssl.runs import Run
 
 ABLATIONS: dict[str, dict] = {
@@ -71,8 +71,8 @@ def table(runs: list[Run], row_configs: dict[str, list[RunConfig]]) -> pd.DataFr
         paper = TABLE2["a"][1] if row == "a′" else TABLE2.get(row, ("", None))[1]
         out.append({
             "row": row, "ablation": label + (" (= row a)" if same else ""),
-            "ours mAP (%)": _mean_std(mAP),
-            "ours Δ (%)": "–" if row == "a" or same else _mean_std((mAP - base) * 100, scale=1, signed=True),
+            "ours mAP (%)": mean_std(mAP),
+            "ours Δ (%)": "–" if row == "a" or same else mean_std((mAP - base) * 100, scale=1, signed=True),
             "seeds": len(cfgs),
             "paper mAP (%)": "–" if paper is None else f"{paper:.2f}",
             "paper Δ (%)": "–" if row in ("a", "a′") or paper is None else f"{paper - paper_a:+.2f}",

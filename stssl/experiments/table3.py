@@ -23,7 +23,7 @@ from stssl.meta import MetaEncoding
 from stssl.ood import ood_days, ood_locations, overwrite_meta
 from stssl.paper import TABLE3
 from stssl.predict import Predictor
-from stssl.report import _mean_std, runs_frame
+from stssl.report import mean_std, runs_frame
 from stssl.runs import Run
 
 
@@ -105,7 +105,7 @@ def table(runs: list[Run], scores: pd.DataFrame) -> pd.DataFrame:
         if key in ours:
             values = ours[key]
             n = int(values.notna().sum())
-            mine, spread = _mean_std(values), f"std over {n} seeds" if n > 1 else "1 seed"
+            mine, spread = mean_std(values), f"std over {n} seeds" if n > 1 else "1 seed"
         else:
             mean, std, n = _ood_row(scores, key)
             mine = f"{mean:.2f} ± {std:.2f}" if n else "–"

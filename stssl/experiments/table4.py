@@ -12,7 +12,7 @@ from stssl.config import RunConfig, resolve
 from stssl.data import registry
 from stssl.experiments import table1
 from stssl.paper import TABLE4
-from stssl.report import BASELINE_METHODS, _mean_std, frames_by, gains_by
+from stssl.report import BASELINE_METHODS, mean_std, frames_by, gains_by
 from stssl.runs import Run
 
 PAPER_DATASET = "eurosat"  # the paper's Table 4
@@ -68,10 +68,10 @@ def table(runs: list[Run]) -> pd.DataFrame:
     out = pd.DataFrame("–", index=pd.Index(BASELINE_METHODS + [GAIN_ROW], name="Method"), columns=columns)
     for n, df in frames.items():
         for m in BASELINE_METHODS:
-            out.loc[m, (f"{n} labels", "ours")] = _mean_std(df.loc[df.method == m, "test_acc"])
+            out.loc[m, (f"{n} labels", "ours")] = mean_std(df.loc[df.method == m, "test_acc"])
             if n in TABLE4[m]:
                 out.loc[m, (f"{n} labels", "paper")] = f"{TABLE4[m][n]:.2f}"
-        out.loc[GAIN_ROW, (f"{n} labels", "ours")] = _mean_std(gains.get(n, pd.Series(dtype=float)), scale=1, signed=True)
+        out.loc[GAIN_ROW, (f"{n} labels", "ours")] = mean_std(gains.get(n, pd.Series(dtype=float)), scale=1, signed=True)
         if n in TABLE4["FixMatch"]:
             out.loc[GAIN_ROW, (f"{n} labels", "paper")] = f"{TABLE4['FixMatch + ST-SSL'][n] - TABLE4['FixMatch'][n]:+.2f}"
     return out
