@@ -256,6 +256,10 @@ class LocalExecutor:
                 if proc.returncode == 0:
                     done += 1
                     board.note(f"done    {describe(cfg)}")
+                elif _finished_anyway(cfg, root):
+                    done += 1
+                    board.note(f"done    {describe(cfg)}; its process then exited with {proc.returncode} "
+                               f"({_last_line(log)}), the run is complete")
                 else:
                     last = _last_line(log)
                     failures.append(f"FAILED  {describe(cfg)} (exit {proc.returncode}): {last}\n        log: {log}")
@@ -265,6 +269,13 @@ class LocalExecutor:
             if running:
                 time.sleep(poll)
         return failures
+
+
+def _finished_anyway(cfg: RunConfig, root: Path | None) -> bool:
+    """Whether a run whose process failed is finished in the cache all the same: a process can
+    crash on its way out (a library's threads or the GPU driver at interpreter exit) after the
+    run was written, and that run is not to be trained again or reported lost."""
+    return run_status(run_dir(cfg, root)) == "finished"
 
 
 def _last_line(log: Path) -> str:
@@ -323,6 +334,10 @@ class SlurmExecutor:
                     done += 1
                     board.note(f"done    {describe(cfg)}")
                 except Exception as err:  # submitit re-raises the job's error with its traceback
+                    if _finished_anyway(cfg, root):
+                        done += 1
+                        board.note(f"done    {describe(cfg)}; its job {job.job_id} then failed, the run is complete")
+                        continue
                     failures.append(f"FAILED  {describe(cfg)} (job {job.job_id}): {str(err).strip().splitlines()[-1][:300]}"
                                     f"\n        log: {job.paths.stderr}")
                     board.note(failures[-1])

@@ -16,7 +16,7 @@ from stssl.config import resolve
 from stssl.experiments import figure6, table1, table2
 from stssl.experiments.pages import BY_NAME, notebook_params, page_configs, pages
 from stssl.runs import run_dir, run_status
-from stssl.sweep import SlurmExecutor, TrainRun, plan, sweep
+from stssl.sweep import LocalExecutor, SlurmExecutor, TrainRun, plan, sweep
 
 
 def test_pages_share_runs_and_plan_lists_each_once(tmp_path):
@@ -82,6 +82,27 @@ def test_local_sweep_trains_what_is_missing_and_reports_a_failure_with_its_log(t
     monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: pytest.fail("a finished run was trained again"))
     main(args)
     assert "2 already finished, 0 to train" in capsys.readouterr().err
+
+
+def test_a_worker_that_crashes_on_its_way_out_after_writing_its_run_counts_as_done(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("STSSL_RUNS", str(tmp_path))
+    popen = subprocess.Popen
+
+    def exits_134_after_training(cmd, **kwargs):
+        # ``python -m stssl train ...``, which then dies at interpreter exit as an abort would
+        assert cmd[1:3] == ["-m", "stssl"]
+        code = "import atexit, os, runpy; atexit.register(os._exit, 134); runpy.run_module('stssl', run_name='__main__')"
+        return popen([cmd[0], "-c", code, *cmd[3:]], **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", exits_134_after_training)
+    cfg = resolve("smoke", algo="fixmatch", steps=10, eval_every=5)
+    assert sweep([cfg], LocalExecutor(workers=1)) == []
+    assert run_status(run_dir(cfg, tmp_path)) == "finished"
+    assert "its process then exited with 134" in capsys.readouterr().err
+
+    damaged = resolve("smoke", algo="fixmatch", steps=10, eval_every=5, seed=1)
+    _damage(damaged, tmp_path)  # exits non-zero without finishing: still a failure
+    assert len(sweep([damaged], LocalExecutor(workers=1))) == 1
 
 
 def test_slurm_executor_runs_a_job_array_through_submitit(tmp_path, capsys):
