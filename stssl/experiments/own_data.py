@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from stssl.config import RunConfig, resolve, seed_list
+from stssl.evaluate import selection_metric
 from stssl.report import mean_std, runs_frame
 from stssl.runs import Run
 
@@ -104,15 +105,18 @@ def configs(profile: str = "cpu", dataset: str | None = None, data_root: str | N
             for st in (False, True) for s in seed_list(seeds)]
 
 
-def table(runs: list[Run]) -> pd.DataFrame:
-    """Test mAP (%) of FixMatch and of FixMatch + ST-SSL's student (and its teacher), mean ± std over
-    seeds, and the paired gain."""
-    df = runs_frame(runs)
+def table(runs: list[Run], multilabel: bool = True) -> pd.DataFrame:
+    """Test mAP (multi-label) or top-1 accuracy (single-label: the metric runs select by, and
+    the paper's for EuroSAT), in %, of FixMatch and of FixMatch + ST-SSL's student (and its
+    teacher), mean ± std over seeds, and the paired gain."""
+    metric = selection_metric(multilabel)
+    column = f"test_{metric}"
+    df = runs_frame(runs, metric)
     plain, st = df[~df.st].set_index("seed"), df[df.st].set_index("seed")
-    gain = ((st["test_mAP"] - plain["test_mAP"]) * 100).dropna()
+    gain = ((st[column] - plain[column]) * 100).dropna()
     return pd.DataFrame({
-        "FixMatch": [mean_std(plain["test_mAP"])],
-        "FixMatch + ST-SSL (student)": [mean_std(st["test_mAP"])],
-        "its teacher (with metadata)": [mean_std(st["teacher_test_mAP"])] if "teacher_test_mAP" in st else ["–"],
+        "FixMatch": [mean_std(plain[column])],
+        "FixMatch + ST-SSL (student)": [mean_std(st[column])],
+        "its teacher (with metadata)": [mean_std(st[f"teacher_{column}"])],
         "gain (paired by seed)": [f"{mean_std(gain, scale=1, signed=True)} ({int((gain > 0).sum())}/{len(gain)})"],
-    }, index=["test mAP (%)"])
+    }, index=[f"test {'mAP' if multilabel else 'accuracy'} (%)"])
