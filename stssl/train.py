@@ -101,6 +101,7 @@ class IndexStream:
 
 
 PREFETCH = 2  # raw batches read ahead in a background thread; 0 reads them in the training loop
+READER_JOIN_SECONDS = 60.0  # how long a stop waits for a read in progress (a hung file system must not hang the exit)
 
 
 def prefetched(batches: Iterator, depth: int, pin: bool = False) -> Iterator:
@@ -142,7 +143,7 @@ def prefetched(batches: Iterator, depth: int, pin: bool = False) -> Iterator:
 
     def finish() -> None:
         stop.set()
-        thread.join()
+        thread.join(READER_JOIN_SECONDS)
 
     atexit.register(finish)
     thread.start()

@@ -48,6 +48,26 @@ def test_prefetched_keeps_the_order_raises_the_readers_error_and_stops():
     assert not _readers_alive()
 
 
+def test_a_reader_stuck_in_a_read_does_not_hold_the_stop_forever(monkeypatch):
+    monkeypatch.setattr(stssl.train, "READER_JOIN_SECONDS", 0.3)
+    never = threading.Event()
+
+    def hung_file_system():
+        yield 0
+        never.wait()  # a read that never returns
+        yield 1
+
+    batches = prefetched(hung_file_system(), 1)
+    assert next(batches) == 0
+    closing = threading.Thread(target=batches.close, daemon=True)  # so that a regression fails, not hangs
+    closing.start()
+    closing.join(5)
+    stuck = closing.is_alive()
+    never.set()
+    assert not stuck
+    assert not _readers_alive()
+
+
 def test_a_reader_busy_in_torch_when_python_exits_does_not_abort_the_process():
     # the reader is inside a matrix product when the interpreter finalises; a daemon thread
     # killed there aborts a run that has finished ("terminate called without an active exception")
