@@ -17,7 +17,6 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import torch
 
 from stssl.config import RunConfig
 from stssl.data.base import MetaDataset
@@ -148,11 +147,8 @@ def predict_test(run: Run, n: int = 2000, seed: int = 0, device: str = "auto") -
     nets = {("student (image only)" if run.config.st else "model"): None}
     if "teacher" in predictor.networks:  # with the metadata the run gives it (all of it, unless ablated)
         nets = {"teacher (with metadata)": "teacher", **nets}
-    multilabel = data.dataset.task.multilabel
-    probs = {}
-    for name, network in nets.items():
-        logits = torch.as_tensor(predictor.dataset_logits(data.dataset, indices, network)).double()
-        probs[name] = (torch.sigmoid(logits) if multilabel else torch.softmax(logits, 1)).numpy()
+    probs = {name: predictor.probabilities(predictor.dataset_logits(data.dataset, indices, network))
+             for name, network in nets.items()}
     return Predictions(run, data.dataset, indices, probs)
 
 

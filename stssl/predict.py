@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -289,6 +288,11 @@ def read_inputs(source, cfg: RunConfig, data_root: str | None = None, need_meta:
                        f"({', '.join(registry.names())})")
 
 
+def _teacher_needs_meta(what: str) -> PredictError:
+    return PredictError(f"the teacher predicts from each image and its location and day, and {what} gives none: "
+                        "give a table of the folder data set (image, lat, lon, date) or ask for the student")
+
+
 def _table_inputs(root: Path, table: Path, size: int, options: dict) -> Inputs:
     """A table of the folder data set, with or without a label column."""
     from stssl.data.folder import UNLABELLED, source
@@ -306,8 +310,7 @@ def _image_inputs(root: Path, names: list[str], size: int, options: dict, need_m
 
     what = f"{root} (images without a table)"
     if need_meta:
-        raise PredictError(f"the teacher predicts from each image and its location and day, and {what} gives "
-                           "none: give a table of the folder data set (image, lat, lon, date) or ask for the student")
+        raise _teacher_needs_meta(what)
     src = images_source(root, names, size, options.get("bands"), options.get("scale"))
     ds = to_dataset(src, read_all(src))
     return Inputs(ds, np.arange(len(ds)), False, False, what)
@@ -337,9 +340,7 @@ def predictions(predictor: Predictor, inputs: Inputs, network: str | None = None
     joined by ``;``; single-label: the most probable class) and ``label`` (the truth, when known)."""
     name = network_name(predictor.cfg, network)
     if name == "teacher" and not inputs.has_meta:
-        raise PredictError(f"the teacher predicts from each image and its location and day, and {inputs.what} "
-                           "gives none: give a table of the folder data set (image, lat, lon, date) or ask "
-                           "for the student")
+        raise _teacher_needs_meta(inputs.what)
     ds, idx = inputs.dataset, np.asarray(inputs.indices)
     predictor.check_size(ds.pixels)
     # the input's pixels and metadata, normalised as the run's data set was (no copy of the pixels)

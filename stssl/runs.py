@@ -155,8 +155,8 @@ def run_status(final: Path) -> str:
 
 def _finish(cfg: RunConfig, partial: Path, progress: bool) -> None:
     """Train (or resume) ``cfg`` in ``partial`` and write its result files, ``metrics.json`` last."""
-    from stssl.predict import TASK_FILE, task_json
     from stssl.callbacks import CHECKPOINT
+    from stssl.predict import TASK_FILE, task_json
     from stssl.train import DivergedError, train
 
     write_text_atomic(partial / "config.yaml", yaml.safe_dump(json.loads(json.dumps(dataclasses.asdict(cfg))), sort_keys=False))

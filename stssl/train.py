@@ -17,7 +17,6 @@ import copy
 import json
 import logging
 import math
-import os
 import queue
 import threading
 import time
@@ -34,19 +33,18 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from stssl.algorithms import SSLAlgorithm, TaskContext, build_algorithm
 from stssl.algorithms.steps import PlainStep, STStep, Views, backward_outside_autocast
+from stssl.callbacks import CHECKPOINT, EMA, Evaluation
 from stssl.checks import OneLineError
 from stssl.config import RunConfig
 from stssl.data import DataSplits, registry
 from stssl.data.augment import views as augmentations
 from stssl.devices import check_device, trainer_devices, uses_bf16
 from stssl.evaluate import PseudoLabelQuality, classification_metrics, selection_metric
-from stssl.predict import build_nets, shifted_logits
-from stssl.runs import run_data
-from stssl.callbacks import CHECKPOINT, EMA, Evaluation
 from stssl.files import write_text_atomic
 from stssl.meta import run_meta
 from stssl.models.vit import load_pretrained
-from stssl.models.modes import eval_mode
+from stssl.predict import build_nets, shifted_logits
+from stssl.runs import run_data
 
 PROGRESS = "progress.json"  # step, steps and seconds so far, for a sweep's display
 

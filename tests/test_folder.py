@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from stssl.data import load_data, prepare_data
-from stssl.data.folder import open_folder, source
+from stssl.data.folder import open_folder
 from stssl.data.geo import DataError
 
 SIZE = 16

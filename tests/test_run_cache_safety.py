@@ -12,16 +12,14 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
-import torch
 import yaml
 
 import stssl.train
 from stssl.config import resolve
 from stssl.locks import RunLock
 from stssl.runs import DamagedRunError, get_run, load_run, run_dir, run_status
-from stssl.train import SSLModule, DivergedError
+from stssl.train import DivergedError
 
 CFG = resolve("smoke", algo="fixmatch", st=True, steps=20, eval_every=5)
 

@@ -260,12 +260,9 @@ def read_table(path: Path, classes: list | tuple | None = None, need_labels: boo
     if len(frame) == 0:
         raise DataError(f"the table {path} has no rows")
     cols = _columns(frame, path, need_labels)
-    if "label" not in cols and "labels" not in cols:
-        rows, problems = _unlabelled_rows(frame, cols, path)
-        return Table(path, sha1, rows, UNLABELLED, "split" in cols), problems
+    label_col = "label" if "label" in cols else "labels" if "labels" in cols else None
     problems = _Problems(path, len(frame))
     rows, first_row = [], {}
-    label_col = "label" if "label" in cols else "labels"
     for number, record in enumerate(frame.to_dict("records"), start=1):
         get = {ours: _cell(record[theirs]) for ours, theirs in cols.items()}
         image = get["image"]
@@ -278,20 +275,24 @@ def read_table(path: Path, classes: list | tuple | None = None, need_labels: boo
             problems.row(number, image, f"the image is listed twice (also row {first_row[image]})")
             continue
         first_row[image] = number
-        labels = [s for s in dict.fromkeys(s.strip() for s in str(get[label_col] or "").split(";")) if s]
-        if not labels:
-            problems.row(number, image, "empty label (one class name, or several separated by ';')")
-        split = get.get("split")
-        if split is not None:
-            split = str(split).lower()
-            if split not in SPLIT_NAMES:
-                problems.row(number, image, f"unknown split {get['split']!r} (valid: {', '.join(SPLIT_NAMES)})")
-        elif "split" in cols:
-            problems.row(number, image, "empty split (valid: train, val, test)")
+        labels, split = [], None
+        if label_col is not None:  # images to predict have neither labels nor a split to check
+            labels = [s for s in dict.fromkeys(s.strip() for s in str(get[label_col] or "").split(";")) if s]
+            if not labels:
+                problems.row(number, image, "empty label (one class name, or several separated by ';')")
+            split = get.get("split")
+            if split is not None:
+                split = str(split).lower()
+                if split not in SPLIT_NAMES:
+                    problems.row(number, image, f"unknown split {get['split']!r} (valid: {', '.join(SPLIT_NAMES)})")
+            elif "split" in cols:
+                problems.row(number, image, "empty split (valid: train, val, test)")
         row = Row(number, image, labels, split)
         _parse_location(row, get, where, problems)
         _parse_day(row, get, where, problems)
         rows.append(row)
+    if label_col is None:
+        return Table(path, sha1, rows, UNLABELLED, "split" in cols), problems
     names = {name for row in rows for name in row.labels}
     if classes:
         order = tuple(str(c) for c in classes)
@@ -309,26 +310,6 @@ def read_table(path: Path, classes: list | tuple | None = None, need_labels: boo
         raise DataError(f"the table {path} has {len(order)} class{'es' if len(order) != 1 else ''} "
                         f"({', '.join(order) or 'none'}); a classifier needs two at least")
     return Table(path, sha1, rows, TaskInfo(order, multilabel), "split" in cols), problems
-
-
-def _unlabelled_rows(frame: pd.DataFrame, cols: dict[str, str], path: Path) -> tuple[list[Row], _Problems]:
-    """The rows of a table without labels: their images, locations and days, checked as labelled rows are."""
-    problems, rows, first_row = _Problems(path, len(frame)), [], {}
-    for number, record in enumerate(frame.to_dict("records"), start=1):
-        get = {ours: _cell(record[theirs]) for ours, theirs in cols.items()}
-        if get["image"] is None:
-            problems.row(number, "no image", "the image cell is empty")
-            continue
-        image = Path(str(get["image"])).as_posix()
-        if image in first_row:
-            problems.row(number, image, f"the image is listed twice (also row {first_row[image]})")
-            continue
-        first_row[image] = number
-        row = Row(number, image, [], None)
-        _parse_location(row, get, f"row {number} ({image})", problems)
-        _parse_day(row, get, f"row {number} ({image})", problems)
-        rows.append(row)
-    return rows, problems
 
 
 def _parse_location(row: Row, get: dict, where: str, problems: _Problems) -> None:

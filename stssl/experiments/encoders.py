@@ -23,11 +23,11 @@ import numpy as np
 import pandas as pd
 
 from stssl.config import RunConfig, resolve, seed_list
+from stssl.data import DataSplits
 from stssl.encoders import LOCATION_ENCODERS
 from stssl.experiments import table3
 from stssl.experiments.figure4 import SEA_AND_OCEAN, class_index, has_class
 from stssl.experiments.figure5 import grey_prior
-from stssl.data import DataSplits
 from stssl.meta import MetaEncoding
 from stssl.predict import Predictor
 from stssl.report import mean_std, runs_frame
