@@ -59,7 +59,7 @@ from stssl.config import resolve  # noqa: E402
 from stssl.data import DataSplits, TaskInfo  # noqa: E402
 from stssl.data.packed import Record, open_packed, pack  # noqa: E402
 from stssl.data.splits import labelled_subset  # noqa: E402
-from stssl.devices import cpu_has_bf16, resolve_device  # noqa: E402
+from stssl.core.devices import cpu_has_bf16, resolve_device  # noqa: E402
 from stssl.meta import batch_meta, encode_meta  # noqa: E402
 from stssl.models import VIT_SIZES, build_model, build_teacher_student  # noqa: E402
 

@@ -176,7 +176,7 @@ def cpu_description() -> str:
 
 
 def run_all(args: argparse.Namespace) -> list[dict]:
-    from stssl.devices import cpu_has_bf16
+    from stssl.core.devices import cpu_has_bf16
 
     variants = [("ours", kind, "fp32") for kind in CONFIGS] + [("theirs", kind, "fp32") for kind in CONFIGS]
     if cpu_has_bf16():

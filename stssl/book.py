@@ -1,7 +1,7 @@
 """Execute the book's notebooks, in reading order, for a book built in one profile (``make book``),
 and check the built HTML.
 
-Each page gets the parameters :mod:`stssl.experiments.pages` gives it, so a ``paper`` book reads
+Each page gets the parameters :mod:`stssl.experiments` gives it, so a ``paper`` book reads
 the very runs ``stssl sweep all --profile paper`` trained. The runs of all the pages are trained
 first (:func:`train_first`), then the pages execute and read them; while runs train, the terminal
 shows them (how many are cached, each training run's step, an ETA: :class:`stssl.sweep.Board`); the
@@ -24,15 +24,15 @@ from pathlib import Path
 import nbformat
 import yaml
 
-from stssl.experiments.pages import Page, distinct, notebook_params, page_configs, pages
-from stssl.runs import default_workers, get_runs, run_dir, run_status
-from stssl.sweep import Board, format_duration, describe, plan
+from stssl.config import distinct
+from stssl.experiments import notebook_params, page_configs, pages
+from stssl.experiments.page import Page
+from stssl.cache import run_folder
+from stssl.runs import default_workers, get_runs
+from stssl.sweep import Board, describe, format_duration, plan
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-# Notebooks that only make figures for a prose page (book/geosynth.md): their executed copy is kept
-# only when they fail, so that every notebook in book/results/ is a page of the TOC.
-FIGURES_ONLY = {"geosynth"}
 # Placeholders in the paper-profile command: where a reader keeps the real data sets.
 PAPER_ROOTS = {"data_root": "/data/BigEarthNet-v1.0", "eurosat_root": "/data/EuroSAT"}
 
@@ -106,7 +106,7 @@ class PageProgress:
         for p in self.planned:
             if p.cfg.key() in self._finished:  # verified once; never re-read every poll
                 continue
-            status = run_status(run_dir(p.cfg))
+            status = run_folder(p.cfg).status()
             if status == "finished" and p.cfg.key() not in self._finished:
                 self._finished.add(p.cfg.key())
                 self.board.note(f"  done  {describe(p.cfg)}")
@@ -160,7 +160,9 @@ def execute_notebooks(profile: str = "cpu", data_root: str | None = None, eurosa
         progress = PageProgress(page.name, cfgs)
         print(f"{page.name}: {len(cfgs)} runs, {progress.cached} cached", flush=True)
         start = time.perf_counter()
-        run_params = dict(params, out_dir=str((out / "figures").resolve())) if page.name == "geosynth" else params
+        # a figures-only notebook (the GeoSynth page's) writes its figures for a prose page; its executed copy
+        # is kept only when it fails, so that every notebook in book/results/ is a page of the TOC
+        run_params = dict(params, out_dir=str((out / "figures").resolve())) if page.figures_only else params
         target = out / f"{page.name}.ipynb"
         try:
             with progress:
@@ -169,7 +171,7 @@ def execute_notebooks(profile: str = "cpu", data_root: str | None = None, eurosa
         except papermill.PapermillExecutionError as err:
             raise SystemExit(f"page {page.name} failed ({err.ename}: {err.evalue.splitlines()[0] if err.evalue else ''}); "
                              f"the executed notebook is {target}") from None
-        if page.name in FIGURES_ONLY:
+        if page.figures_only:
             target.unlink()
         else:
             nbformat.write(present(nb, page, profile, params), target)

@@ -14,17 +14,16 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
-import shutil
 import sys
 from pathlib import Path
 
 import yaml
 
-from stssl.checks import ConfigError, OneLineError
-from stssl.config import RunConfig, resolve
-from stssl.data import packable
-from stssl.runs import get_run
+from stssl.config import RunConfig, distinct, resolve
+from stssl.core.checks import ConfigError, OneLineError
+from stssl.data import packable, registry
 
 
 def _value(text: str) -> object:
@@ -63,8 +62,6 @@ def _prepare_data(args: argparse.Namespace) -> None:
 
 
 def _download(args: argparse.Namespace) -> None:
-    from stssl.data import registry
-
     root = Path(args.root)
     registry.get(args.dataset).download(root)
     print(f"downloaded {args.dataset} into {root} (torchgeo checked its checksums)")
@@ -73,8 +70,10 @@ def _download(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
+    from stssl.runs import get_run
+
     if args.config:
-        fields = yaml.safe_load(Path(args.config).read_text())
+        fields = dataclasses.asdict(RunConfig.from_yaml(Path(args.config).read_text()))
         cfg = resolve(fields.pop("profile"), **{**fields, **dict(args.overrides)})
     else:
         cfg = resolve(args.profile, algo=args.algo, st=args.st, seed=args.seed, device=args.device,
@@ -84,7 +83,9 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _predict(args: argparse.Namespace) -> None:
-    from stssl.predict import find_run, network_name, predict_input, write_predictions
+    from stssl.predict import predict_input, write_predictions
+    from stssl.cache import find_run
+    from stssl.networks import network_name
 
     run = find_run(args.run)
     frame = predict_input(run, args.input, args.network, args.device, args.data_root, args.batch_size)
@@ -97,7 +98,7 @@ def _predict(args: argparse.Namespace) -> None:
 
 
 def _page_configs(args: argparse.Namespace) -> list[RunConfig]:
-    from stssl.experiments.pages import distinct, page_configs, pages
+    from stssl.experiments import page_configs, pages
 
     return distinct([c for page in pages(args.pages)
                      for c in page_configs(page, args.profile, args.data_root, args.eurosat_root, args.seeds,
@@ -136,21 +137,17 @@ def _sweep(args: argparse.Namespace) -> None:
 
 
 def _runs(args: argparse.Namespace) -> None:
-    from stssl.runs import run_status, runs_root
+    from stssl.cache import folders, runs_root
 
     root = runs_root()
-    folders = sorted({p.with_name(p.name.removesuffix(".partial").removesuffix(".lock"))
-                      for p in root.glob("*/*") if p.parent.name != "_logs" and not p.name.endswith(".takeover")})
     counts: dict[str, int] = {}
-    for final in folders:
-        status = run_status(final)
+    for folder in folders(root):
+        status = folder.status()
         counts[status] = counts.get(status, 0) + 1
         remove = (status == "damaged" and args.remove_damaged) or (status == "partial" and args.remove_partial)
-        print(f"{status:9} {final.parent.name}/{final.name}{'  (removed)' if remove else ''}")
+        print(f"{status:9} {folder.path.parent.name}/{folder.key}{'  (removed)' if remove else ''}")
         if remove:
-            shutil.rmtree(final, ignore_errors=True)
-            shutil.rmtree(final.with_name(final.name + ".partial"), ignore_errors=True)
-            final.with_name(final.name + ".lock").unlink(missing_ok=True)
+            folder.remove()
     print(f"{root}: " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "empty"))
 
 
@@ -240,10 +237,8 @@ def main(argv: list[str] | None = None) -> None:
     pd.add_argument("--bands", help="folder of GeoTIFFs: red,green,blue as band names or 1-based indices, e.g. 4,3,2")
     pd.add_argument("--scale", type=float, help="folder of GeoTIFFs: the pixel value shown as white (e.g. 3000)")
     pd.add_argument("--classes", help="folder: the class names in order, comma-separated (default: sorted)")
-    from stssl.data.registry import with_feature
-
     dl = sub.add_parser("download", help="download a data set through torchgeo's downloader and checksums")
-    dl.add_argument("dataset", choices=with_feature(lambda spec: spec.download is not None))
+    dl.add_argument("dataset", choices=registry.with_feature(lambda spec: spec.download is not None))
     dl.add_argument("--root", required=True, help="the folder to download into (then: prepare-data --root)")
     pr = sub.add_parser("predict", help="a finished run's class probabilities and predicted labels for images",
                         description="One row per image: id, lat, lon, doy (when known), p_<class> per class, "

@@ -15,10 +15,17 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
+
 from stssl.algorithms import ALGORITHMS, check_algorithm, check_params
-from stssl.checks import BOOL, ConfigError, Kind, Number, OneOf, Rule, check, check_all
-from stssl.data import SPLITS, canonical_params, check_dataset_params, registry
-from stssl.devices import DEVICE
+from stssl.algorithms.steps import DISTILL_LOSSES, DISTILL_TARGETS
+from stssl.core.checks import BOOL, ConfigError, Kind, Number, OneOf, Rule, check, check_all
+from stssl.core.devices import DEVICE
+from stssl.data import SPLITS, DataSplits, canonical_params, check_dataset_params, load_data, registry
+from stssl.encoders import LOCATION_ENCODERS
+from stssl.encoders.season import MAX_HARMONICS
+from stssl.meta import METADATA_COMPONENTS
+from stssl.models.vit import FUSIONS, VIT_SIZES
 
 
 @dataclass(frozen=True)
@@ -74,12 +81,35 @@ class RunConfig:
         """Content hash of everything that determines the results.
 
         ``device``, ``grad_checkpointing`` and ``compile`` change how a run is computed, not
-        what, and are left out. So is every field at its declared default: a new option added
-        with a default that keeps the old behaviour leaves the keys of cached runs valid.
+        what, and are left out, as are the data-set parameters that say how the data are read
+        (:data:`~stssl.data.registry.READING_PARAMS`). So is every field at its declared default:
+        a new option added with a default that keeps the old behaviour leaves the keys of cached
+        runs valid.
         """
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
              if f.name not in ("device", "grad_checkpointing", "compile") and getattr(self, f.name) != _default(f)}
+        if "dataset_params" in d:
+            d["dataset_params"] = {k: v for k, v in d["dataset_params"].items() if k not in registry.READING_PARAMS}
+            if not d["dataset_params"]:
+                del d["dataset_params"]
         return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+    def to_yaml(self) -> str:
+        """Every field, as the run folder's ``config.yaml`` and a sweep's job file keep it."""
+        return yaml.safe_dump(json.loads(json.dumps(dataclasses.asdict(self))), sort_keys=False)
+
+    @classmethod
+    def from_yaml(cls, text: str) -> RunConfig:
+        """The config :meth:`to_yaml` wrote, exactly (not resolved again: a folder data set's
+        table fingerprint stays the one the run was trained on)."""
+        fields = yaml.safe_load(text)
+        if not isinstance(fields, dict):
+            raise ConfigError("a run config must be a mapping of config fields")
+        unknown = set(fields) - {f.name for f in dataclasses.fields(cls)}
+        if unknown or "profile" not in fields:
+            raise ConfigError(f"unknown config field(s) {', '.join(sorted(unknown))}" if unknown
+                              else "a run config needs its profile")
+        return cls(**fields)
 
     def describe(self) -> str:
         name = self.algo + (" + ST-SSL" if self.st else "")
@@ -131,13 +161,7 @@ SEED = Number(0, 2**32 - 1, integer=True)  # the range Lightning's seed_everythi
 def field_rules() -> dict[str, Rule]:
     """The valid values of every :class:`RunConfig` field (``image_size`` must also be a multiple of
     the model's patch size). The device's syntax only: whether this machine has it is
-    :func:`stssl.devices.check_device`'s question, asked where the run is trained."""
-    from stssl.algorithms.steps import DISTILL_LOSSES, DISTILL_TARGETS
-    from stssl.encoders import LOCATION_ENCODERS
-    from stssl.encoders.season import MAX_HARMONICS
-    from stssl.meta import METADATA_COMPONENTS
-    from stssl.models.vit import FUSIONS, VIT_SIZES
-
+    :func:`stssl.core.devices.check_device`'s question, asked where the run is trained."""
     count, path, params = Number(1, integer=True), Kind(str, "a path", optional=True), Kind(dict, "a dict")
     return dict(
         profile=OneOf(tuple(PROFILES)), dataset=OneOf(registry.names()), data_root=path, dataset_params=params,
@@ -156,7 +180,7 @@ def field_rules() -> dict[str, Rule]:
 def resolve(profile: str = "cpu", **overrides: Any) -> RunConfig:
     """Profile defaults, then data-set and algorithm defaults, then ``overrides``.
 
-    Every setting is checked first: a one-line :class:`~stssl.checks.ConfigError` names the field,
+    Every setting is checked first: a one-line :class:`~stssl.core.checks.ConfigError` names the field,
     the value and what is valid, before any folder is created or any data is loaded.
     """
     rules = field_rules()
@@ -194,8 +218,6 @@ def _check_split(cfg: RunConfig) -> None:
 
 
 def _check_image_size(cfg: RunConfig) -> None:
-    from stssl.models.vit import VIT_SIZES
-
     patch = VIT_SIZES[cfg.model].patch_size
     if cfg.image_size % patch:
         raise ConfigError(f"invalid image_size={cfg.image_size}; valid: a multiple of {patch}, "
@@ -220,7 +242,7 @@ SEEDS = "a count >= 1 (3: seeds 0, 1, 2), a text '0,1,2' or a list of distinct s
 
 def seed_list(seeds: int | str | list[int]) -> list[int]:
     """Notebook ``seeds``: a count (``3`` -> 0, 1, 2), a string ``"0,1,2"`` or a list; a
-    :class:`~stssl.checks.ConfigError` naming what is valid otherwise."""
+    :class:`~stssl.core.checks.ConfigError` naming what is valid otherwise."""
     if isinstance(seeds, str):
         items = [int(s) if s.isdecimal() else s for s in seeds.replace(" ", "").split(",") if s]
     elif isinstance(seeds, (list, tuple, range)):
@@ -230,3 +252,16 @@ def seed_list(seeds: int | str | list[int]) -> list[int]:
     if not items or any(s not in SEED for s in items) or len(set(items)) < len(items):
         raise ConfigError(f"invalid seeds={seeds!r}; valid: {SEEDS}")
     return items
+
+
+def distinct(cfgs: list[RunConfig]) -> list[RunConfig]:
+    """Each run once, in first-seen order (pages share runs: Table 1's FixMatch + ST-SSL is also
+    Table 2 a, Table 3 a, ...)."""
+    return list({(c.dataset, c.key()): c for c in cfgs}.values())
+
+
+def run_data(cfg: RunConfig) -> DataSplits:
+    """A run's data: its data set at the run's image size, its split and its labelled subset."""
+    params = {"image_size": cfg.image_size, **cfg.dataset_params}
+    return load_data(cfg.dataset, cfg.data_root, params, cfg.label_fraction, cfg.seed,
+                     split=cfg.split, num_labels=cfg.num_labels)

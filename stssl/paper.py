@@ -53,3 +53,8 @@ TABLE4: dict[str, dict[int, float]] = {
     "FixMatch": {10: 64.19, 20: 89.13, 40: 94.20, 80: 96.39},
     "FixMatch + ST-SSL": {10: 77.85, 20: 90.56, 40: 93.96, 80: 96.52},
 }
+
+
+def method_name(algo: str, st: bool) -> str:
+    """A method as the paper's tables name it: "FixMatch", "FixMatch + ST-SSL"."""
+    return DISPLAY_NAMES.get(algo, algo) + (" + ST-SSL" if st else "")

@@ -26,11 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import submitit
-import yaml
 
-from stssl.config import RunConfig
-from stssl.devices import usable_cores
-from stssl.runs import load_run, run_dir, run_status, runs_root
+from stssl.config import RunConfig, distinct, resolve
+from stssl.core.devices import usable_cores
+
+from stssl.cache import RunFolder, load_run, run_folder, runs_root
+from stssl.runs import get_run
 
 BENCHMARK_STEP_SECONDS = Path(__file__).resolve().parents[1] / "benchmarks" / "step-seconds.json"
 
@@ -45,9 +46,11 @@ def measured_step_seconds(root: Path | None = None) -> dict[tuple[str, str, str]
     """Seconds per step (training and evaluations) by ``(profile, dataset, kind)``: the median of
     the finished runs in the cache, which were measured on this machine."""
     seen: dict[tuple[str, str, str], list[float]] = {}
-    for metrics in (root or runs_root()).glob("*/*/metrics.json"):
+    for folder in (root or runs_root()).glob("*/*"):
+        if not RunFolder(folder).has_result():
+            continue
         try:
-            run = load_run(metrics.parent)
+            run = load_run(folder)
         except ValueError:
             continue
         steps = max(1, int(run.metrics["steps_done"]))
@@ -81,22 +84,16 @@ class Planned:
 
 def progress_of(cfg: RunConfig, root: Path | None = None) -> dict | None:
     """What the run's training last reported (step, steps, seconds), if it is partial."""
-    path = run_dir(cfg, root)
-    try:
-        return json.loads((path.with_name(path.name + ".partial") / "progress.json").read_text())
-    except (OSError, ValueError):
-        return None
+    return run_folder(cfg, root).partial.read_progress()
 
 
 def plan(cfgs: list[RunConfig], root: Path | None = None, step_seconds: float | None = None) -> list[Planned]:
     """Each distinct run of ``cfgs`` with its status and estimated seconds per step: ``step_seconds``
     if given, else the cache's own finished runs of that kind, else ``benchmarks/step-seconds.json``."""
-    from stssl.experiments.pages import distinct
-
     measured, bench = measured_step_seconds(root), benchmark_step_seconds()
     out = []
     for cfg in distinct(cfgs):
-        status = run_status(run_dir(cfg, root))
+        status = run_folder(cfg, root).status()
         key = (cfg.profile, cfg.dataset, _kind(cfg))
         per_step = step_seconds or measured.get(key) or bench.get(key)
         out.append(Planned(cfg, status, (progress_of(cfg, root) or {}).get("step", 0), per_step))
@@ -106,8 +103,6 @@ def plan(cfgs: list[RunConfig], root: Path | None = None, step_seconds: float | 
 def describe(cfg: RunConfig) -> str:
     """``cfg.describe()`` plus the settings that set it apart from its method's plain run in the
     profile (an ablation, a context strength, a split), so every line of a plan is a different run."""
-    from stssl.config import resolve
-
     base = resolve(cfg.profile, dataset=cfg.dataset, algo=cfg.algo, st=cfg.st, seed=cfg.seed,
                    data_root=cfg.data_root, label_fraction=cfg.label_fraction, num_labels=cfg.num_labels)
     extras = [f"{f.name}={getattr(cfg, f.name)}" for f in dataclasses.fields(cfg)
@@ -209,7 +204,7 @@ def logs_dir(root: Path | None = None) -> Path:
 def _config_file(cfg: RunConfig, root: Path | None) -> Path:
     path = logs_dir(root) / f"{cfg.dataset}-{cfg.key()}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(json.loads(json.dumps(dataclasses.asdict(cfg))), sort_keys=False))
+    path.write_text(cfg.to_yaml())
     return path
 
 
@@ -275,7 +270,7 @@ def _finished_anyway(cfg: RunConfig, root: Path | None) -> bool:
     """Whether a run whose process failed is finished in the cache all the same: a process can
     crash on its way out (a library's threads or the GPU driver at interpreter exit) after the
     run was written, and that run is not to be trained again or reported lost."""
-    return run_status(run_dir(cfg, root)) == "finished"
+    return run_folder(cfg, root).status() == "finished"
 
 
 def _last_line(log: Path) -> str:
@@ -289,8 +284,6 @@ class TrainRun(submitit.helpers.Checkpointable):
     its last checkpoint in the cache's partial folder."""
 
     def __call__(self, cfg_fields: dict) -> str:
-        from stssl.runs import get_run
-
         return str(get_run(RunConfig(**cfg_fields), progress=False).path)
 
 
@@ -341,7 +334,7 @@ class SlurmExecutor:
                     failures.append(f"FAILED  {describe(cfg)} (job {job.job_id}): {str(err).strip().splitlines()[-1][:300]}"
                                     f"\n        log: {job.paths.stderr}")
                     board.note(failures[-1])
-            running = {f"job {j.job_id}": c for j, c in pending.items() if run_status(run_dir(c, root)) == "locked"}
+            running = {f"job {j.job_id}": c for j, c in pending.items() if run_folder(c, root).status() == "locked"}
             board.show(board.render(running, board.finished_before + done, len(failures), root))
             if pending:
                 time.sleep(poll)

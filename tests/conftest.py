@@ -30,7 +30,7 @@ class SimulatedCrash(RuntimeError):
 def crash_after_evaluation(monkeypatch):
     """``arm(step)``: training raises :class:`SimulatedCrash` right after the evaluation (and its
     checkpoint) at ``step``; ``disarm()`` restores it, for the resume."""
-    from stssl.callbacks import Evaluation
+    from stssl.training.callbacks import Evaluation
 
     original = Evaluation.evaluate
 

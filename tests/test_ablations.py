@@ -11,8 +11,8 @@ from stssl.algorithms.steps import STStep, Views
 from stssl.config import resolve
 from stssl.meta import batch_meta, encode_meta
 from stssl.models import ViTSize, build_teacher_student
-from stssl.runs import run_data
-from stssl.train import SSLModule, train
+from stssl.config import run_data
+from stssl.training import SSLModule, train
 
 TINY = ViTSize(16, 1, 2, 8, mlp_ratio=2.0)
 RAW = {"lat": torch.tensor([38.7, 53.3, 60.2]), "lon": torch.tensor([-9.1, -6.3, 24.9]),

@@ -11,7 +11,8 @@ from stssl.algorithms.steps import PlainStep, STStep, Views, backward_outside_au
 from stssl.config import resolve
 from stssl.models import ViTSize, build_model, build_teacher_student
 from stssl.models.modes import eval_mode
-from stssl.train import task_context, train
+from stssl.training import train
+from stssl.training.module import task_context
 
 ML, SL = TaskContext(multilabel=True, num_classes=4), TaskContext(multilabel=False, num_classes=3)
 

@@ -7,12 +7,13 @@ import warnings
 import pytest
 import torch
 
-import stssl.devices
-import stssl.predict
-import stssl.train
+import stssl.core.devices
+import stssl.training.fit
+import stssl.networks
 from stssl.config import resolve
 from stssl.data import load_data
-from stssl.train import resolve_precision, train
+from stssl.training import SSLModule, train
+from stssl.training.fit import resolve_precision
 
 # The paper profile's precision, at the smoke profile's sizes (the smoke data below).
 CFG = resolve("paper", dataset="geosynth", dataset_params={"n_samples": 2000}, model="vit_micro_patch8", image_size=32,
@@ -24,15 +25,15 @@ def data():
     return load_data(CFG.dataset, None, CFG.dataset_params, CFG.label_fraction, CFG.seed)
 
 
-def _train(data, monkeypatch) -> tuple[stssl.train.SSLModule, list[str], list[bool]]:
+def _train(data, monkeypatch) -> tuple[SSLModule, list[str], list[bool]]:
     """The trained module, the warnings about bf16, and whether each evaluation ran under bf16 autocast."""
-    evaluations, predict = [], stssl.predict.predict
+    evaluations, predict = [], stssl.networks.predict
 
     def spy(*args, **kwargs):
         evaluations.append(torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16)
         return predict(*args, **kwargs)
 
-    monkeypatch.setattr(stssl.predict, "predict", spy)
+    monkeypatch.setattr(stssl.networks, "predict", spy)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         module = train(CFG, progress=False, data=data)
@@ -41,17 +42,17 @@ def _train(data, monkeypatch) -> tuple[stssl.train.SSLModule, list[str], list[bo
 
 def test_paper_profile_on_a_cpu_without_bf16_hardware_trains_in_fp32_with_one_warning(monkeypatch, data):
     assert CFG.precision == "bf16-mixed"
-    monkeypatch.setattr(stssl.devices, "cpu_has_bf16", lambda: False)
+    monkeypatch.setattr(stssl.core.devices, "cpu_has_bf16", lambda: False)
     module, messages, evaluations = _train(data, monkeypatch)
     assert module.trainer.precision == "32-true" and evaluations and not any(evaluations)
     assert len(messages) == 1 and "no bf16 hardware" in messages[0] and "fp32" in messages[0]
 
 
 def test_bf16_is_kept_where_the_hardware_has_it(monkeypatch, data):
-    monkeypatch.setattr(stssl.devices, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(stssl.core.devices, "cpu_has_bf16", lambda: True)
     module, messages, evaluations = _train(data, monkeypatch)
     assert module.trainer.precision == "bf16-mixed" and not messages
     assert evaluations and all(evaluations)  # evaluated in the run's precision
-    monkeypatch.setattr(stssl.devices, "cpu_has_bf16", lambda: False)
+    monkeypatch.setattr(stssl.core.devices, "cpu_has_bf16", lambda: False)
     assert resolve_precision("bf16-mixed", "cuda") == "bf16-mixed"  # a GPU's bf16 is never replaced
     assert resolve_precision("32-true", "cpu") == "32-true"

@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from stssl.book import check_html, papermill_command, rerun_cell, toc_files
-from stssl.experiments.pages import BY_NAME, notebook_params
+from stssl.experiments import BY_NAME, notebook_params
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
@@ -158,8 +158,9 @@ def test_the_book_trains_every_page_s_runs_first_and_each_once(tmp_path, monkeyp
     ST-SSL is also Figure 4's: trained once); a second call, as the pages' own ``get_runs`` then,
     finds them all cached and trains nothing."""
     from stssl.book import train_first
-    from stssl.experiments.pages import distinct, page_configs
-    from stssl.runs import run_dir, run_status
+    from stssl.config import distinct
+    from stssl.experiments import page_configs
+    from stssl.runs import run_dir, run_folder
 
     monkeypatch.setenv("STSSL_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("STSSL_WORKERS", "1")  # in this process: no worker start-up in a test
@@ -167,7 +168,7 @@ def test_the_book_trains_every_page_s_runs_first_and_each_once(tmp_path, monkeyp
     shared = [c for c in cfgs if c.st]  # a page asking for a run another page asked for
     train_first(distinct(cfgs + shared))
     assert "3 for the pages, 0 cached" in capsys.readouterr().out
-    assert all(run_status(run_dir(c)) == "finished" for c in cfgs)
+    assert all(run_folder(c).status() == "finished" for c in cfgs)
     written = {c.key(): (run_dir(c) / "metrics.json").stat().st_mtime_ns for c in cfgs}
     train_first(cfgs)
     assert "3 for the pages, 3 cached" in capsys.readouterr().out

@@ -7,10 +7,11 @@ import torch
 from torch import nn
 
 from conftest import SimulatedCrash
-from stssl.callbacks import ema_update
+from stssl.training.callbacks import ema_update
 from stssl.config import resolve
-from stssl.runs import run_data
-from stssl.train import make_logger, train
+from stssl.config import run_data
+from stssl.training import train
+from stssl.training.fit import make_logger
 
 CFG = resolve("smoke", algo="fixmatch", st=True, steps=20, eval_every=5)
 

@@ -7,7 +7,7 @@ import pytest
 
 from stssl.config import resolve
 from stssl.data import load_data
-from stssl.train import SSLModule, train
+from stssl.training import SSLModule, train
 
 CFG = resolve("smoke", algo="fixmatch", st=True, steps=8, eval_every=4)
 # Inductor fuses and reorders the blocks' arithmetic: per-step losses differ from eager's in the

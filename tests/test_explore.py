@@ -15,7 +15,9 @@ import numpy as np
 import papermill as pm
 import pytest
 
-from stssl import cli, explore
+import stssl.runs
+from stssl import cli
+from stssl.experiments import explore
 from stssl.evaluate import mean_average_precision
 from stssl.experiments import table1
 from stssl.runs import get_runs
@@ -166,7 +168,7 @@ def test_gpu_page_cli_commands_parse_and_train_table1s_run(monkeypatch, tmp_path
     """Every ``python -m stssl ...`` line parses with the real CLI and resolves a valid config;
     the first train command asks the cache for exactly Table 1's FixMatch + ST-SSL run."""
     asked = []
-    monkeypatch.setattr(cli, "get_run", lambda cfg, **kw: asked.append(cfg) or type("R", (), {"path": tmp_path, "metrics": {}}))
+    monkeypatch.setattr(stssl.runs, "get_run", lambda cfg, **kw: asked.append(cfg) or type("R", (), {"path": tmp_path, "metrics": {}}))
     packed = []
 
     def fake_prepare(dataset, root, out=None, image_size=None, workers=0, **options):
@@ -230,7 +232,8 @@ def test_gpu_page_run_counts_are_the_configs(monkeypatch, tmp_path):
     assert f"**{sum(eur)} EuroSAT runs** ({eur[0]} of each)" in flat and len(set(eur)) == 1
     assert f"{len(seen[2])} runs with two seeds" in flat
     # and `stssl plan all` counts the same runs, shared runs once
-    from stssl.experiments.pages import BY_NAME, distinct, page_configs
+    from stssl.config import distinct
+    from stssl.experiments import BY_NAME, page_configs
 
     planned = distinct([c for name in ("summary", "explore")
                         for c in page_configs(BY_NAME[name], "paper", roots["BigEarthNet"], roots["EuroSAT"], 1)])

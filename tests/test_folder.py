@@ -292,7 +292,7 @@ def test_prepare_data_then_the_packed_form_is_read(tmp_path):
 
 def test_training_end_to_end(tmp_path):
     from stssl.config import resolve
-    from stssl.train import train
+    from stssl.training import train
 
     make_folder(tmp_path, n=64)
     cfg = resolve("smoke", dataset="folder", data_root=str(tmp_path), dataset_params={"augment": "fused"},

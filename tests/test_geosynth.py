@@ -293,18 +293,19 @@ def test_plots_offline(ds, tmp_path, monkeypatch):
 
     import matplotlib.pyplot as plt
 
-    from stssl import plots
+    from stssl.experiments.geosynth import plot_geosynth_examples
+    from stssl.report.maps import plot_sample_map
 
     def no_network(*args, **kwargs):
         raise AssertionError("tried to download map data")
 
     monkeypatch.setattr(urllib.request, "urlopen", no_network)
-    ax = plots.plot_sample_map(ds.lat, ds.lon, ds.country, title="country")
+    ax = plot_sample_map(ds.lat, ds.lon, ds.country, title="country")
     ax.figure.savefig(tmp_path / "map.png", dpi=40)
     sea = ds.labels[:, MULTILABEL_CLASSES.index("Sea and ocean")]
-    ax = plots.plot_sample_map(ds.lat, ds.lon, sea, cmap="magma", label="p(sea)")
+    ax = plot_sample_map(ds.lat, ds.lon, sea, cmap="magma", label="p(sea)")
     ax.figure.savefig(tmp_path / "map2.png", dpi=40)
-    fig = plots.plot_geosynth_examples(ds, classes=["Sea and ocean", "Water bodies", "Pastures"])
+    fig = plot_geosynth_examples(ds, classes=["Sea and ocean", "Water bodies", "Pastures"])
     fig.savefig(tmp_path / "examples.png", dpi=40)
     plt.close("all")
     assert all((tmp_path / f).stat().st_size > 1000 for f in ("map.png", "map2.png", "examples.png"))

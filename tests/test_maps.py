@@ -197,7 +197,7 @@ def _lon_lat_extent(ax, central_longitude=0.0):
 
 
 def test_a_map_shows_europe_for_the_book_s_data_and_fits_points_elsewhere():
-    from stssl.plots import EUROPE, WORLD, map_region
+    from stssl.cartography import EUROPE, WORLD, map_region
 
     assert map_region([45.0, 70.0], [-10.0, 31.0]) is EUROPE and map_region([np.nan], [np.nan]) is EUROPE
     kenya = map_region([-1.0, 1.0, 0.5], [36.0, 38.0, 37.5])  # a 2-degree survey gets the 12-degree minimum
@@ -216,10 +216,10 @@ def test_a_map_shows_europe_for_the_book_s_data_and_fits_points_elsewhere():
 def test_maps_of_points_outside_europe_show_the_points(tmp_path):
     import matplotlib.pyplot as plt
 
-    from stssl import plots
+    from stssl.report import maps
 
     lat, lon = np.array([-17.2, -16.5, -18.1]), np.array([177.5, 179.9, -179.4])
-    ax = plots.plot_sample_map(lat, lon, np.array([0.1, 0.5, 0.9]))
+    ax = maps.plot_sample_map(lat, lon, np.array([0.1, 0.5, 0.9]))
     west, east, south, north = _lon_lat_extent(ax, central_longitude=180.0)  # longitudes from 180 E
     assert south < lat.min() and lat.max() < north
     assert -2.5 > west > -20 and 0.6 < east < 20  # one small box around the antimeridian
@@ -227,7 +227,7 @@ def test_maps_of_points_outside_europe_show_the_points(tmp_path):
     ds = _tiny_dataset()
     ds.lat[:], ds.lon[:] = np.linspace(-3, 3, len(ds)), np.linspace(33, 40, len(ds))
     frame = pd.DataFrame({"lat": ds.lat, "lon": ds.lon, "truth": [1, 0] * 5, "A": np.linspace(0, 1, 10)})
-    fig = __import__("stssl.maps", fromlist=["figure4"]).figure4(frame, ["A"], 0.5, "Forest")
+    fig = maps.figure4(frame, ["A"], 0.5, "Forest")
     for map_ax in fig.axes[:2]:
         west, east, south, north = _lon_lat_extent(map_ax)
         assert west < 33 and 40 < east and south < -3 and 3 < north and east - west < 20

@@ -16,7 +16,7 @@ from stssl.encoders.sphere import real_spherical_harmonics
 from stssl.meta import META_DIM, MetaEncoding, batch_meta, encode_meta
 from stssl.models import ViTSize, build_teacher_student
 from stssl.ood import overwrite_meta
-from stssl.train import train
+from stssl.training import train
 
 TINY = ViTSize(16, 1, 2, 8, mlp_ratio=2.0)
 NEW = ("fourier", "sphere")

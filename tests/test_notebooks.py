@@ -13,7 +13,7 @@ import papermill as pm
 import pytest
 
 from stssl.algorithms import ALGORITHMS
-from stssl.experiments.pages import PAGES
+from stssl.experiments import PAGES
 from stssl.paper import DISPLAY_NAMES, TABLE1
 from stssl.runs import load_run, runs_root
 

@@ -11,12 +11,15 @@ import pytest
 import torch
 from PIL import Image
 
-import stssl.runs
+import stssl.config
 from stssl.cli import main
 from stssl.config import resolve
 from stssl.evaluate import classification_metrics, predict
-from stssl.predict import TASK_FILE, PredictError, find_run, predict_input
-from stssl.runs import get_run, load_run
+from stssl.predict import predict_input
+from stssl.cache import RunFolder
+from stssl.cache import find_run, load_run
+from stssl.runs import get_run
+from stssl.networks import PredictError
 
 SIZE = 24  # the folder's images; the runs' are 32 px, so every read resizes
 
@@ -186,10 +189,10 @@ def test_a_data_set_name_and_a_run_from_before_task_json(runs, capsys, monkeypat
     run = runs["st"]
     old = tmp_path / "runs" / "geosynth" / run.path.name
     shutil.copytree(run.path, old)
-    (old / TASK_FILE).unlink()
+    RunFolder(old).task_file.unlink()
     loads = []
-    real = stssl.runs.load_data
-    monkeypatch.setattr(stssl.runs, "load_data", lambda *a, **k: loads.append(a[0]) or real(*a, **k))
+    real = stssl.config.load_data
+    monkeypatch.setattr(stssl.config, "load_data", lambda *a, **k: loads.append(a[0]) or real(*a, **k))
     predictor = load_run(old).predictor("cpu")
     assert loads == ["geosynth"]
     assert predictor.task == run.predictor("cpu").task
@@ -220,10 +223,10 @@ def test_images_of_another_size_fail_clearly(runs):
 
 
 def test_predicting_and_the_pages_that_predict_never_import_training():
-    """Prediction is separate from training: none of these modules pulls in stssl.train (nor Lightning's loop)."""
-    code = ("import sys, stssl.predict, stssl.explore, stssl.cli\n"
+    """Prediction is separate from training: none of these modules pulls in stssl.training (nor Lightning's loop)."""
+    code = ("import sys, stssl.predict, stssl.experiments.explore, stssl.cli\n"
             "from stssl.experiments import table3, figure4, figure5, encoders, own_data\n"
-            "print('stssl.train' in sys.modules)")
+            "print(sorted(m for m in sys.modules if m.startswith(('stssl.training', 'lightning.pytorch.trainer'))))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "False"
+    assert done.stdout.strip() == "[]"

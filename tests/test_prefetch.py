@@ -12,10 +12,11 @@ import time
 import pandas as pd
 import pytest
 
-import stssl.train
+import stssl.training.feed
 from stssl.config import resolve
 from stssl.data import load_data
-from stssl.train import prefetched, train
+from stssl.training import train
+from stssl.training.feed import prefetched
 
 CFG = resolve("smoke", algo="fixmatch", st=True, steps=8, eval_every=4)
 
@@ -49,7 +50,7 @@ def test_prefetched_keeps_the_order_raises_the_readers_error_and_stops():
 
 
 def test_a_reader_stuck_in_a_read_does_not_hold_the_stop_forever(monkeypatch):
-    monkeypatch.setattr(stssl.train, "READER_JOIN_SECONDS", 0.3)
+    monkeypatch.setattr(stssl.training.feed, "READER_JOIN_SECONDS", 0.3)
     never = threading.Event()
 
     def hung_file_system():
@@ -73,7 +74,7 @@ def test_a_reader_busy_in_torch_when_python_exits_does_not_abort_the_process():
     # killed there aborts a run that has finished ("terminate called without an active exception")
     script = textwrap.dedent("""
         import torch
-        from stssl.train import prefetched
+        from stssl.training.feed import prefetched
         torch.set_num_threads(1)
         def products():
             a = torch.randn(1200, 1200)
@@ -93,9 +94,9 @@ def smoke_data():
 
 def test_training_reads_ahead_without_changing_a_number_and_resumes_exactly(smoke_data, tmp_path, monkeypatch,
                                                                             crash_after_evaluation):
-    assert stssl.train.PREFETCH > 0
+    assert stssl.training.feed.PREFETCH > 0
     ahead = pd.DataFrame(train(CFG, progress=False, data=smoke_data).history)
-    monkeypatch.setattr(stssl.train, "PREFETCH", 0)
+    monkeypatch.setattr(stssl.training.feed, "PREFETCH", 0)
     in_loop = pd.DataFrame(train(CFG, progress=False, data=smoke_data).history)
     pd.testing.assert_frame_equal(ahead, in_loop)
 

@@ -15,11 +15,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-import stssl.train
+import stssl.runs
+import stssl.training.fit
 from stssl.config import resolve
-from stssl.locks import RunLock
-from stssl.runs import DamagedRunError, get_run, load_run, run_dir, run_status
-from stssl.train import DivergedError
+from stssl.core.locks import RunLock
+from stssl.cache import DamagedRunError, RunFolder
+from stssl.runs import get_run, load_run, run_dir
+from stssl.training import DivergedError
 
 CFG = resolve("smoke", algo="fixmatch", st=True, steps=20, eval_every=5)
 
@@ -99,16 +101,16 @@ def test_a_killed_trainer_s_run_is_taken_over_and_resumed(tmp_path, monkeypatch)
         time.sleep(0.2)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert run_status(final) == "partial"  # its lock names a dead pid of this host: free to take
+    assert RunFolder(final).status() == "partial"  # its lock names a dead pid of this host: free to take
 
     resumed_from = []
-    original = stssl.train.L.Trainer.fit
+    original = stssl.training.fit.L.Trainer.fit
 
     def fit(self, module, ckpt_path=None, **kwargs):
         resumed_from.append(ckpt_path)
         return original(self, module, ckpt_path=ckpt_path, **kwargs)
 
-    monkeypatch.setattr(stssl.train.L.Trainer, "fit", fit)
+    monkeypatch.setattr(stssl.training.fit.L.Trainer, "fit", fit)
     run = get_run(cfg, tmp_path, progress=False)
     assert resumed_from and resumed_from[0] is not None  # from the killed process's checkpoint, not from scratch
     assert list(run.history["step"]) == list(range(10, 61, 10))
@@ -140,7 +142,7 @@ def test_a_damaged_run_is_never_read_as_finished(finished, tmp_path, name, damag
     path = _damaged_copy(finished, tmp_path)
     damage(path / name)
     if problem is None:
-        assert run_status(path) == "damaged"
+        assert RunFolder(path).status() == "damaged"
         return
     with pytest.raises(DamagedRunError) as err:
         get_run(CFG, tmp_path, progress=False)
@@ -148,7 +150,7 @@ def test_a_damaged_run_is_never_read_as_finished(finished, tmp_path, name, damag
     assert str(path / name) in message and problem in message and "--remove-damaged" in message
     assert "\n" not in message
     assert str(pickle.loads(pickle.dumps(err.value))) == message  # as a worker process hands it back
-    assert run_status(path) == "damaged"
+    assert RunFolder(path).status() == "damaged"
 
 
 def test_runs_command_lists_and_removes_damaged_runs(finished, tmp_path, monkeypatch, capsys):
@@ -175,7 +177,7 @@ def test_a_complete_partial_folder_is_renamed_not_retrained(finished, tmp_path, 
     partial = tmp_path / "geosynth" / f"{finished.name}.partial"
     shutil.copytree(finished, partial)
     (partial / "last.ckpt").write_bytes(b"left over")  # killed before the clean-up and the rename
-    monkeypatch.setattr(stssl.train, "train", lambda *a, **k: pytest.fail("a complete result was trained again"))
+    monkeypatch.setattr(stssl.runs, "train", lambda *a, **k: pytest.fail("a complete result was trained again"))
     run = get_run(CFG, tmp_path, progress=False)
     assert run.path == tmp_path / "geosynth" / finished.name and not partial.exists()
     assert not (run.path / "last.ckpt").exists()

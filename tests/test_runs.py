@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-import stssl.train
+import stssl.runs
 from stssl.config import resolve
 from stssl.runs import get_run, run_dir
 
@@ -21,7 +21,7 @@ def test_second_request_reads_the_cache(tmp_path, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("a cached run was trained again")
 
-    monkeypatch.setattr(stssl.train, "train", no_training)
+    monkeypatch.setattr(stssl.runs, "train", no_training)
     again = get_run(CFG, root=tmp_path, progress=False)
     assert again.metrics == first.metrics and again.config == CFG
     pd.testing.assert_frame_equal(again.history, first.history)
@@ -63,7 +63,7 @@ def test_parallel_workers_train_each_missing_run_once_and_keep_order(tmp_path, m
     finally:
         torch.set_num_threads(threads)
     assert serial.metrics["test_mAP"] == runs[1].metrics["test_mAP"]
-    monkeypatch.setattr(stssl.train, "train", lambda *a, **k: (_ for _ in ()).throw(AssertionError("trained again")))
+    monkeypatch.setattr(stssl.runs, "train", lambda *a, **k: (_ for _ in ()).throw(AssertionError("trained again")))
     assert get_runs([b, a], root=tmp_path / "parallel", progress=False, workers=2)[0].metrics == runs[1].metrics
 
 
@@ -80,7 +80,7 @@ def test_a_new_option_at_its_default_keeps_cached_runs_valid():
 
 
 def test_describe_runs_lists_what_differs_between_runs(tmp_path):
-    from stssl.report import describe_runs
+    from stssl.report.tables import describe_runs
     from stssl.runs import Run
 
     def run(**overrides):

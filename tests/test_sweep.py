@@ -14,8 +14,8 @@ from submitit.local.local import LocalJobEnvironment
 from stssl.cli import main
 from stssl.config import resolve
 from stssl.experiments import figure6, table1, table2
-from stssl.experiments.pages import BY_NAME, notebook_params, page_configs, pages
-from stssl.runs import run_dir, run_status
+from stssl.experiments import BY_NAME, notebook_params, page_configs, pages
+from stssl.runs import run_dir, run_folder
 from stssl.sweep import LocalExecutor, SlurmExecutor, TrainRun, plan, sweep
 
 
@@ -72,12 +72,12 @@ def test_local_sweep_trains_what_is_missing_and_reports_a_failure_with_its_log(t
     assert "1 run(s) failed" in err and "config.yaml: missing (run config)" in err
     log = tmp_path / "_logs" / f"geosynth-{cfgs[0].key()}.log"
     assert f"log: {log}" in err and "--remove-damaged" in log.read_text()
-    assert run_status(run_dir(cfgs[1], tmp_path)) == "finished"
+    assert run_folder(cfgs[1], tmp_path).status() == "finished"
 
     main(["runs", "--remove-damaged"])
     main(args)
     assert "1 already finished, 1 to train" in capsys.readouterr().err
-    assert all(run_status(run_dir(c, tmp_path)) == "finished" for c in cfgs)
+    assert all(run_folder(c, tmp_path).status() == "finished" for c in cfgs)
 
     monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: pytest.fail("a finished run was trained again"))
     main(args)
@@ -97,7 +97,7 @@ def test_a_worker_that_crashes_on_its_way_out_after_writing_its_run_counts_as_do
     monkeypatch.setattr(subprocess, "Popen", exits_134_after_training)
     cfg = resolve("smoke", algo="fixmatch", steps=10, eval_every=5)
     assert sweep([cfg], LocalExecutor(workers=1)) == []
-    assert run_status(run_dir(cfg, tmp_path)) == "finished"
+    assert run_folder(cfg, tmp_path).status() == "finished"
     assert "its process then exited with 134" in capsys.readouterr().err
 
     damaged = resolve("smoke", algo="fixmatch", steps=10, eval_every=5, seed=1)
@@ -108,7 +108,7 @@ def test_a_worker_that_crashes_on_its_way_out_after_writing_its_run_counts_as_do
 def test_slurm_executor_runs_a_job_array_through_submitit(tmp_path, capsys):
     cfgs = [resolve("smoke", algo="fixmatch", st=st, steps=10, eval_every=5) for st in (False, True)]
     assert sweep(cfgs, SlurmExecutor(cluster="local", array_parallelism=2), tmp_path) == []
-    assert all(run_status(run_dir(c, tmp_path)) == "finished" for c in cfgs)
+    assert all(run_folder(c, tmp_path).status() == "finished" for c in cfgs)
     assert "submitted 2 job(s)" in capsys.readouterr().err
     assert sweep(cfgs, SlurmExecutor(cluster="local"), tmp_path) == []  # nothing left to submit
     assert "2 already finished, 0 to train" in capsys.readouterr().err

@@ -15,7 +15,7 @@ from stssl.experiments import table1, table3
 from stssl.meta import batch_meta, encode_meta
 from stssl.ood import MIN_DISTANCE_KM, OOD_LOCATIONS, ood_days, ood_locations, overwrite_meta
 from stssl.runs import get_runs
-from stssl.runs import run_data
+from stssl.config import run_data
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 

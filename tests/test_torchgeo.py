@@ -301,7 +301,7 @@ def test_download_failing_its_checksum_or_refused_is_one_line(tmp_path, monkeypa
     import torchgeo.datasets.copernicus.base as base
     import torchgeo.datasets.eurosat as tg_eurosat
 
-    from stssl.data.torchgeo import download
+    from stssl.data.download import download
 
     def corrupted(*args, **kwargs):
         raise RuntimeError("File not found or corrupted.")

@@ -9,7 +9,9 @@ from stssl.data import load_data
 from stssl.data.augment import weak_view
 from stssl.evaluate import classification_metrics, predict
 from stssl.models import build_model
-from stssl.train import IndexStream, lr_factor, param_groups, train
+from stssl.training import train
+from stssl.training.feed import IndexStream
+from stssl.training.module import lr_factor, param_groups
 
 
 def test_lr_schedule_values():

@@ -10,15 +10,16 @@ import papermill as pm
 import pytest
 import torch
 
-from stssl import cli, train
+import stssl.training.fit
+from stssl import cli, training
 from stssl.algorithms import ALGORITHMS, hyper_parameters
-from stssl.checks import ConfigError
+from stssl.core.checks import ConfigError
 from stssl.config import PROFILES, RunConfig, field_rules, resolve, seed_list
 from stssl.data import registry
 from stssl.data.bigearthnet import load_bigearthnet
 from stssl.data.eurosat import load_eurosat
 from stssl.data.synthetic import GeoSynthConfig
-from stssl.devices import check_device, trainer_devices
+from stssl.core.devices import check_device, trainer_devices
 from stssl.experiments import context, figure3, figure4, figure5, figure6, table1, table2, table3, table4
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -37,7 +38,7 @@ def empty_cache(tmp_path, monkeypatch):
     def no_data(cfg):
         raise AssertionError("data were loaded for an invalid setting")
 
-    monkeypatch.setattr(train, "run_data", no_data)
+    monkeypatch.setattr(stssl.training.fit, "run_data", no_data)
     yield root
     assert not root.exists() or not any(root.rglob("*")), "a folder was created for an invalid setting"
 
@@ -204,7 +205,7 @@ def test_check_device_asks_this_machine(monkeypatch):
 
 def test_train_checks_the_device_before_loading_data(empty_cache):
     with pytest.raises(ConfigError, match="no CUDA GPU"):
-        train.train(resolve("smoke", device="cuda"), empty_cache / "run")
+        training.train(resolve("smoke", device="cuda"), empty_cache / "run")
 
 
 def test_notebook_shows_a_bad_setting_in_one_line_and_fails(tmp_path, monkeypatch):

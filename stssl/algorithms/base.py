@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stssl.checks import Number, Rule
+from stssl.core.checks import Number, Rule
 
 FRACTION = Number(0, 1)  # a point of the run, as step / total steps (``progress``)
 MOMENTUM = Number(0, 1, open_high=True, optional=True)  # an EMA momentum; None: the run's model EMA
@@ -158,3 +158,14 @@ class SSLAlgorithm(nn.Module):
         function of the network alone, so that a finished run predicts without the algorithm's state."""
         return None
 
+
+ALGORITHMS: dict[str, type[SSLAlgorithm]] = {}
+"""Every algorithm by name, in the order their modules are imported (:mod:`stssl.algorithms`: the paper's Table 1)."""
+
+
+def register_algorithm(cls: type[SSLAlgorithm]) -> type[SSLAlgorithm]:
+    """Class decorator: make ``cls`` known by its ``name`` (a taken name fails)."""
+    if cls.name in ALGORITHMS:
+        raise ValueError(f"an algorithm named {cls.name!r} is already registered ({ALGORITHMS[cls.name].__qualname__})")
+    ALGORITHMS[cls.name] = cls
+    return cls

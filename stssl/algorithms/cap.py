@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import torch
 
-from stssl.algorithms.base import PseudoLabels, Role, SSLAlgorithm, TaskContext
-from stssl.checks import Number
+from stssl.algorithms.base import register_algorithm, PseudoLabels, Role, SSLAlgorithm, TaskContext
+from stssl.core.checks import Number
 
 PAPER_QUEUE_STEPS = 64_000 / 448
 
@@ -37,6 +37,7 @@ def asymmetric_loss(logits: torch.Tensor, targets: torch.Tensor, gamma_neg: floa
     return -log_lik * focus
 
 
+@register_algorithm
 class CAP(SSLAlgorithm):
     name = "cap"
     param_rules = {"gamma_neg": Number(0), "gamma_pos": Number(0), "clip": Number(0, 1), "eps": Number(0, open_low=True),

@@ -20,7 +20,7 @@ from typing import Callable
 
 import torch
 
-from stssl.algorithms.base import FRACTION, PseudoLabels, SSLAlgorithm, TaskContext, probabilities
+from stssl.algorithms.base import register_algorithm, FRACTION, PseudoLabels, SSLAlgorithm, TaskContext, probabilities
 from stssl.algorithms.fixmatch import THRESHOLD, Threshold, fixed_threshold_mask, threshold_or_default
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
@@ -32,6 +32,7 @@ def constant_image_logits(forward: Forward, like: torch.Tensor) -> torch.Tensor:
         return forward(torch.ones((1, *like.shape[1:]), dtype=like.dtype, device=like.device))[0].float()
 
 
+@register_algorithm
 class CDMAD(SSLAlgorithm):
     name = "cdmad"
     param_rules = {"threshold": THRESHOLD, "debias_start": FRACTION}

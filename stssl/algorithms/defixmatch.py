@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import torch
 
-from stssl.algorithms.base import Logits, PseudoLabels, Role
+from stssl.algorithms.base import register_algorithm, Logits, PseudoLabels, Role
 from stssl.algorithms.fixmatch import FixMatch
 
 
+@register_algorithm
 class DeFixMatch(FixMatch):
     name = "defixmatch"
     uses_lb_strong = True

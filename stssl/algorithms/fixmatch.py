@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from stssl.algorithms.base import PseudoLabels, SSLAlgorithm, TaskContext, probabilities
-from stssl.checks import Number, NumberOrPair
+from stssl.algorithms.base import register_algorithm, PseudoLabels, SSLAlgorithm, TaskContext, probabilities
+from stssl.core.checks import Number, NumberOrPair
 
 Threshold = float | tuple[float, float]
 THRESHOLD = NumberOrPair(Number(0, 1))  # a probability, or (negative, positive) for multi-label data
@@ -38,6 +38,7 @@ def threshold_or_default(threshold: Threshold | list | None, multilabel: bool,
     return tuple(threshold) if isinstance(threshold, list) else threshold
 
 
+@register_algorithm
 class FixMatch(SSLAlgorithm):
     name = "fixmatch"
     param_rules = {"threshold": THRESHOLD}

@@ -20,10 +20,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from stssl.algorithms.base import (FRACTION, MOMENTUM, Logits, PseudoLabels, Role, SSLAlgorithm, TaskContext, ema_,
+from stssl.algorithms.base import (register_algorithm, FRACTION, MOMENTUM, Logits, PseudoLabels, Role, SSLAlgorithm, TaskContext, ema_,
                                    probabilities)
 from stssl.algorithms.fixmatch import hard_labels
-from stssl.checks import Number
+from stssl.core.checks import Number
 
 LOG_EPS = 1e-12
 
@@ -41,6 +41,7 @@ def _bernoulli_balance(p1: torch.Tensor, hist: torch.Tensor, p0: torch.Tensor) -
     return _ratio(pos, pos + neg)
 
 
+@register_algorithm
 class FreeMatch(SSLAlgorithm):
     name = "freematch"
     param_rules = {"lambda_e": Number(0), "warmup": FRACTION, "ema_p": MOMENTUM}

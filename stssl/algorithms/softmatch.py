@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import torch
 
-from stssl.algorithms.base import MOMENTUM, PseudoLabels, SSLAlgorithm, TaskContext, ema_, probabilities, unseen
-from stssl.checks import Number
+from stssl.algorithms.base import register_algorithm, MOMENTUM, PseudoLabels, SSLAlgorithm, TaskContext, ema_, probabilities, unseen
+from stssl.core.checks import Number
 
 EPS = 1e-6
 
 
+@register_algorithm
 class SoftMatch(SSLAlgorithm):
     name = "softmatch"
     param_rules = {"n_sigma": Number(0, open_low=True), "ema_p": MOMENTUM}

@@ -1,9 +1,10 @@
 """Supervised baseline: labelled images only (the authors'
 ``semilearn/algorithms/fullysupervised/fullysupervised.py``)."""
 
-from stssl.algorithms.base import SSLAlgorithm
+from stssl.algorithms.base import register_algorithm, SSLAlgorithm
 
 
+@register_algorithm
 class Supervised(SSLAlgorithm):
     name = "supervised"
     uses_unlabelled = False

@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import torch
 
-from stssl.algorithms.base import (MOMENTUM, PseudoLabels, Role, SSLAlgorithm, TaskContext, classification_loss,
+from stssl.algorithms.base import (register_algorithm, MOMENTUM, PseudoLabels, Role, SSLAlgorithm, TaskContext, classification_loss,
                                    ema_, probabilities, unseen)
 from stssl.algorithms.fixmatch import THRESHOLD, Threshold, fixed_threshold_mask, hard_labels, threshold_or_default
-from stssl.checks import Number
+from stssl.core.checks import Number
 
 EPS = 1e-9
 
 
+@register_algorithm
 class UDAL(SSLAlgorithm):
     name = "udal"
     param_rules = {"threshold": THRESHOLD, "a_min": Number(0, 1), "k": Number(0, open_low=True), "ema_p": MOMENTUM}

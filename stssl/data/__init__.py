@@ -1,17 +1,47 @@
-"""Data sets with spatiotemporal metadata, behind one sample contract (:mod:`stssl.data.base`)."""
+"""Data sets with spatiotemporal metadata, behind one sample contract (:mod:`stssl.data.base`).
+
+Importing this package fills the registry (:mod:`stssl.data.registry`): each built-in data set's
+module registers itself, then every file or module named in ``STSSL_DATASETS`` (several: separated
+by ``os.pathsep``) is run, so that a data set of one's own is known to ``python -m stssl train
+--set dataset=mine``, the notebooks and the worker processes that train runs in parallel.
+"""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from stssl.checks import check_param_dict
+# the built-in data sets, in the order the registry lists them (each module registers itself)
+from stssl.data import synthetic, eurosat, bigearthnet, folder, copernicus  # noqa: F401  isort: skip
+from stssl.core.checks import check_param_dict
 from stssl.data import registry
 from stssl.data.base import MetaDataset, TaskInfo
 from stssl.data.geo import DataError
+from stssl.data.packed import pack, packed_dir
 from stssl.data.splits import labelled_subset, per_class_subset, stratified_subset
+
+USER_DATASETS = "STSSL_DATASETS"
+
+
+def _import_user_file(entry: str) -> None:
+    """Run a user's declaration file (a ``.py`` path) or import a module by name."""
+    if not entry.endswith(".py"):
+        importlib.import_module(entry)
+        return
+    path = Path(entry).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"{USER_DATASETS} names {path}, which does not exist")
+    spec = importlib.util.spec_from_file_location(f"stssl_user_datasets.{path.stem}", path)
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+
+
+for _entry in filter(None, os.environ.get(USER_DATASETS, "").split(os.pathsep)):
+    _import_user_file(_entry)
 
 SPLITS = ("standard", "geographic")
 
@@ -95,8 +125,6 @@ def prepare_data(dataset: str, root: str, out: str | None = None, image_size: in
     ``out`` defaults to ``<root>/stssl-packed-<image_size>``, where :func:`load_data` looks first;
     ``options`` are the data set's own (EuroSAT's ``metadata`` table, a folder's ``table``...).
     """
-    from stssl.data.packed import pack, packed_dir
-
     spec = registry.get(dataset)
     if spec.source is None:
         raise ValueError(f"prepare-data packs data sets read from files ({', '.join(packable())}), not {dataset!r}")

@@ -33,9 +33,12 @@ import numpy as np
 import pandas as pd
 from bigearthnet_common.constants import BAND_STATS_S2, NEW_LABELS_ORIGINAL_ORDER, OLD2NEW_LABELS_DICT
 
+from stssl.core.checks import BOOL, Kind, Number, OneOf
 from stssl.data.base import MetaDataset, TaskInfo
+from stssl.data.download import download
 from stssl.data.geo import DataError, day_of_year, read_bands, read_json, resize, to_rgb8, to_wgs84
 from stssl.data.packed import Record, find_packed, is_packed, read_all, to_dataset
+from stssl.data.registry import DatasetSpec, register
 
 # Spec 5.1, the authors' index order (by descending training frequency).
 CLASSES_43: tuple[str, ...] = (
@@ -154,18 +157,12 @@ def load_bigearthnet(root: Path | str, image_size: int = 128, classes: int = 43,
         raise ValueError(f"BigEarthNet has the 43- or the 19-class nomenclature, not {classes}")
     root = Path(root)
     if download and not is_packed(root):
-        _download(root)
+        download("BigEarthNet", root)
     ds = find_packed(root, "bigearthnet", image_size)
     if ds is None:
         src = source(root, image_size)
         ds = to_dataset(src, read_all(src, workers))
     return to_19_classes(ds) if classes == 19 else ds
-
-
-def _download(root: Path) -> None:
-    from stssl.data.torchgeo import download
-
-    download("BigEarthNet", root)
 
 
 def to_19_classes(ds: MetaDataset) -> MetaDataset:
@@ -177,7 +174,7 @@ def to_19_classes(ds: MetaDataset) -> MetaDataset:
             mapping[i, CLASSES_19.index(new)] = 1
     labels = (np.asarray(ds.labels) @ mapping > 0).astype(np.float32)
     return MetaDataset(ds.pixels, labels, ds.lat, ds.lon, ds.doy, ds.ids, TaskInfo(CLASSES_19, True),
-                       tuple(ds.mean.flatten().tolist()), tuple(ds.std.flatten().tolist()))
+                       *ds.normalisation())
 
 
 # ----------------------------------------------------------------------------------------- splits
@@ -309,3 +306,24 @@ def bigearthnet_splits(ids: np.ndarray, split: str = "standard",
 
 __all__ = ["CLASSES_19", "CLASSES_43", "BigEarthNetSource", "bigearthnet_splits", "load_bigearthnet",
            "patch_metadata", "patch_rgb", "read_split_list"]
+
+
+# ----------------------------------------------------------------------------------------------- the registry's declaration
+def _open_bigearthnet(root, params, split):
+    params = dict(params)
+    split_files = params.pop("split_files", None)
+    ds = load_bigearthnet(root, **params)
+    return ds, bigearthnet_splits(ds.ids, split, split_files)
+
+
+register(DatasetSpec(
+    "bigearthnet", _open_bigearthnet,
+    description="BigEarthNet v1.0, 590 326 Sentinel-2 patches, 43 (or 19) labels, locations and dates",
+    params=dict(image_size=Number(1, integer=True), classes=OneOf((43, 19)), download=BOOL,
+                workers=Number(0, integer=True),
+                split_files=Kind(dict, "a dict of train, val and test split lists", optional=True)),
+    augmentation="randaugment", splits=("standard", "geographic"), stratified_labels=True,
+    label_budgets={"label_fraction": (0.005, 0.01, 0.02, 0.04, 0.08)},  # Figure 3
+    source=lambda root, image_size, options: source(root, image_size or 128),
+    download=lambda root: download("BigEarthNet", root),
+))

@@ -35,6 +35,7 @@ finds first) carries the split with it.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -42,10 +43,13 @@ from pathlib import Path
 
 import numpy as np
 
+from stssl.core.checks import BOOL, Number
 from stssl.data import eurosat
 from stssl.data.base import MetaDataset, TaskInfo
+from stssl.data.download import download as torchgeo_download
 from stssl.data.geo import DataError, check_location, to_rgb8
 from stssl.data.packed import Record, find_packed, is_packed, read_all, to_dataset
+from stssl.data.registry import DatasetSpec, register
 
 SPLITS = ("train", "val", "test")
 RGB_BANDS = ("B04", "B03", "B02")
@@ -243,6 +247,22 @@ def open_copernicus(name: str, root: Path | str, params: dict, split: str = "sta
 
 def download(name: str, root: Path | str) -> Path:
     """Fetch ``name`` into ``root`` through torchgeo (its URL and MD5 checksum)."""
-    from stssl.data.torchgeo import download as torchgeo_download
-
     return torchgeo_download(_layout(name).torchgeo_class, root)
+
+
+# ----------------------------------------------------------------------------------------------- the registry's declaration
+def _declare(name: str, **spec) -> None:
+    """One Copernicus-Bench data set: its reader, packing and download bound to ``name``."""
+    register(DatasetSpec(
+        name, functools.partial(open_copernicus, name), params=dict(image_size=Number(1, integer=True),
+                                                                   workers=Number(0, integer=True), download=BOOL),
+        source=functools.partial(source, name), download=functools.partial(download, name), **spec))
+
+
+_declare("copernicus-bigearthnet", augmentation="randaugment", stratified_labels=True,
+         description="Copernicus-Bench BigEarthNet-S2 (torchgeo): 5 % of BigEarthNet v2, 19 labels, locations and "
+                     "dates; torchgeo's train/val/test")
+_declare("copernicus-eurosat", augmentation="usb", has_dates=False, single_label={},
+         profile_overrides={"paper": eurosat.EUROSAT_PAPER}, label_budgets=eurosat.EUROSAT_BUDGETS,
+         description="Copernicus-Bench EuroSAT-S2 (torchgeo): EuroSAT's 13-band GeoTIFFs, 10 classes, locations, "
+                     "no dates; torchgeo's train/val/test")

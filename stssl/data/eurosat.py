@@ -30,9 +30,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from stssl.core.checks import BOOL, Kind, Number
 from stssl.data.base import MetaDataset, TaskInfo
+from stssl.data.download import download
 from stssl.data.geo import DataError, check_location, raster_centre, read_bands, to_rgb8
 from stssl.data.packed import Record, find_packed, is_packed, read_all, to_dataset
+from stssl.data.registry import DatasetSpec, register
 
 CLASSES: tuple[str, ...] = ("AnnualCrop", "Forest", "HerbaceousVegetation", "Highway", "Industrial", "Pasture",
                             "PermanentCrop", "Residential", "River", "SeaLake")
@@ -149,18 +152,12 @@ def load_eurosat(root: Path | str, image_size: int = 32, metadata: Path | str | 
     else from the image files (about a minute for the 27,000 GeoTIFFs)."""
     root = Path(root)
     if download and not is_packed(root):
-        _download(root)
+        download("EuroSAT", root)
     packed = find_packed(root, "eurosat", image_size)
     if packed is not None:
         return packed
     src = source(root, image_size, metadata)
     return to_dataset(src, read_all(src, workers))
-
-
-def _download(root: Path) -> None:
-    from stssl.data.torchgeo import download
-
-    download("EuroSAT", root)
 
 
 def eurosat_splits(labels: np.ndarray) -> dict[str, np.ndarray]:
@@ -175,3 +172,28 @@ def eurosat_splits(labels: np.ndarray) -> dict[str, np.ndarray]:
         test.append(members[k:])
     train, test = np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
     return {"train": train, "val": test, "test": test}
+
+
+# ----------------------------------------------------------------------------------------------- the registry's declaration
+def _open_eurosat(root, params, split):
+    ds = load_eurosat(root, **params)
+    return ds, eurosat_splits(ds.labels)
+
+
+def _eurosat_source(root, image_size, options):
+    return source(root, image_size or 32, options.get("metadata"))
+
+
+# The authors' config/eurosat/: EuroSAT at 32 px with ViT-S/2, on top of the paper profile.
+EUROSAT_PAPER = dict(model="vit_small_patch2", image_size=32, steps=204_800, batch_lb=8, uratio=1, lr=5e-5,
+                     warmup_steps=5120, lambda_d=0.01, eval_every=2048, eval_batch_size=16, patience=32_768,
+                     num_labels=10)
+EUROSAT_BUDGETS = {"num_labels": (10, 20, 40, 80)}  # Table 4
+
+register(DatasetSpec(
+    "eurosat", _open_eurosat, description="EuroSAT, 27 000 Sentinel-2 patches, 10 classes, locations, no dates",
+    params=dict(image_size=Number(1, integer=True), metadata=Kind(str, "a path", optional=True), download=BOOL,
+                workers=Number(0, integer=True)),
+    augmentation="usb", has_dates=False, single_label={}, profile_overrides={"paper": EUROSAT_PAPER},
+    label_budgets=EUROSAT_BUDGETS, source=_eurosat_source, download=lambda root: download("EuroSAT", root),
+))

@@ -61,9 +61,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from stssl.core.checks import Kind, Number, OneOf, Pattern, Rule
 from stssl.data.base import MetaDataset, TaskInfo
 from stssl.data.geo import DataError, open_geotiff, check_location, day_of_year, raster_centre, read_bands, to_rgb8
 from stssl.data.packed import Record, is_packed, open_packed, packed_dir, read_all, to_dataset
+from stssl.data.registry import DatasetSpec, register
 
 MEAN, STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
 SPLIT_FRACTIONS = (0.7, 0.1, 0.2)  # train, val, test without a split column
@@ -636,3 +638,46 @@ def folder_splits(table: Table) -> dict[str, np.ndarray]:
     n_train = n - n_val - n_test
     return {"train": np.sort(np.array(rank[:n_train])), "val": np.sort(np.array(rank[n_train:n_train + n_val])),
             "test": np.sort(np.array(rank[n_train + n_val:]))}
+
+
+# ----------------------------------------------------------------------------------------------- the registry's declaration
+def _folder_defaults():
+    return {"table": None, "bands": None, "scale": None, "classes": None, "augment": "randaugment", "workers": 0}
+
+
+class _Bands(Rule):
+    """GeoTIFF bands: 1 or 3 band names (the file's band descriptions) or 1-based indices, or None."""
+
+    def __contains__(self, value) -> bool:
+        if value is None:
+            return True
+        return isinstance(value, (list, tuple)) and len(value) in (1, 3) and all(
+            (isinstance(b, str) and b) or (isinstance(b, int) and not isinstance(b, bool) and b >= 1) for b in value)
+
+    def __str__(self) -> str:
+        return "a list of 1 or 3 band names or 1-based band indices (red, green, blue), or None"
+
+
+class _Names(Rule):
+    """A list of distinct class names, or None."""
+
+    def __contains__(self, value) -> bool:
+        return value is None or (isinstance(value, (list, tuple)) and len(value) >= 2
+                                 and all(isinstance(n, (str, int)) and not isinstance(n, bool) for n in value)
+                                 and len({str(n) for n in value}) == len(value))
+
+    def __str__(self) -> str:
+        return "a list of two or more distinct class names, or None"
+
+
+register(DatasetSpec(
+    "folder", open_folder,
+    description="your own images (GeoTIFF, PNG, JPEG) in a folder, with a table (CSV or parquet) of image paths, "
+                "locations, dates, one or several labels and an optional split (stssl.data.folder)",
+    params=dict(image_size=Number(1, integer=True), table=Kind(str, "a path", optional=True), bands=_Bands(),
+                scale=Number(0, open_low=True, optional=True), classes=_Names(),
+                augment=OneOf(("randaugment", "usb", "fused")), workers=Number(0, integer=True),
+                table_sha1=Pattern(r"[0-9a-f]{40}", "the SHA-1 of the table (set by resolve)")),
+    augmentation=lambda params: params.get("augment", _folder_defaults()["augment"]), single_label={},
+    source=source, default_params=_folder_defaults, fingerprint=fingerprint,
+))

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from stssl.checks import OneLineError
+from stssl.core.checks import OneLineError
 
 
 class DataError(OneLineError):

@@ -27,6 +27,7 @@ from typing import Iterator, Protocol
 import numpy as np
 from tqdm.auto import tqdm
 
+from stssl.core.files import partial_path, publish_folder, write_text_atomic
 from stssl.data.base import MetaDataset, TaskInfo
 from stssl.data.geo import DataError
 
@@ -136,9 +137,7 @@ def read_all(source: Source, workers: int = 0, chunk: int = 256) -> dict[str, np
 
 
 def _write_json(path: Path, obj: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(obj, indent=1))
 
 
 def pack(source: Source, out: Path | str, workers: int = 0, chunk: int = 1024) -> Path:
@@ -153,7 +152,7 @@ def pack(source: Source, out: Path | str, workers: int = 0, chunk: int = 1024) -
                         "choose another --out or delete it")
     if out.exists():
         raise DataError(f"{out} exists and is not a packed data set; choose another --out")
-    partial = out.with_name(out.name + ".partial")
+    partial = partial_path(out)
     progress = partial / "progress.json"
     state = json.loads(progress.read_text()) if progress.exists() else {}
     if state.get("signature") != sig:  # nothing to resume, or another data set: start afresh
@@ -179,7 +178,7 @@ def pack(source: Source, out: Path | str, workers: int = 0, chunk: int = 1024) -
     manifest = _verify(partial, source, sig, state["done"])
     _write_json(partial / "manifest.json", manifest)
     progress.unlink()
-    os.replace(partial, out)
+    publish_folder(partial, out)
     return out
 
 

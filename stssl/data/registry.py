@@ -1,10 +1,12 @@
 """The data-set registry: one :class:`DatasetSpec` per data set, and nothing else knows data-set names.
 
 Loading, packing, augmentation, the labelled-subset rule, the profile settings and which pages a
-data set can serve all come from its declaration. Adding a data set is one file with a loader and
-one call::
+data set can serve all come from its declaration. The registry is passive: each data set's module
+registers itself where it is defined, and :mod:`stssl.data` imports those modules (and the files
+named in ``STSSL_DATASETS``), so every name is known once ``stssl.data`` is imported. Adding a data
+set is one file with a loader and one call::
 
-    from stssl.data.registry import DatasetSpec, register
+    >>> from stssl.data.registry import DatasetSpec, register
 
     def open_mine(root, params, split):
         ds = ...  # a MetaDataset
@@ -12,28 +14,23 @@ one call::
 
     register(DatasetSpec("mine", open_mine, params={"image_size": Number(1, integer=True)}))
 
-after which ``resolve(dataset="mine", data_root=...)`` takes it. Name the file (or a module) in the
-``STSSL_DATASETS`` environment variable (several: separated by ``os.pathsep``) and every process
-registers it on its first look-up: ``python -m stssl train --set dataset=mine``, the notebooks, and
-the worker processes that train runs in parallel. The built-in data sets are declared in
-:mod:`stssl.data.builtin`, with loaders that import their (heavier) modules only when called, so
-that asking which data sets exist imports no GeoTIFF or map library.
+after which ``resolve(dataset="mine", data_root=...)`` takes it.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from stssl.checks import ConfigError, Rule
+from stssl.core.checks import ConfigError, Rule
 
 Splits = dict[str, np.ndarray]
+
+READING_PARAMS = ("workers", "download")
+"""Data-set parameters that change how the data are read, not what is read: left out of a run's key."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +91,6 @@ _REGISTRY: dict[str, DatasetSpec] = {}
 
 def register(spec: DatasetSpec, replace: bool = False) -> DatasetSpec:
     """Make ``spec`` known by its name; registering a taken name fails unless ``replace``."""
-    _load_builtins()
     if spec.name in _REGISTRY and not replace:
         raise ValueError(f"a data set named {spec.name!r} is already registered; pass replace=True to redefine it")
     if "image_size" not in spec.params:
@@ -110,13 +106,11 @@ def unregister(name: str) -> None:
 
 def names() -> tuple[str, ...]:
     """Every registered data set, built-ins first."""
-    _load_builtins()
     return tuple(_REGISTRY)
 
 
 def get(name: str) -> DatasetSpec:
     """The declaration of ``name``; an unknown name fails listing the valid ones."""
-    _load_builtins()
     try:
         return _REGISTRY[name]
     except (KeyError, TypeError):
@@ -127,31 +121,3 @@ def get(name: str) -> DatasetSpec:
 def with_feature(test: Callable[[DatasetSpec], bool]) -> list[str]:
     """The names of the registered data sets that pass ``test`` (for error messages naming the valid ones)."""
     return [n for n in names() if test(_REGISTRY[n])]
-
-
-_BUILTINS_LOADED = False
-
-
-def _load_builtins() -> None:
-    global _BUILTINS_LOADED
-    if not _BUILTINS_LOADED:
-        _BUILTINS_LOADED = True
-        import stssl.data.builtin  # noqa: F401  (registers GeoSynth, EuroSAT, BigEarthNet, ...)
-
-        for entry in filter(None, os.environ.get(USER_DATASETS, "").split(os.pathsep)):
-            _import_user_file(entry)
-
-
-USER_DATASETS = "STSSL_DATASETS"
-
-
-def _import_user_file(entry: str) -> None:
-    """Run a user's declaration file (a ``.py`` path) or import a module by name."""
-    if not entry.endswith(".py"):
-        importlib.import_module(entry)
-        return
-    path = Path(entry).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"{USER_DATASETS} names {path}, which does not exist")
-    spec = importlib.util.spec_from_file_location(f"stssl_user_datasets.{path.stem}", path)
-    spec.loader.exec_module(importlib.util.module_from_spec(spec))

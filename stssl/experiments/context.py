@@ -13,8 +13,9 @@ import pandas as pd
 from stssl.config import RunConfig, resolve
 from stssl.data import registry
 from stssl.experiments import table1
-from stssl.report import mean_std, frames_by, gains_by
-from stssl.runs import Run
+from stssl.report.tables import mean_std, frames_by, gains_by
+from stssl.cache import Run
+from stssl.experiments.page import Page
 
 STRENGTHS: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
 
@@ -85,3 +86,6 @@ def summary(runs: list[Run]) -> str:
         slope = ((x - x.mean()) * (y - y.mean())).sum() / ((x - x.mean()) ** 2).sum()
         text += f"; a least-squares line through every seed's gain has a slope of {slope:+.2f} points per unit of strength"
     return text + ". The paper's expectation: no gain when the metadata carries no information (strength 0)."
+
+
+PAGE = Page("context", 3, "generated", configs=configs)

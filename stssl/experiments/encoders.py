@@ -29,9 +29,10 @@ from stssl.experiments import table3
 from stssl.experiments.figure4 import SEA_AND_OCEAN, class_index, has_class
 from stssl.experiments.figure5 import grey_prior
 from stssl.meta import MetaEncoding
-from stssl.predict import Predictor
-from stssl.report import mean_std, runs_frame
-from stssl.runs import Run
+from stssl.networks import Predictor
+from stssl.report.tables import mean_std, runs_frame
+from stssl.cache import Run
+from stssl.experiments.page import Page
 
 ENCODINGS: tuple[str, ...] = tuple(LOCATION_ENCODERS)
 """Every location encoding, the paper's first."""
@@ -151,3 +152,6 @@ def summary(frame: pd.DataFrame) -> str:
     return ("\n".join(lines) + f"\n\nThe best student on average is the one taught with the **{best}** encoding. "
             "A difference whose mean is within one standard deviation of the paired differences is not "
             "distinguishable from seed noise with this many seeds.")
+
+
+PAGE = Page("encoders", 3, configs=configs)

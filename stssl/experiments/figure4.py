@@ -16,8 +16,10 @@ import pandas as pd
 from stssl.config import RunConfig, seed_list
 from stssl.data.base import TaskInfo
 from stssl.experiments import table1
-from stssl.report import method_name
-from stssl.runs import Run
+from stssl.paper import method_name
+from stssl.report.maps import outcomes
+from stssl.cache import Run
+from stssl.experiments.page import Page
 
 SEA_AND_OCEAN = "Sea and ocean"
 THRESHOLD = 0.5
@@ -99,12 +101,6 @@ def predictions(runs: list[Run], class_name: str = SEA_AND_OCEAN, device: str = 
     return frame
 
 
-def outcomes(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
-    """Per sample "TP", "FP", "FN" or "TN"."""
-    truth, predicted = np.asarray(truth, bool), np.asarray(predicted, bool)
-    return np.select([truth & predicted, ~truth & predicted, truth & ~predicted], ["TP", "FP", "FN"], "TN")
-
-
 def outcome_counts(truth: np.ndarray, predicted: np.ndarray) -> dict[str, int]:
     found = outcomes(truth, predicted)
     return {o: int((found == o).sum()) for o in OUTCOMES}
@@ -148,3 +144,6 @@ def summary(table: pd.DataFrame, class_name: str = SEA_AND_OCEAN, threshold: flo
             + ("As in the paper, the teacher and the student both avoid part of FixMatch's errors."
                if agrees else "Unlike the paper, teacher and student do not both make fewer of these errors "
                               "than FixMatch here."))
+
+
+PAGE = Page("figure4", 3, configs=configs)

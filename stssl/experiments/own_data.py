@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -20,9 +19,13 @@ import numpy as np
 import pandas as pd
 
 from stssl.config import RunConfig, resolve, seed_list
+from stssl.core.files import partial_path, publish_folder
+from stssl.data import load_data, prepare_data
+from stssl.data.synthetic import default_cache_dir
 from stssl.evaluate import selection_metric
-from stssl.report import mean_std, runs_frame
-from stssl.runs import Run
+from stssl.report.tables import mean_std, runs_frame
+from stssl.cache import Run
+from stssl.experiments.page import Page
 
 IMAGES: dict[str, int] = {"cpu": 5000, "smoke": 400}
 """How many GeoSynth images the page exports, per profile (any other profile: the cpu number)."""
@@ -38,8 +41,6 @@ def images_for(profile: str) -> int:
 
 def export_dir(profile: str = "cpu") -> Path:
     """Where the page's export lives: beside GeoSynth's cache (``$STSSL_CACHE``)."""
-    from stssl.data.synthetic import default_cache_dir
-
     return default_cache_dir() / f"own-data-{profile}-{images_for(profile)}-v{EXPORT_VERSION}"
 
 
@@ -50,8 +51,6 @@ def export_geosynth(out: Path, profile: str = "cpu", n_images: int | None = None
     Done once: a finished export (``export.json``) is reused. Written under ``<out>.partial`` and
     renamed at the end, so an interrupted export is redone, never half-read."""
     from PIL import Image
-
-    from stssl.data import load_data, prepare_data
 
     out = Path(out)
     n_images = n_images or images_for(profile)
@@ -64,7 +63,7 @@ def export_geosynth(out: Path, profile: str = "cpu", n_images: int | None = None
         split_of[getattr(data, name)] = name
     # a seed of its own: GeoSynth's split draws its test set as the first images of seed 0's permutation
     chosen = np.sort(np.random.default_rng(YEAR).permutation(len(ds))[:n_images])
-    partial = out.with_name(out.name + ".partial")
+    partial = partial_path(out)
     shutil.rmtree(partial, ignore_errors=True)
     (partial / "images").mkdir(parents=True)
     rows = []
@@ -80,9 +79,7 @@ def export_geosynth(out: Path, profile: str = "cpu", n_images: int | None = None
     prepare_data("folder", str(partial), image_size=ds.pixels.shape[1])
     (partial / "export.json").write_text(json.dumps({"version": EXPORT_VERSION, "profile": profile,
                                                      "images": int(n_images)}))
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(partial, out)
+    publish_folder(partial, out)
     return out
 
 
@@ -120,3 +117,6 @@ def table(runs: list[Run], multilabel: bool = True) -> pd.DataFrame:
         "its teacher (with metadata)": [mean_std(st[f"teacher_{column}"])],
         "gain (paired by seed)": [f"{mean_std(gain, scale=1, signed=True)} ({int((gain > 0).sum())}/{len(gain)})"],
     }, index=[f"test {'mAP' if multilabel else 'accuracy'} (%)"])
+
+
+PAGE = Page("own_data", 3, "export", configs=configs)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import pandas as pd
 
 from stssl.paper import DISPLAY_NAMES, TABLE1, TABLE2, TABLE3, TABLE4
-from stssl.report import st_gains
-from stssl.runs import Run
+from stssl.report.tables import st_gains
+from stssl.cache import Run
+from stssl.experiments.page import Page
 
 
 def _claim(page: str, claim: str, paper: float, ours: float, agrees: bool) -> dict:
@@ -102,3 +103,6 @@ def agreement_sentence(claims: pd.DataFrame) -> str:
     per_page = claims.groupby("page", sort=False)["agrees"].agg(lambda a: f"{(a == 'yes').sum()}/{len(a)}")
     return (f"**{(claims.agrees == 'yes').sum()} of {len(claims)} of the paper's directions hold in ours** ("
             + ", ".join(f"{page} {n}" for page, n in per_page.items()) + ").")
+
+
+PAGE = Page("summary", None, reads_all=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from stssl.algorithms import ALGORITHMS, check_algorithm
 from stssl.config import RunConfig, resolve, seed_list
-from stssl import report
+from stssl.report import tables
+from stssl.experiments.page import Page
 
 
 def algorithms(algo: str) -> list[str]:
@@ -29,5 +30,8 @@ def configs(profile: str = "cpu", dataset: str | None = None, data_root: str | N
             for a, st in methods for s in seed_list(seeds)]
 
 
-table = report.table1
+table = tables.table1
 """The page's table: each method's test mAP and paired gain beside the paper's."""
+
+
+PAGE = Page("table1", 3, configs=configs)

@@ -12,8 +12,9 @@ import pandas as pd
 
 from stssl.config import RunConfig, resolve, seed_list
 from stssl.paper import TABLE2
-from stssl.report import mean_std
-from stssl.runs import Run
+from stssl.report.tables import mean_std
+from stssl.cache import Run
+from stssl.experiments.page import Page
 
 ABLATIONS: dict[str, dict] = {
     "a": {},
@@ -111,3 +112,6 @@ def agreement(runs: list[Run], row_configs: dict[str, list[RunConfig]]) -> str:
     if rises:
         text += f" It does not in {', '.join(rises)} (points, mean over seeds)."
     return text
+
+
+PAGE = Page("table2", 3, configs=configs)

@@ -21,10 +21,12 @@ from stssl.evaluate import classification_metrics
 from stssl.experiments import table1
 from stssl.meta import MetaEncoding
 from stssl.ood import ood_days, ood_locations, overwrite_meta
+from stssl.cartography import use_offline_map_data
 from stssl.paper import TABLE3
-from stssl.predict import Predictor
-from stssl.report import mean_std, runs_frame
-from stssl.runs import Run
+from stssl.networks import Predictor
+from stssl.report.tables import mean_std, runs_frame
+from stssl.cache import Run
+from stssl.experiments.page import Page
 
 
 def configs(profile: str = "cpu", dataset: str | None = None, data_root: str | None = None, seeds=3,
@@ -149,8 +151,6 @@ def plot_ood_values(data: DataSplits, locations: pd.DataFrame, days: pd.DataFram
     import cartopy.feature as cfeature
     import matplotlib.pyplot as plt
 
-    from stssl.plots import use_offline_map_data
-
     use_offline_map_data()
     ds = data.dataset
     train = data.train[np.linspace(0, len(data.train) - 1, min(max_points, len(data.train))).astype(int)]
@@ -180,3 +180,6 @@ def plot_ood_values(data: DataSplits, locations: pd.DataFrame, days: pd.DataFram
     ax.set_title("Days of year (OOD days: distance to the nearest training day)")
     fig.tight_layout()
     return fig
+
+
+PAGE = Page("table3", 3, configs=configs)

@@ -12,8 +12,9 @@ from stssl.config import RunConfig, resolve
 from stssl.data import registry
 from stssl.experiments import table1
 from stssl.paper import TABLE4
-from stssl.report import BASELINE_METHODS, mean_std, frames_by, gains_by
-from stssl.runs import Run
+from stssl.report.tables import BASELINE_METHODS, mean_std, frames_by, gains_by
+from stssl.cache import Run
+from stssl.experiments.page import Page
 
 PAPER_DATASET = "eurosat"  # the paper's Table 4
 LABEL_BUDGETS: tuple[int, ...] = registry.get(PAPER_DATASET).label_budgets["num_labels"]
@@ -91,3 +92,6 @@ def gain_summary(runs: list[Run]) -> str:
     return (f"**+ ST-SSL raised the mean accuracy over FixMatch at {sum(m > 0 for m in means.values())} of "
             f"{len(means)} label budgets**, most at {best} labels: {listing} (points, paired by seed; seeds where "
             f"+ ST-SSL was ahead). The paper's gains by number of labels: {paper}.")
+
+
+PAGE = Page("table4", 3, "single-label", configs=configs)

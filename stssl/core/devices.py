@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from stssl.checks import ConfigError, Pattern, check
+from stssl.core.checks import ConfigError, Pattern, check
 
 DEVICE = Pattern(r"auto|cpu|mps|cuda(:\d+)?", "auto, cpu, cuda, cuda:N, mps")
 

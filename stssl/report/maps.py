@@ -1,7 +1,7 @@
-"""Maps of Figures 4 and 5: per-sample outcomes and confidences on the map.
+"""Maps of samples: any per-sample value, and Figures 4 and 5's outcomes and confidences.
 
 Each ``plot_*`` function draws on the axes it is given (a cartopy ``GeoAxes`` in a
-:class:`stssl.plots.MapRegion`'s projection for maps) and returns them; :func:`map_panels` makes such
+:class:`stssl.cartography.MapRegion`'s projection for maps) and returns them; :func:`map_panels` makes such
 axes, and :func:`figure4` / :func:`figure5` lay the panels out as in the paper. Samples are small
 dots so that dense regions stay readable.
 """
@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.colors import Normalize
 from matplotlib.lines import Line2D
 
-from stssl.plots import EUROPE, MapRegion, base_map, map_region
+from stssl.cartography import EUROPE, MapRegion, base_map, map_region
 
 OUTCOME_STYLE: dict[str, dict] = {
     # drawn in this order: the errors last, on top
@@ -31,6 +31,52 @@ def _transform():
     return ccrs.PlateCarree()
 
 
+def plot_sample_map(
+    lat: np.ndarray,
+    lon: np.ndarray,
+    values: np.ndarray | None = None,
+    ax=None,
+    title: str | None = None,
+    cmap: str = "viridis",
+    s: float = 2.0,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    label: str | None = None,
+    alpha: float = 0.8,
+):
+    """Samples as dots on a map of where they are (:func:`map_region`), coloured by ``values``.
+
+    Numeric values get a colour bar (e.g. predicted probability of "Sea and ocean"); strings or
+    booleans are treated as categories with a legend (e.g. the country).
+    """
+    import cartopy.crs as ccrs
+
+    lat, lon = np.asarray(lat), np.asarray(lon)
+    ax = base_map(ax, map_region(lat, lon))
+    transform = ccrs.PlateCarree()
+    if values is None:
+        ax.scatter(lon, lat, s=s, c="#1f77b4", alpha=alpha, transform=transform, linewidths=0, zorder=2)
+    else:
+        values = np.asarray(values)
+        if values.dtype.kind in "USOb":
+            cats = np.unique(values)
+            colours = plt.get_cmap("tab10" if len(cats) <= 10 else "tab20")
+            for i, cat in enumerate(cats):
+                m = values == cat
+                ax.scatter(lon[m], lat[m], s=s, color=colours(i % colours.N), alpha=alpha, transform=transform,
+                           linewidths=0, zorder=2, label=str(cat))
+            ax.legend(loc="lower right", fontsize=7, markerscale=4 / max(s, 0.5) * 1.5, frameon=True,
+                      title=label, title_fontsize=7)
+        else:
+            sc = ax.scatter(lon, lat, s=s, c=values, cmap=cmap, vmin=vmin, vmax=vmax, alpha=alpha,
+                            transform=transform, linewidths=0, zorder=2)
+            plt.colorbar(sc, ax=ax, shrink=0.7, label=label)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+
 def map_panels(n: int, ncols: int | None = None, size: float = 3.6, region: MapRegion = EUROPE):
     """A figure with ``n`` maps of ``region`` (equal-area projection) in a row, or ``ncols`` per row."""
     ncols = ncols or n
@@ -45,6 +91,12 @@ def map_panels(n: int, ncols: int | None = None, size: float = 3.6, region: MapR
 def _legend(ax, entries: list[tuple[str, str]], title: str | None = None) -> None:
     handles = [Line2D([], [], ls="", marker="o", ms=4, color=c, label=t) for t, c in entries]
     ax.legend(handles=handles, loc="lower right", fontsize=6, title=title, title_fontsize=6, framealpha=0.85)
+
+
+def outcomes(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """Per sample "TP", "FP", "FN" or "TN"."""
+    truth, predicted = np.asarray(truth, bool), np.asarray(predicted, bool)
+    return np.select([truth & predicted, ~truth & predicted, truth & ~predicted], ["TP", "FP", "FN"], "TN")
 
 
 def plot_outcome_map(ax, lat, lon, outcome, title: str | None = None, s: float = 3.0, show_tn: bool = True):
@@ -120,8 +172,6 @@ def plot_confidence_by_doy(ax, doy, confidence, truth=None, class_name: str = "c
 
 def figure4(frame, models, threshold: float, class_name: str):
     """Paper layout: (a) FixMatch, (b) teacher, (c) student outcomes, (d) the ground truth."""
-    from stssl.experiments.figure4 import outcomes
-
     fig, axes = map_panels(len(models) + 1, ncols=2, region=map_region(frame.lat, frame.lon))
     for ax, letter, name in zip(axes, "abc", models):
         plot_outcome_map(ax, frame.lat, frame.lon, outcomes(frame.truth, frame[name] > threshold),

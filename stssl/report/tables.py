@@ -1,4 +1,4 @@
-"""Paper-vs-ours tables from finished runs."""
+"""Paper-vs-ours tables from finished runs: one row per run, means and spreads over seeds, paired gains."""
 
 from __future__ import annotations
 
@@ -7,14 +7,9 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from stssl.paper import DISPLAY_NAMES, TABLE1
 from stssl.config import RunConfig
-from stssl.runs import Run
-
-
-def method_name(algo: str, st: bool) -> str:
-    return DISPLAY_NAMES.get(algo, algo) + (" + ST-SSL" if st else "")
-
+from stssl.paper import DISPLAY_NAMES, TABLE1, method_name
+from stssl.cache import Run
 
 BASELINE_METHODS: list[str] = [method_name(a, st) for a, st in
                                (("supervised", False), ("fixmatch", False), ("fixmatch", True))]

@@ -1,6 +1,6 @@
 """What happens around the training steps, where Lightning expects it: callbacks.
 
-:class:`~stssl.train.SSLModule` computes a step and, when asked, an evaluation; these callbacks
+:class:`~stssl.training.module.SSLModule` computes a step and, when asked, an evaluation; these callbacks
 decide the rest. :class:`EMA` moves the EMA networks towards the trained ones after every
 optimiser step. :class:`Evaluation` evaluates every ``eval_every`` steps and at the last one,
 keeps the best state on validation, stops early after ``patience`` steps without a better one,
@@ -12,16 +12,13 @@ training time) lives on the module, so it travels in the module's checkpoint as 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import lightning as L
 import torch
 from torch import nn
 from torch.optim.swa_utils import get_ema_multi_avg_fn
 
-from stssl.files import write_atomic
-
-CHECKPOINT = "last.ckpt"
+from stssl.core.files import write_atomic
+from stssl.cache import RunFolder
 
 
 @torch.no_grad()
@@ -52,19 +49,21 @@ class EMA(L.Callback):
 class Evaluation(L.Callback):
     """Every ``eval_every`` steps and at step ``steps``: the module's evaluation row (its EMA
     networks on validation, the pseudo-labels since the last one), the best state kept, early
-    stopping, the row to the logger, the checkpoint to ``workdir``. Every ``log_every`` steps the
-    module checks its loss is finite and writes its progress (one host read, not one per step)."""
+    stopping, the row to the logger, the checkpoint to the run ``folder``. Every ``log_every`` steps
+    the module checks its loss is finite and the folder gets the progress (one host read, not one
+    per step)."""
 
-    def __init__(self, eval_every: int, steps: int, patience: int | None, log_every: int, workdir: Path | None):
+    def __init__(self, eval_every: int, steps: int, patience: int | None, log_every: int, folder: RunFolder | None):
         self.eval_every, self.steps, self.patience = eval_every, steps, patience
-        self.log_every, self.workdir = log_every, workdir
+        self.log_every, self.folder = log_every, folder
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
         step = trainer.global_step
         due = step % self.eval_every == 0 or step >= self.steps
         if due or step % self.log_every == 0:
             module.check_finite()
-            module.write_progress(step)
+            if self.folder is not None:
+                self.folder.write_progress(step, self.steps, module.seconds_so_far())
         if due:
             self.evaluate(trainer, module, step)
 
@@ -79,6 +78,6 @@ class Evaluation(L.Callback):
             trainer.should_stop = True
         if trainer.logger is not None:
             trainer.logger.log_metrics({k: v for k, v in row.items() if k != "step"}, step)
-        if self.workdir is not None:
-            write_atomic(self.workdir / CHECKPOINT, trainer.save_checkpoint)
+        if self.folder is not None:
+            write_atomic(self.folder.checkpoint, trainer.save_checkpoint)
         module.restart_clock()

@@ -1,53 +1,36 @@
-"""Training: plain SSL or ST-SSL with Lightning, EMA, the authors' LR schedule, resumable.
+"""One run's networks, their EMA copy and the algorithm's step, as a LightningModule.
 
-One AdamW over every trained parameter (no weight decay on biases and 1-D parameters), a
-linear warm-up then ``cos(7*pi/16 * t)`` decay (the authors' cosine schedule: the LR ends at ~0.195 x base), an
-EMA of all networks evaluated every ``eval_every`` steps (the EMA and the evaluation schedule are
-Lightning callbacks, :mod:`stssl.callbacks`; a logger, CSV by default, gets every evaluation). The
-best EMA state on the validation split is kept and evaluated on test at the end (as the authors'
-``test.py``). Everything random — batch
-composition, augmentation, stochastic depth — is derived from ``(seed, step)``, so a killed
-run resumed from its last checkpoint continues exactly as if it had not been interrupted.
+One AdamW over every trained parameter (no weight decay on biases and 1-D parameters), a linear
+warm-up then ``cos(7*pi/16 * t)`` decay (the authors' cosine schedule: the LR ends at ~0.195 x base).
+Everything random — batch composition, augmentation, stochastic depth — is derived from
+``(seed, step)``, so a killed run resumed from its last checkpoint continues exactly as if it had
+not been interrupted. When to evaluate, keep the best state, stop and save is
+:mod:`stssl.training.callbacks`'s business; the module computes a step and, when asked, an evaluation.
 """
 
 from __future__ import annotations
 
-import atexit
 import copy
-import json
-import logging
 import math
-import queue
-import threading
 import time
-import warnings
-from pathlib import Path
-from typing import Iterator
 
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import TQDMProgressBar
 from torch import nn
-from torch.utils.data import DataLoader, IterableDataset
+from torch.utils.data import DataLoader
 
 from stssl.algorithms import SSLAlgorithm, TaskContext, build_algorithm
 from stssl.algorithms.steps import PlainStep, STStep, Views, backward_outside_autocast
-from stssl.callbacks import CHECKPOINT, EMA, Evaluation
-from stssl.checks import OneLineError
 from stssl.config import RunConfig
+from stssl.core.checks import OneLineError
 from stssl.data import DataSplits, registry
 from stssl.data.augment import views as augmentations
-from stssl.devices import check_device, trainer_devices, uses_bf16
 from stssl.evaluate import PseudoLabelQuality, classification_metrics, selection_metric
-from stssl.files import write_text_atomic
 from stssl.meta import run_meta
 from stssl.models.vit import load_pretrained
-from stssl.predict import build_nets, shifted_logits
-from stssl.runs import run_data
-
-PROGRESS = "progress.json"  # step, steps and seconds so far, for a sweep's display
-
+from stssl.training.feed import StepBatches
+from stssl.networks import build_nets, shifted_logits
 
 DIVERGED = 1000.0  # a mean training loss this many times the first step's means the run diverged
 
@@ -75,118 +58,6 @@ def _reseed(seed: int, device: torch.device) -> None:
     torch.default_generator.manual_seed(seed)
 
 
-class IndexStream:
-    """Batches of indices drawn as consecutive random permutations (epochs), addressable by step."""
-
-    def __init__(self, indices: np.ndarray, batch: int, seed: int, stream: int):
-        self.indices, self.batch, self.seed, self.stream = np.asarray(indices), batch, seed, stream
-        self._epoch, self._perm = -1, None
-
-    def _permutation(self, epoch: int) -> np.ndarray:
-        if epoch != self._epoch:
-            rng = np.random.default_rng([self.seed, self.stream, epoch])
-            self._epoch, self._perm = epoch, rng.permutation(len(self.indices))
-        return self._perm
-
-    def at(self, step: int) -> np.ndarray:
-        n = len(self.indices)
-        pos = step * self.batch + np.arange(self.batch)
-        out = np.empty(self.batch, dtype=np.int64)
-        for epoch in np.unique(pos // n):
-            sel = pos // n == epoch
-            out[sel] = self._permutation(int(epoch))[pos[sel] % n]
-        return self.indices[out]
-
-
-PREFETCH = 2  # raw batches read ahead in a background thread; 0 reads them in the training loop
-READER_JOIN_SECONDS = 60.0  # how long a stop waits for a read in progress (a hung file system must not hang the exit)
-
-
-def prefetched(batches: Iterator, depth: int, pin: bool = False) -> Iterator:
-    """``batches`` in order, read ``depth`` ahead by a background thread (pinned for a
-    non-blocking copy to the GPU when ``pin``), so that reading overlaps the step. An error in
-    the thread is raised here; closing the generator stops the thread and waits for it.
-
-    The thread is also stopped and joined at interpreter exit: a daemon thread still inside
-    torch's C++ code when Python finalises is killed by a forced unwind, which aborts the whole
-    process ("terminate called without an active exception", exit 134) after a run that
-    succeeded, in about one run in three here."""
-    if depth <= 0:
-        yield from batches
-        return
-    ready: queue.Queue = queue.Queue(depth)
-    stop = threading.Event()
-
-    def put(item) -> bool:
-        """False once the consumer has gone."""
-        while not stop.is_set():
-            try:
-                ready.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                pass
-        return False
-
-    def produce() -> None:
-        try:
-            for batch in batches:
-                if pin:
-                    batch = {k: {n: t.pin_memory() for n, t in part.items()} for k, part in batch.items()}
-                if not put(batch):
-                    return
-        except BaseException as err:  # handed to the training loop
-            put(err)
-
-    thread = threading.Thread(target=produce, name="stssl-prefetch", daemon=True)
-
-    def finish() -> None:
-        stop.set()
-        thread.join(READER_JOIN_SECONDS)
-
-    atexit.register(finish)
-    thread.start()
-    try:
-        while True:
-            item = ready.get()
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        finish()
-        atexit.unregister(finish)
-
-
-class _StepBatches(IterableDataset):
-    """Raw (un-augmented, uint8) batches for steps ``start(), start()+1, ...``, with the
-    teacher's metadata input ``meta`` encoded here, on the host: its range checks would make a
-    GPU wait if they ran on the device. Read ahead by :func:`prefetched`: every batch is a
-    function of its step alone, so reading ahead changes nothing, and a resumed run starts
-    its reader at the step it resumes from."""
-
-    def __init__(self, data: DataSplits, cfg: RunConfig, uses_unlabelled: bool, start, pin: bool = False):
-        self.data, self.start, self.uses_unlabelled, self.pin = data, start, uses_unlabelled, pin
-        self.meta = run_meta(cfg)
-        self.lb = IndexStream(data.labelled, cfg.batch_lb, cfg.seed, 0)
-        self.ulb = IndexStream(data.unlabelled, cfg.batch_ulb, cfg.seed, 1)
-
-    def _raw(self, indices: np.ndarray) -> dict[str, torch.Tensor]:
-        raw = self.data.dataset.raw_batch(indices)
-        raw["meta"] = self.meta(raw)
-        return raw
-
-    def _batches(self):
-        step = self.start()
-        while True:
-            batch = {"lb": self._raw(self.lb.at(step))}
-            if self.uses_unlabelled:
-                batch["ulb"] = self._raw(self.ulb.at(step))
-            yield batch
-            step += 1
-
-    def __iter__(self):
-        return prefetched(self._batches(), PREFETCH, self.pin)
-
-
 def param_groups(nets: nn.Module, weight_decay: float) -> list[dict]:
     decay, no_decay = [], []
     for name, p in nets.named_parameters():
@@ -206,9 +77,9 @@ class SSLModule(L.LightningModule):
     """One run's networks, their EMA copy, the algorithm's step, and an evaluation when asked
     (:mod:`stssl.callbacks` updates the EMA and decides when to evaluate, select, stop and save)."""
 
-    def __init__(self, cfg: RunConfig, data: DataSplits, workdir: Path | None = None):
+    def __init__(self, cfg: RunConfig, data: DataSplits):
         super().__init__()
-        self.cfg, self.data, self.workdir = cfg, data, workdir
+        self.cfg, self.data = cfg, data
         task = data.dataset.task
         if data.dataset.pixels.shape[1] != cfg.image_size:
             raise ValueError(f"the data set's images are {data.dataset.pixels.shape[1]} px but the config says "
@@ -247,7 +118,7 @@ class SSLModule(L.LightningModule):
 
     # ----- data -------------------------------------------------------------------------
     def train_dataloader(self):
-        batches = _StepBatches(self.data, self.cfg, self.algo.uses_unlabelled, lambda: self.global_step,
+        batches = StepBatches(self.data, self.cfg, self.algo.uses_unlabelled, lambda: self.global_step,
                                pin=self.device.type == "cuda")
         return DataLoader(batches, batch_size=None, num_workers=0)
 
@@ -326,13 +197,9 @@ class SSLModule(L.LightningModule):
     def on_train_start(self):
         self._t0 = time.perf_counter()
 
-    def write_progress(self, step: int) -> None:
-        """``progress.json`` in the run folder: the step and the training time so far (a sweep shows it)."""
-        if self.workdir is not None:
-            seconds = self.train_seconds + time.perf_counter() - self._t0
-            # atomic: a sweep's display reads it while the run writes it
-            write_text_atomic(self.workdir / PROGRESS, json.dumps({"step": step, "steps": self.cfg.steps,
-                                                                  "seconds": round(seconds, 2)}))
+    def seconds_so_far(self) -> float:
+        """Training time until now (evaluations and checkpoints not counted)."""
+        return self.train_seconds + time.perf_counter() - self._t0
 
     # ----- evaluation -------------------------------------------------------------------
     @property
@@ -345,7 +212,8 @@ class SSLModule(L.LightningModule):
         return self.step_fn.algo
 
     def predict_logits(self, net: nn.Module, split: np.ndarray, meta_fn=None) -> np.ndarray:
-        """Logits of ``net`` on ``split``, as a finished run's predictor gives them (:func:`stssl.predict.shifted_logits`)."""
+        """Logits of ``net`` on ``split``, as a finished run's predictor gives them
+        (:func:`stssl.networks.shifted_logits`)."""
         return shifted_logits(net, self.data.dataset, split, self.cfg, self.device, meta_fn)
 
     def _metrics(self, split: np.ndarray, prefix: str) -> dict[str, float]:
@@ -416,69 +284,3 @@ def task_context(cfg: RunConfig, data: DataSplits) -> TaskContext:
         prior = np.bincount(labels, minlength=task.num_classes) / len(labels)
     return TaskContext(task.multilabel, task.num_classes, torch.as_tensor(prior, dtype=torch.float32),
                        cfg.batch_ulb, cfg.ema if cfg.ema > 0 else 0.999)
-
-
-def resolve_precision(precision: str, device: str) -> str:
-    """``precision``, except bf16 on a CPU without bf16 hardware: emulated there, a bf16 matrix
-    product is several times slower than fp32 (7.3x measured on an AVX2 EPYC), so fp32 is
-    used instead, with one warning."""
-    if precision.startswith("bf16") and not uses_bf16(precision, device):
-        warnings.warn(f"precision {precision!r} asked for, but this CPU has no bf16 hardware (no avx512_bf16 or "
-                      "amx_bf16 flag): training in fp32 ('32-true') instead", stacklevel=2)
-        return "32-true"
-    return precision
-
-
-LOGGERS = ("csv", "tensorboard", "wandb")
-
-
-def make_logger(logger, workdir: Path | None):
-    """A Lightning logger: one given, a name of :data:`LOGGERS` (its files under ``workdir/logs``,
-    ``version_N`` for the N-th time the run was started or resumed, so a resume never overwrites
-    what the interrupted part logged), or ``None``: CSV when there is a ``workdir``, else none."""
-    if logger is None:
-        logger = "csv" if workdir is not None else False
-    if not isinstance(logger, str):
-        return logger
-    if logger not in LOGGERS:
-        raise ValueError(f"unknown logger {logger!r}; valid: {', '.join(LOGGERS)}, or a Lightning logger")
-    if workdir is None:
-        raise ValueError(f"the {logger} logger writes into the run's folder: give train() a workdir")
-    from lightning.pytorch import loggers
-
-    kind = {"csv": loggers.CSVLogger, "tensorboard": loggers.TensorBoardLogger, "wandb": loggers.WandbLogger}[logger]
-    if logger == "wandb":
-        return kind(save_dir=str(workdir / "logs"))
-    return kind(save_dir=str(workdir), name="logs")
-
-
-def train(cfg: RunConfig, workdir: Path | None = None, progress: bool = True, data: DataSplits | None = None,
-          logger=None, callbacks: list | None = None) -> SSLModule:
-    """Train (or resume from ``workdir/last.ckpt``) and return the module with its best EMA state loaded.
-
-    ``logger``: see :func:`make_logger` (CSV in ``workdir/logs`` by default); ``callbacks``: more
-    Lightning callbacks, after the run's own (the EMA, then the evaluation).
-    ``module.history`` holds one row per evaluation; ``module.final_metrics()`` the test metrics.
-    """
-    device = check_device(cfg.device)  # before the data are loaded
-    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
-    L.seed_everything(cfg.seed, verbose=False)
-    if data is None:
-        data = run_data(cfg)
-    if workdir is not None:
-        workdir.mkdir(parents=True, exist_ok=True)
-    module = SSLModule(cfg, data, workdir)
-    trainer = L.Trainer(
-        **trainer_devices(device), precision=resolve_precision(cfg.precision, device),
-        max_steps=cfg.steps, max_epochs=-1, logger=make_logger(logger, workdir), log_every_n_steps=module.log_every,
-        enable_checkpointing=False, enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
-        enable_progress_bar=progress,
-        callbacks=[EMA(cfg.ema), Evaluation(cfg.eval_every, cfg.steps, cfg.patience, module.log_every, workdir),
-                   *(callbacks or []), *([TQDMProgressBar(refresh_rate=module.log_every)] if progress else [])],
-    )
-    ckpt = workdir / CHECKPOINT if workdir is not None and (workdir / CHECKPOINT).exists() else None
-    with warnings.catch_warnings():
-        # lightning's own use of a deprecated torch API, on every fit; nothing a user can act on
-        warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
-        trainer.fit(module, ckpt_path=ckpt, weights_only=True)
-    return module

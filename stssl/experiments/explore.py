@@ -18,18 +18,21 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from stssl.cartography import map_region
 from stssl.config import RunConfig
 from stssl.data.base import MetaDataset
-from stssl.report import runs_frame
-from stssl.runs import Run, load_run, runs_root
+from stssl.experiments import table1
+from stssl.experiments.page import Page
+from stssl.report.maps import plot_sample_map
+from stssl.report.tables import runs_frame
+
+from stssl.cache import Run, RunFolder, load_run, runs_root
 
 
 def table1_config(profile: str = "cpu", dataset: str | None = None, data_root: str | None = None, seed: int = 0,
                   device: str = "auto", algo: str = "fixmatch", st: bool = True, config: dict | None = None) -> RunConfig:
     """The Table 1 run with these settings (``config``: Table 1's overrides): one of ``table1.configs``,
     so the same cache key, not a near-copy."""
-    from stssl.experiments import table1
-
     cfgs = [c for c in table1.configs(profile, dataset, data_root, [seed], device, algo, config=config)
             if c.algo == algo and c.st == st]
     if not cfgs:
@@ -42,16 +45,10 @@ def open_run(path: str | Path) -> Run:
     path = Path(path).expanduser()
     if not path.is_dir():
         raise FileNotFoundError(f"run_dir {str(path)!r} does not exist (runs live in {runs_root()}/<dataset>/<key>)")
-    if not (path / "metrics.json").exists():
+    if not RunFolder(path).has_result():
         state = " (an unfinished run: ask for it again to resume)" if path.name.endswith(".partial") else ""
         raise FileNotFoundError(f"run_dir {str(path)!r} holds no finished run: no metrics.json{state}")
     return load_run(path)
-
-
-def cached_runs(root: Path | None = None) -> list[Run]:
-    """Every finished run in the cache (unfinished ``.partial`` folders are left out)."""
-    root = root or runs_root()
-    return [load_run(p) for p in sorted(root.glob("*/*")) if (p / "metrics.json").exists()]
 
 
 def runs_overview(runs: list[Run]) -> pd.DataFrame:
@@ -209,8 +206,6 @@ def plot_class_maps(pred: Predictions, cls: str, mark: int | None = None):
     network's probability; ``mark`` (a position in ``indices``) is starred."""
     import cartopy.crs as ccrs
 
-    from stssl.plots import map_region, plot_sample_map
-
     if cls not in pred.class_names:
         raise ValueError(f"unknown class {cls!r}; valid: {', '.join(pred.class_names)}")
     c = pred.class_names.index(cls)
@@ -230,3 +225,11 @@ def plot_class_maps(pred: Predictions, cls: str, mark: int | None = None):
                        transform=ccrs.PlateCarree(), zorder=3)
     fig.tight_layout()
     return fig
+
+
+def _configs(profile: str, dataset: str | None, data_root: str | None, seeds, device: str) -> list[RunConfig]:
+    """The run the page opens by default: Table 1's FixMatch + ST-SSL, seed 0."""
+    return [table1_config(profile, dataset, data_root, 0, device)]
+
+
+PAGE = Page("explore", None, configs=_configs)

@@ -1,0 +1,52 @@
+"""Writes that a crash or a concurrent reader never sees half done: one file (:func:`write_atomic`)
+or a whole folder (:func:`publish_folder`)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Callable
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename inside ``path`` durable (the directory entry itself is flushed)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, write: Callable[[Path], object]) -> None:
+    """``write(tmp_path)``, flushed to disk, then renamed over ``path``: a reader (or a crash) sees
+    the old file or the whole new one, never a part. The temporary name is this process's own
+    (two processes writing one file never share it) and is removed if the write fails."""
+    path = Path(path)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    write_atomic(path, lambda tmp: tmp.write_text(text))
+
+
+def partial_path(path: Path) -> Path:
+    """Where a folder is written before :func:`publish_folder` renames it to ``path``."""
+    return path.with_name(path.name + ".partial")
+
+
+def publish_folder(partial: Path, final: Path) -> None:
+    """The folder ``partial``, written completely, renamed to ``final`` (replacing an older one):
+    a reader sees no folder or the whole one, and an interrupted writer leaves only ``partial``."""
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(partial, final)
+    fsync_dir(final.parent)
