@@ -23,7 +23,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[book,test]'
 	touch $(STAMP)
 
+# The house rules first (seconds): the floors of the package (pyproject.toml, [tool.importlinter]) and
+# its style; then the tests.
 test: $(STAMP)
+	$(dir $(PY))lint-imports
+	$(dir $(PY))ruff check stssl tests benchmarks
+	$(dir $(PY))ruff format --check stssl tests benchmarks
 	$(PY) -m pytest
 
 # The paper's training path measured on one GPU in minutes (benchmarks/RESULTS-gpu.md), or without a

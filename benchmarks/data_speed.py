@@ -85,10 +85,14 @@ def main() -> None:
         batches = [rng.choice(len(ids), args.batch, replace=False) for _ in range(args.batches)]
         geotiff = time_batches(lambda b: [source.read(int(i)) for i in b], batches)
         packed = time_batches(ds.raw_batch, batches * 50)  # each batch takes well under a millisecond
-    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch thread, "
-          f"python {platform.python_version()}")
-    print(f"{len(ids)} patches ({'from ' + str(root) if args.root else 'copies of the 6 shipped examples'}), "
-          f"{args.batches} random batches of {args.batch}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch thread, "
+        f"python {platform.python_version()}"
+    )
+    print(
+        f"{len(ids)} patches ({'from ' + str(root) if args.root else 'copies of the 6 shipped examples'}), "
+        f"{args.batches} random batches of {args.batch}"
+    )
     print(f"prepare-data (pack) took {pack_s:.1f} s = {len(ids) / pack_s:.0f} patches/s")
     print(f"geotiff: {geotiff:10.0f} images/s")
     print(f"packed:  {packed:10.0f} images/s")

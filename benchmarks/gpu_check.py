@@ -53,13 +53,13 @@ from torch import nn  # noqa: E402
 
 from stssl import train as training  # noqa: E402
 from stssl.algorithms import TaskContext, build_algorithm  # noqa: E402
-from stssl.algorithms.steps import PlainStep, STStep, StepResult, Views, backward_outside_autocast  # noqa: E402
+from stssl.algorithms.steps import PlainStep, StepResult, STStep, Views, backward_outside_autocast  # noqa: E402
 from stssl.callbacks import ema_update  # noqa: E402
 from stssl.config import resolve  # noqa: E402
+from stssl.core.devices import cpu_has_bf16, resolve_device  # noqa: E402
 from stssl.data import DataSplits, TaskInfo  # noqa: E402
 from stssl.data.packed import Record, open_packed, pack  # noqa: E402
 from stssl.data.splits import labelled_subset  # noqa: E402
-from stssl.core.devices import cpu_has_bf16, resolve_device  # noqa: E402
 from stssl.meta import batch_meta, encode_meta  # noqa: E402
 from stssl.models import VIT_SIZES, build_model, build_teacher_student  # noqa: E402
 
@@ -68,12 +68,23 @@ KINDS = ("ST-FixMatch", "FixMatch", "supervised")
 PRECISIONS = ("fp32", "bf16", "bf16+compile")
 # Dense peak rates (datasheets) for the MFU column; fp32 is the non-tensor-core rate, which
 # PyTorch's default matmul precision ("highest": no TF32) uses.
-PEAK_TFLOPS = {"H100": {"bf16": 989.0, "fp32": 67.0}, "H200": {"bf16": 989.0, "fp32": 67.0},
-               "A100": {"bf16": 312.0, "fp32": 19.5}}
+PEAK_TFLOPS = {
+    "H100": {"bf16": 989.0, "fp32": 67.0},
+    "H200": {"bf16": 989.0, "fp32": 67.0},
+    "A100": {"bf16": 312.0, "fp32": 19.5},
+}
 # The paper's scale (the authors' configs; BigEarthNet's official split sizes; EuroSAT's USB split).
-PAPER = {"ben_steps": 64_000, "ben_eval_every": 2_000, "ben_val": 123_723, "ben_test": 125_866,
-         "eurosat_steps": 204_800, "eurosat_eval_every": 2_048, "eurosat_val": 5_400, "eurosat_test": 5_400,
-         "eurosat_eval_batch": 16}
+PAPER = {
+    "ben_steps": 64_000,
+    "ben_eval_every": 2_000,
+    "ben_val": 123_723,
+    "ben_test": 125_866,
+    "eurosat_steps": 204_800,
+    "eurosat_eval_every": 2_048,
+    "eurosat_val": 5_400,
+    "eurosat_test": 5_400,
+    "eurosat_eval_batch": 16,
+}
 
 
 @dataclass(frozen=True)
@@ -108,16 +119,38 @@ class Size:
 
 
 SIZES = {
-    "gpu": Size(20_000, Shape("BigEarthNet", "vit_small_patch16", 128, 64, 7, 43, True),
-                Shape("EuroSAT", "vit_small_patch2", 32, 8, 1, 10, False),
-                warmup=3, timed=20, run_steps=300, eval_every=150, eval_batch_size=512),
-    "mini": Size(1_200, Shape("BigEarthNet (miniature)", "vit_tiny_patch8", 32, 8, 3, 43, True),
-                 Shape("EuroSAT (miniature)", "vit_tiny_patch8", 32, 8, 1, 10, False),
-                 warmup=2, timed=4, run_steps=40, eval_every=20, eval_batch_size=256),
-    "tiny": Size(300, Shape("BigEarthNet (miniature)", "vit_micro_patch8", 32, 4, 2, 43, True),
-                 Shape("EuroSAT (miniature)", "vit_micro_patch8", 32, 4, 1, 10, False),
-                 warmup=1, timed=2, run_steps=8, eval_every=4, eval_batch_size=128, compile=False,
-                 numerics_steps=4),
+    "gpu": Size(
+        20_000,
+        Shape("BigEarthNet", "vit_small_patch16", 128, 64, 7, 43, True),
+        Shape("EuroSAT", "vit_small_patch2", 32, 8, 1, 10, False),
+        warmup=3,
+        timed=20,
+        run_steps=300,
+        eval_every=150,
+        eval_batch_size=512,
+    ),
+    "mini": Size(
+        1_200,
+        Shape("BigEarthNet (miniature)", "vit_tiny_patch8", 32, 8, 3, 43, True),
+        Shape("EuroSAT (miniature)", "vit_tiny_patch8", 32, 8, 1, 10, False),
+        warmup=2,
+        timed=4,
+        run_steps=40,
+        eval_every=20,
+        eval_batch_size=256,
+    ),
+    "tiny": Size(
+        300,
+        Shape("BigEarthNet (miniature)", "vit_micro_patch8", 32, 4, 2, 43, True),
+        Shape("EuroSAT (miniature)", "vit_micro_patch8", 32, 4, 1, 10, False),
+        warmup=1,
+        timed=2,
+        run_steps=8,
+        eval_every=4,
+        eval_batch_size=128,
+        compile=False,
+        numerics_steps=4,
+    ),
 }
 
 
@@ -131,7 +164,7 @@ def forward_flops(model: str, image_size: int, classes: int, extra_token: bool) 
     n, d = 1 + patches + int(extra_token), size.embed_dim
     hidden = d * size.mlp_ratio
     block = 2 * n * d * 3 * d + 2 * 2 * n * n * d + 2 * n * d * d + 2 * 2 * n * d * hidden
-    return 2 * patches * size.patch_size ** 2 * 3 * d + size.depth * block + 2 * d * classes
+    return 2 * patches * size.patch_size**2 * 3 * d + size.depth * block + 2 * d * classes
 
 
 def step_flops(kind: str, shape: Shape) -> float:
@@ -152,8 +185,10 @@ def flop_summary(shape: Shape) -> list[str]:
     size = VIT_SIZES[shape.model]
     tokens = 1 + (shape.image_size // size.patch_size) ** 2 + 1
     fwd = forward_flops(shape.model, shape.image_size, shape.classes, True)
-    lines = [f"{shape.name}: {shape.model} at {shape.image_size} px, {tokens} tokens with the extra token: "
-             f"{fwd / 1e9:.4g} GFLOP per image forward, {3 * fwd / 1e9:.4g} forward + backward"]
+    lines = [
+        f"{shape.name}: {shape.model} at {shape.image_size} px, {tokens} tokens with the extra token: "
+        f"{fwd / 1e9:.4g} GFLOP per image forward, {3 * fwd / 1e9:.4g} forward + backward"
+    ]
     for kind in KINDS:
         batch = f"{shape.batch_lb} labelled" if kind == "supervised" else f"{shape.batch_lb} + {shape.batch_ulb}"
         lines.append(f"  {kind} step at {batch}: {step_flops(kind, shape) / 1e12:.4g} TFLOP")
@@ -202,8 +237,13 @@ class TextureSource:
             noise = np.random.default_rng([self._seed, chunk]).standard_normal(mix.shape, dtype=np.float32)
             pixels = np.clip(128 + 80 * mix + 16 * noise, 0, 255).astype(np.uint8)
             self._chunk, self._pixels = chunk, pixels.reshape(-1, self.image_size, self.image_size, 3)
-        return Record(self._pixels[i - chunk * self.CHUNK], self.labels[i], float(self.lat[i]), float(self.lon[i]),
-                      float(self.doy[i]))
+        return Record(
+            self._pixels[i - chunk * self.CHUNK],
+            self.labels[i],
+            float(self.lat[i]),
+            float(self.lon[i]),
+            float(self.doy[i]),
+        )
 
     def describe(self) -> dict:
         return {"dataset": "bigearthnet", "image_size": self.image_size, "generator": "gpu_check textures 1"}
@@ -218,7 +258,7 @@ def make_data(size: Size, root: Path) -> tuple[Path, DataSplits, float]:
     ds = open_packed(path, {"dataset": "bigearthnet", "image_size": size.bigearthnet.image_size})
     order = np.random.default_rng(0).permutation(len(ds))
     n_val = len(ds) // 10
-    val, test, train = np.sort(order[:n_val]), np.sort(order[n_val:2 * n_val]), np.sort(order[2 * n_val:])
+    val, test, train = np.sort(order[:n_val]), np.sort(order[n_val : 2 * n_val]), np.sort(order[2 * n_val :])
     labelled = train[labelled_subset(ds.label_matrix()[train], 0.01, 0)]
     return path, DataSplits(ds, train, val, test, labelled, train), time.perf_counter() - start
 
@@ -230,8 +270,9 @@ def _sync(device: torch.device) -> None:
 
 
 def build_step(kind: str, shape: Shape, algo: str = "fixmatch") -> tuple[nn.ModuleDict, nn.Module]:
-    ctx = TaskContext(shape.multilabel, shape.classes, torch.full((shape.classes,), 1 / shape.classes),
-                      shape.batch_ulb, 0.999)
+    ctx = TaskContext(
+        shape.multilabel, shape.classes, torch.full((shape.classes,), 1 / shape.classes), shape.batch_ulb, 0.999
+    )
     algo = build_algorithm("supervised" if kind == "supervised" else algo, ctx)
     if kind == "ST-FixMatch":
         teacher, student = build_teacher_student(shape.model, shape.image_size, shape.classes)
@@ -247,8 +288,9 @@ def random_views(kind: str, shape: Shape, device: torch.device) -> Views:
         lat, lon, doy = torch.rand(n) * 30 + 38, torch.rand(n) * 40 - 10, torch.randint(1, 366, (n,)).float()
         return encode_meta(lat, lon, doy).to(device)
 
-    labels = ((torch.rand(b_l, shape.classes) < 0.1).float() if shape.multilabel
-              else torch.randint(0, shape.classes, (b_l,)))
+    labels = (
+        (torch.rand(b_l, shape.classes) < 0.1).float() if shape.multilabel else torch.randint(0, shape.classes, (b_l,))
+    )
     views = Views(x_lb=torch.randn(b_l, 3, s, s, device=device), y_lb=labels.to(device), meta_lb=meta(b_l))
     if kind != "supervised":
         views.x_w, views.x_s = torch.randn(b_u, 3, s, s, device=device), torch.randn(b_u, 3, s, s, device=device)
@@ -261,8 +303,9 @@ class StepTimer:
     bf16-mixed does, backward (an ST teacher's early, as in training), AdamW (``make_optimizer``:
     fused on CUDA) and the EMA."""
 
-    def __init__(self, kind: str, shape: Shape, device: torch.device, bf16: bool, compiled: bool,
-                 algo: str = "fixmatch"):
+    def __init__(
+        self, kind: str, shape: Shape, device: torch.device, bf16: bool, compiled: bool, algo: str = "fixmatch"
+    ):
         torch.manual_seed(0)
         nets, self.step_fn = build_step(kind, shape, algo)
         self.nets, self.step_fn = nets.to(device).train(), self.step_fn.to(device)
@@ -313,11 +356,19 @@ def time_step(kind: str, shape: Shape, precision: str, device: torch.device, siz
     flops = step_flops(kind, shape)
     peak = peak_tflops(device)
     images = shape.batch_lb + (0 if kind == "supervised" else shape.batch_ulb)
-    out = {"kind": kind, "shape": shape.name, "precision": precision, "seconds": seconds, "first_step_s": first,
-           "steps_per_s": 1 / seconds, "images_per_s": images / seconds, "tflops": flops / seconds / 1e12,
-           "mfu": flops / seconds / 1e12 / peak["fp32" if precision == "fp32" else "bf16"] if peak else None,
-           "peak_gib": torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None,
-           "finite": bool(torch.isfinite(torch.stack(losses)).all())}
+    out = {
+        "kind": kind,
+        "shape": shape.name,
+        "precision": precision,
+        "seconds": seconds,
+        "first_step_s": first,
+        "steps_per_s": 1 / seconds,
+        "images_per_s": images / seconds,
+        "tflops": flops / seconds / 1e12,
+        "mfu": flops / seconds / 1e12 / peak["fp32" if precision == "fp32" else "bf16"] if peak else None,
+        "peak_gib": torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None,
+        "finite": bool(torch.isfinite(torch.stack(losses)).all()),
+    }
     if device.type == "cuda" and precision == "bf16":
         out["syncs_per_step"], out["sync_sites"] = count_syncs(lambda: timer.step(0))
     return out
@@ -374,8 +425,14 @@ def bf16_numerics(splits: DataSplits, shape: Shape, device: torch.device, steps:
         torch.manual_seed(step)
         raw_lb, raw_u = ds.raw_batch(lb.at(step)), ds.raw_batch(ulb.at(step))
         x_lb, x_u = (r["pixels"].to(device).float() / 255 for r in (raw_lb, raw_u))
-        return Views(x_lb=ds.normalize(weak(x_lb)), y_lb=raw_lb["label"].to(device), meta_lb=batch_meta(raw_lb).to(device),
-                     x_w=ds.normalize(weak(x_u)), x_s=ds.normalize(strong(x_u)), meta_u=batch_meta(raw_u).to(device))
+        return Views(
+            x_lb=ds.normalize(weak(x_lb)),
+            y_lb=raw_lb["label"].to(device),
+            meta_lb=batch_meta(raw_lb).to(device),
+            x_w=ds.normalize(weak(x_u)),
+            x_s=ds.normalize(strong(x_u)),
+            meta_u=batch_meta(raw_u).to(device),
+        )
 
     out = {"steps": steps}
     for algo in ("fixmatch", "freematch"):
@@ -392,15 +449,23 @@ def bf16_numerics(splits: DataSplits, shape: Shape, device: torch.device, steps:
                 losses.append(result.loss.item())
                 masks.append((result.pseudo.weights > 0).cpu())
             params = torch.cat([p.detach().flatten().float() for p in timer.nets.parameters()])
-            trace[precision] = {"losses": np.array(losses), "masks": masks, "moved": params - start_params,
-                                "state": {k: v - start_state[k] for k, v in timer.step_fn.algo.named_buffers()}}
+            trace[precision] = {
+                "losses": np.array(losses),
+                "masks": masks,
+                "moved": params - start_params,
+                "state": {k: v - start_state[k] for k, v in timer.step_fn.algo.named_buffers()},
+            }
         f, b = trace["fp32"], trace["bf16"]
         rel = np.abs(b["losses"] - f["losses"]) / np.abs(f["losses"])
         agree = [float((mb == mf).float().mean()) for mb, mf in zip(b["masks"], f["masks"])]
-        row = {"loss_rel_median": float(np.median(rel)), "loss_rel_max": float(rel.max()),
-               "loss_rel_last10": float(rel[-10:].mean()), "mask_agreement_mean": float(np.mean(agree)),
-               "mask_agreement_min": float(np.min(agree)),
-               "weights_apart": float((b["moved"] - f["moved"]).norm() / f["moved"].norm())}
+        row = {
+            "loss_rel_median": float(np.median(rel)),
+            "loss_rel_max": float(rel.max()),
+            "loss_rel_last10": float(rel[-10:].mean()),
+            "mask_agreement_mean": float(np.mean(agree)),
+            "mask_agreement_min": float(np.min(agree)),
+            "weights_apart": float((b["moved"] - f["moved"]).norm() / f["moved"].norm()),
+        }
         for name, change in f["state"].items():
             if change.is_floating_point() and change.norm() > 0:
                 row[f"state_{name}"] = float((b["state"][name] - change).norm() / change.norm())
@@ -453,7 +518,8 @@ def data_pipeline(splits: DataSplits, shape: Shape, device: torch.device, batche
         out[f"{name}_views_per_s"] = (b_l + 2 * b_u) / seconds
         if device.type == "cuda":
             out[f"{name}_syncs_per_step"], out[f"{name}_sync_sites"] = count_syncs(
-                lambda: (weak(pixels[0][0]), weak(pixels[0][1]), strong(pixels[0][1])))
+                lambda: (weak(pixels[0][0]), weak(pixels[0][1]), strong(pixels[0][1]))
+            )
     return out
 
 
@@ -485,10 +551,22 @@ def paper_run(splits: DataSplits, root: Path, size: Size, device: torch.device) 
     from stssl.train import SSLModule
 
     shape = size.bigearthnet
-    cfg = resolve("paper", dataset="bigearthnet", data_root=str(root), algo="fixmatch", st=True,
-                  model=shape.model, image_size=shape.image_size, batch_lb=shape.batch_lb, uratio=shape.uratio,
-                  steps=size.run_steps, eval_every=size.eval_every, eval_batch_size=size.eval_batch_size,
-                  compile=size.compile, device=device.type)
+    cfg = resolve(
+        "paper",
+        dataset="bigearthnet",
+        data_root=str(root),
+        algo="fixmatch",
+        st=True,
+        model=shape.model,
+        image_size=shape.image_size,
+        batch_lb=shape.batch_lb,
+        uratio=shape.uratio,
+        steps=size.run_steps,
+        eval_every=size.eval_every,
+        eval_batch_size=size.eval_batch_size,
+        compile=size.compile,
+        device=device.type,
+    )
     workdir = root / "run"
     stamps: list[tuple[int, float]] = []
     evals: list[float] = []
@@ -521,8 +599,11 @@ def paper_run(splits: DataSplits, root: Path, size: Size, device: torch.device) 
         if interrupt["armed"]:
             raise _Interrupted(f"interrupted after the evaluation at step {step}")
 
-    with mock.patch.object(SSLModule, "on_train_batch_end", on_end), mock.patch.object(Evaluation, "evaluate", evaluate), \
-            mock.patch.object(training, "prefetched", timed_prefetched):
+    with (
+        mock.patch.object(SSLModule, "on_train_batch_end", on_end),
+        mock.patch.object(Evaluation, "evaluate", evaluate),
+        mock.patch.object(training, "prefetched", timed_prefetched),
+    ):
         start = call = time.perf_counter()
         try:
             training.train(cfg, workdir, progress=False, data=splits)
@@ -543,23 +624,49 @@ def paper_run(splits: DataSplits, root: Path, size: Size, device: torch.device) 
     nets = 2 if cfg.eval_teacher else 1
     checks = {
         "checkpoint written at the interruption": checkpointed,
-        "resumed from it (steps evaluated: " + ", ".join(str(r["step"]) for r in history) + ")":
-            [r["step"] for r in history] == list(range(size.eval_every, size.run_steps + 1, size.eval_every)),
+        "resumed from it (steps evaluated: " + ", ".join(str(r["step"]) for r in history) + ")": [
+            r["step"] for r in history
+        ]
+        == list(range(size.eval_every, size.run_steps + 1, size.eval_every)),
         "every loss finite": all(math.isfinite(v) for v in losses),
         "training loss falls (" + " -> ".join(f"{v:.4f}" for v in losses) + ")": losses[-1] < losses[0],
-        f"test mAP {final['test_mAP']:.3f}, teacher {final.get('teacher_test_mAP', float('nan')):.3f}":
-            math.isfinite(final["test_mAP"]),
+        f"test mAP {final['test_mAP']:.3f}, teacher {final.get('teacher_test_mAP', float('nan')):.3f}": math.isfinite(
+            final["test_mAP"]
+        ),
     }
-    return {"config": {k: v for k, v in asdict(cfg).items() if k in ("profile", "dataset", "algo", "st", "model",
-                                                                      "image_size", "batch_lb", "uratio", "steps",
-                                                                      "eval_every", "precision", "compile")},
-            "precision_used": training.resolve_precision(cfg.precision, device.type),
-            "checks": checks, "passed": all(checks.values()),
-            "step_s": _steady_step_seconds(stamps, size.eval_every, size.run_steps),
-            "data_wait_ms": 1e3 * float(np.median(waits)) if waits else None,
-            "first_part_s": first_part_s, "resumed_part_s": resumed_s, "first_step_s": stamps[0][1] - call,
-            "eval_s": evals, "eval_images_per_s": len(splits.val) * nets / min(evals),  # the first compiles
-            "test_s": test_s, "history": history}
+    return {
+        "config": {
+            k: v
+            for k, v in asdict(cfg).items()
+            if k
+            in (
+                "profile",
+                "dataset",
+                "algo",
+                "st",
+                "model",
+                "image_size",
+                "batch_lb",
+                "uratio",
+                "steps",
+                "eval_every",
+                "precision",
+                "compile",
+            )
+        },
+        "precision_used": training.resolve_precision(cfg.precision, device.type),
+        "checks": checks,
+        "passed": all(checks.values()),
+        "step_s": _steady_step_seconds(stamps, size.eval_every, size.run_steps),
+        "data_wait_ms": 1e3 * float(np.median(waits)) if waits else None,
+        "first_part_s": first_part_s,
+        "resumed_part_s": resumed_s,
+        "first_step_s": stamps[0][1] - call,
+        "eval_s": evals,
+        "eval_images_per_s": len(splits.val) * nets / min(evals),  # the first compiles
+        "test_s": test_s,
+        "history": history,
+    }
 
 
 def _steady_step_seconds(stamps: list[tuple[int, float]], eval_every: int, steps: int) -> float:
@@ -581,7 +688,9 @@ def project(results: dict) -> dict:
     c, b = results.get("c", {}), results.get("b", {})
     ben, eurosat = results["shapes"]["bigearthnet"], results["shapes"]["eurosat"]
     # what a real step adds to the compute step: reading, views, the loop (stage c against a)
-    overhead = max(0.0, c["step_s"] - steps[(ben, "ST-FixMatch")]) if "step_s" in c and (ben, "ST-FixMatch") in steps else None
+    overhead = (
+        max(0.0, c["step_s"] - steps[(ben, "ST-FixMatch")]) if "step_s" in c and (ben, "ST-FixMatch") in steps else None
+    )
     out = {"bigearthnet_data_overhead_s": overhead}
     eval_rate = c.get("eval_images_per_s")
     for kind in KINDS:
@@ -624,8 +733,15 @@ def notebook_projection(runs: dict) -> list[dict] | str:
         if not cfgs or page.name == "summary":
             continue
         if cfgs[0].profile != "paper":  # GeoSynth's pages keep the cpu profile: minutes, not hours
-            rows.append({"notebook": page.name, "data": f"{cfgs[0].dataset} ({cfgs[0].profile} profile)",
-                         "runs": len(cfgs), "new": len(new), "hours": None})
+            rows.append(
+                {
+                    "notebook": page.name,
+                    "data": f"{cfgs[0].dataset} ({cfgs[0].profile} profile)",
+                    "runs": len(cfgs),
+                    "new": len(new),
+                    "hours": None,
+                }
+            )
             continue
         hours = 0.0
         for cfg in new:
@@ -633,7 +749,9 @@ def notebook_projection(runs: dict) -> list[dict] | str:
             per_run = runs.get(f"{'eurosat' if cfg.dataset == 'eurosat' else 'bigearthnet'} {kind}")
             default_steps = PAPER["eurosat_steps" if cfg.dataset == "eurosat" else "ben_steps"]
             hours += per_run["total_s"] * cfg.steps / default_steps / 3600 if per_run else float("nan")
-        rows.append({"notebook": page.name, "data": cfgs[0].dataset, "runs": len(cfgs), "new": len(new), "hours": hours})
+        rows.append(
+            {"notebook": page.name, "data": cfgs[0].dataset, "runs": len(cfgs), "new": len(new), "hours": hours}
+        )
     return rows
 
 
@@ -642,22 +760,35 @@ def machine() -> dict:
     flags = ""
     if Path("/proc/cpuinfo").exists():
         info = Path("/proc/cpuinfo").read_text()
-        model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
+        model = next(
+            (line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?"
+        )
         flags = next((line.split(":", 1)[1] for line in info.splitlines() if line.startswith("flags")), "")
     else:
         model = platform.processor()
     import lightning
     import timm
 
-    out = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-           "cpu": f"{model}, {os.cpu_count()} cores, flags: "
-                  + (", ".join(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags.split()) or "none of avx2/avx512/bf16"),
-           "python": platform.python_version(), "torch": torch.__version__, "timm": timm.__version__,
-           "lightning": lightning.__version__, "numpy": np.__version__, "torch_threads": torch.get_num_threads()}
+    out = {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": f"{model}, {os.cpu_count()} cores, flags: "
+        + (
+            ", ".join(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags.split())
+            or "none of avx2/avx512/bf16"
+        ),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "timm": timm.__version__,
+        "lightning": lightning.__version__,
+        "numpy": np.__version__,
+        "torch_threads": torch.get_num_threads(),
+    }
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
-        out.update(gpu=f"{props.name}, {props.total_memory / 2**30:.0f} GiB, {props.multi_processor_count} SMs",
-                   cuda=torch.version.cuda)
+        out.update(
+            gpu=f"{props.name}, {props.total_memory / 2**30:.0f} GiB, {props.multi_processor_count} SMs",
+            cuda=torch.version.cuda,
+        )
     return out
 
 
@@ -676,108 +807,180 @@ def _hours(seconds: float) -> str:
 def write_report(results: dict, out: Path) -> None:
     miniature = results["device"] != "cuda"
     m = results["machine"]
-    lines = [f"# `make gpu-check` {'— CPU MINIATURE (no GPU: tiny sizes, not the paper scale)' if miniature else 'on a GPU'}",
-             "", f"Written by `benchmarks/gpu_check.py --size {results['size']}` on {m['date']} in "
-             f"{results.get('elapsed_s', 0):.0f} s.", ""]
+    lines = [
+        f"# `make gpu-check` {'— CPU MINIATURE (no GPU: tiny sizes, not the paper scale)' if miniature else 'on a GPU'}",
+        "",
+        f"Written by `benchmarks/gpu_check.py --size {results['size']}` on {m['date']} in "
+        f"{results.get('elapsed_s', 0):.0f} s.",
+        "",
+    ]
     if miniature:
-        lines += ["**This is a miniature.** The stages ran on the CPU with small models, images and batches, to",
-                  "check that the whole path works; its seconds say nothing about a GPU. On a GPU the same",
-                  "command measures the paper's sizes and writes `benchmarks/RESULTS-gpu.md`.", ""]
+        lines += [
+            "**This is a miniature.** The stages ran on the CPU with small models, images and batches, to",
+            "check that the whole path works; its seconds say nothing about a GPU. On a GPU the same",
+            "command measures the paper's sizes and writes `benchmarks/RESULTS-gpu.md`.",
+            "",
+        ]
     lines += ["## Machine", ""] + [f"* {k}: {v}" for k, v in m.items() if k != "date"] + [""]
     lines += ["## FLOP count (analytic, printed by the script)", "", "```"] + results["flops"] + ["```", ""]
     if "data_s" in results:
-        lines += [f"Data: {results['n_images']} images at {results['shapes_px']} px packed in BigEarthNet's format "
-                  f"in {results['data_s']:.1f} s (made on the spot; 80/10/10 split, 1 % labelled).", ""]
-    lines += ["## a. One training step", "",
-              "Forward (autocast for bf16, as Lightning's bf16-mixed), backward, AdamW (fused on CUDA), EMA; "
-              "random inputs, no data loading. Images/s counts B_l + B_u per step. MFU against the dense "
-              "peak (fp32: no TF32, PyTorch's default). First step: with bf16+compile, mostly the compile.", "",
-              "| shape | step | precision | s/step | steps/s | images/s | TFLOP/s | MFU | peak GiB | first step s | finite |",
-              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+        lines += [
+            f"Data: {results['n_images']} images at {results['shapes_px']} px packed in BigEarthNet's format "
+            f"in {results['data_s']:.1f} s (made on the spot; 80/10/10 split, 1 % labelled).",
+            "",
+        ]
+    lines += [
+        "## a. One training step",
+        "",
+        "Forward (autocast for bf16, as Lightning's bf16-mixed), backward, AdamW (fused on CUDA), EMA; "
+        "random inputs, no data loading. Images/s counts B_l + B_u per step. MFU against the dense "
+        "peak (fp32: no TF32, PyTorch's default). First step: with bf16+compile, mostly the compile.",
+        "",
+        "| shape | step | precision | s/step | steps/s | images/s | TFLOP/s | MFU | peak GiB | first step s | finite |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
     for r in results.get("a", []):
-        lines.append(f"| {r['shape']} | {r['kind']} | {r['precision']} | {_fmt(r['seconds'], '.4f')} | "
-                     f"{_fmt(r['steps_per_s'], '.2f')} | {_fmt(r['images_per_s'], '.0f')} | {_fmt(r['tflops'], '.2f')} | "
-                     f"{_fmt(r['mfu'], '.1%')} | {_fmt(r['peak_gib'], '.2f')} | {_fmt(r['first_step_s'], '.1f')} | {r['finite']} |")
+        lines.append(
+            f"| {r['shape']} | {r['kind']} | {r['precision']} | {_fmt(r['seconds'], '.4f')} | "
+            f"{_fmt(r['steps_per_s'], '.2f')} | {_fmt(r['images_per_s'], '.0f')} | {_fmt(r['tflops'], '.2f')} | "
+            f"{_fmt(r['mfu'], '.1%')} | {_fmt(r['peak_gib'], '.2f')} | {_fmt(r['first_step_s'], '.1f')} | {r['finite']} |"
+        )
     syncs = [r for r in results.get("a", []) if "syncs_per_step" in r]
     for r in syncs:
-        lines.append(f"\nHost synchronisations per {r['kind']} step ({r['shape']}, bf16, "
-                     f"`torch.cuda.set_sync_debug_mode`): {r['syncs_per_step']:g}"
-                     + (f" at {', '.join(r['sync_sites'])}" if r["sync_sites"] else ""))
+        lines.append(
+            f"\nHost synchronisations per {r['kind']} step ({r['shape']}, bf16, "
+            f"`torch.cuda.set_sync_debug_mode`): {r['syncs_per_step']:g}"
+            + (f" at {', '.join(r['sync_sites'])}" if r["sync_sites"] else "")
+        )
     if results.get("eurosat_eval_images_per_s"):
-        lines.append(f"\nEvaluation forward, one network, EuroSAT shape at batch {PAPER['eurosat_eval_batch']} "
-                     f"(bf16): {results['eurosat_eval_images_per_s']:.0f} images/s.")
+        lines.append(
+            f"\nEvaluation forward, one network, EuroSAT shape at batch {PAPER['eurosat_eval_batch']} "
+            f"(bf16): {results['eurosat_eval_images_per_s']:.0f} images/s."
+        )
     b = results.get("b")
     if b:
-        lines += ["", "## b. The data pipeline", "",
-                  f"* Packed reader on the host (random batches, metadata encoded): {b['raw_images_per_s']:.0f} raw "
-                  f"images/s ({b['read_ms_per_step']:.2f} ms per step's B_l + B_u)."]
+        lines += [
+            "",
+            "## b. The data pipeline",
+            "",
+            f"* Packed reader on the host (random batches, metadata encoded): {b['raw_images_per_s']:.0f} raw "
+            f"images/s ({b['read_ms_per_step']:.2f} ms per step's B_l + B_u).",
+        ]
         if "pin_copy_ms_per_step" in b:
             lines.append(f"* Pinning and copying a step's raw batch to the device: {b['pin_copy_ms_per_step']:.2f} ms.")
         for name in ("randaugment", "fused"):
-            lines.append(f"* Views on the device, {name} pipeline (B_l weak, B_u weak + strong): "
-                         f"{b[f'{name}_views_ms_per_step']:.1f} ms per step (the two weak views "
-                         f"{b[f'{name}_weak_ms_per_step']:.1f} ms), {b[f'{name}_views_per_s']:.0f} views/s"
-                         + (f"; {b[f'{name}_syncs_per_step']:g} host synchronisations per step"
-                            if f"{name}_syncs_per_step" in b else "") + ".")
+            lines.append(
+                f"* Views on the device, {name} pipeline (B_l weak, B_u weak + strong): "
+                f"{b[f'{name}_views_ms_per_step']:.1f} ms per step (the two weak views "
+                f"{b[f'{name}_weak_ms_per_step']:.1f} ms), {b[f'{name}_views_per_s']:.0f} views/s"
+                + (
+                    f"; {b[f'{name}_syncs_per_step']:g} host synchronisations per step"
+                    if f"{name}_syncs_per_step" in b
+                    else ""
+                )
+                + "."
+            )
         if "eurosat_views_ms_per_step" in b:
-            lines.append(f"* EuroSAT's views (USB RandAugment) of one step's images: {b['eurosat_views_ms_per_step']:.1f} ms.")
+            lines.append(
+                f"* EuroSAT's views (USB RandAugment) of one step's images: {b['eurosat_views_ms_per_step']:.1f} ms."
+            )
     c = results.get("c")
     if c:
-        lines += ["", "## c. A real `paper`-profile ST-FixMatch run", "",
-                  f"Config: {c['config']}; precision used: {c['precision_used']}. Interrupted after the first "
-                  "evaluation (its checkpoint written), then resumed in the same process.", ""]
+        lines += [
+            "",
+            "## c. A real `paper`-profile ST-FixMatch run",
+            "",
+            f"Config: {c['config']}; precision used: {c['precision_used']}. Interrupted after the first "
+            "evaluation (its checkpoint written), then resumed in the same process.",
+            "",
+        ]
         lines += [f"* {'PASS' if ok else 'FAIL'}: {name}" for name, ok in c["checks"].items()]
         if c.get("data_wait_ms") is not None:
-            lines.append(f"* The loop waited {c['data_wait_ms']:.2f} ms (median) for each raw batch from the "
-                         f"reader thread ({c['data_wait_ms'] / 1e3 / c['step_s']:.1%} of a steady step).")
-        lines += [f"* Steady real step (data, views, step, Lightning loop): {c['step_s']:.4f} s "
-                  f"({1 / c['step_s']:.1f} steps/s)" if c["step_s"] == c["step_s"] else "* Steady step: not measured",
-                  f"* Wall time: {c['first_part_s']:.1f} s to the interruption (data set-up, compile, "
-                  f"steps, one evaluation), {c['resumed_part_s']:.1f} s resumed to the end; final test {c['test_s']:.1f} s.",
-                  f"* Evaluations: {', '.join(f'{s:.1f} s' for s in c['eval_s'])} for {c['n_val']} images (with "
-                  f"compile, the first compiles the evaluation's graphs); {c['eval_images_per_s']:.0f} images/s per "
-                  "network (student and teacher) at the fastest."]
+            lines.append(
+                f"* The loop waited {c['data_wait_ms']:.2f} ms (median) for each raw batch from the "
+                f"reader thread ({c['data_wait_ms'] / 1e3 / c['step_s']:.1%} of a steady step)."
+            )
+        lines += [
+            f"* Steady real step (data, views, step, Lightning loop): {c['step_s']:.4f} s "
+            f"({1 / c['step_s']:.1f} steps/s)"
+            if c["step_s"] == c["step_s"]
+            else "* Steady step: not measured",
+            f"* Wall time: {c['first_part_s']:.1f} s to the interruption (data set-up, compile, "
+            f"steps, one evaluation), {c['resumed_part_s']:.1f} s resumed to the end; final test {c['test_s']:.1f} s.",
+            f"* Evaluations: {', '.join(f'{s:.1f} s' for s in c['eval_s'])} for {c['n_val']} images (with "
+            f"compile, the first compiles the evaluation's graphs); {c['eval_images_per_s']:.0f} images/s per "
+            "network (student and teacher) at the fastest.",
+        ]
     d = results.get("d")
     if d:
         overhead = d.get("bigearthnet_data_overhead_s")
         if overhead is not None and c:
-            lines += ["", f"Of a real step, {overhead / c['step_s']:.0%} ({overhead:.4f} s) is spent outside the "
-                      f"compute step of a ({results['fast']}): reading, views, the loop, waiting for data."]
-        lines += ["", "## d. Projected wall time at paper scale", "",
-                  f"From the measured {results['fast']} steps (a), plus what a real step adds to them (c minus a: "
-                  f"{_fmt(overhead, '.4f')} s), the evaluation speed measured in c and, for "
-                  "EuroSAT, its views (b) and the evaluation at batch 16 (a). Early stopping would shorten runs."
-                  + (" Miniature: the miniature's steps on the paper's step counts, which estimates nothing."
-                     if miniature else ""), "",
-                  "| run | training | evaluations + test | total |", "|---|---:|---:|---:|"]
+            lines += [
+                "",
+                f"Of a real step, {overhead / c['step_s']:.0%} ({overhead:.4f} s) is spent outside the "
+                f"compute step of a ({results['fast']}): reading, views, the loop, waiting for data.",
+            ]
+        lines += [
+            "",
+            "## d. Projected wall time at paper scale",
+            "",
+            f"From the measured {results['fast']} steps (a), plus what a real step adds to them (c minus a: "
+            f"{_fmt(overhead, '.4f')} s), the evaluation speed measured in c and, for "
+            "EuroSAT, its views (b) and the evaluation at batch 16 (a). Early stopping would shorten runs."
+            + (
+                " Miniature: the miniature's steps on the paper's step counts, which estimates nothing."
+                if miniature
+                else ""
+            ),
+            "",
+            "| run | training | evaluations + test | total |",
+            "|---|---:|---:|---:|",
+        ]
         for name, v in d.items():
             if isinstance(v, dict):
                 lines.append(f"| {name} | {_hours(v['train_s'])} | {_hours(v['eval_s'])} | {_hours(v['total_s'])} |")
         nb = d.get("notebooks")
         if isinstance(nb, list):
-            lines += ["", "Notebooks at paper scale, one seed, a run counted under the first page that needs it:", "",
-                      "| notebook | data | runs | new | projected |", "|---|---|---:|---:|---:|"]
-            lines += [f"| {r['notebook']} | {r['data']} | {r['runs']} | {r['new']} | "
-                      f"{_hours(3600 * r['hours']) if r['hours'] is not None else 'not projected'} |" for r in nb]
+            lines += [
+                "",
+                "Notebooks at paper scale, one seed, a run counted under the first page that needs it:",
+                "",
+                "| notebook | data | runs | new | projected |",
+                "|---|---|---:|---:|---:|",
+            ]
+            lines += [
+                f"| {r['notebook']} | {r['data']} | {r['runs']} | {r['new']} | "
+                f"{_hours(3600 * r['hours']) if r['hours'] is not None else 'not projected'} |"
+                for r in nb
+            ]
             paper = [r for r in nb if r["hours"] is not None]
-            lines.append(f"| all at paper scale | | | {sum(r['new'] for r in paper)} | "
-                         f"{_hours(3600 * sum(r['hours'] for r in paper))} |")
+            lines.append(
+                f"| all at paper scale | | | {sum(r['new'] for r in paper)} | "
+                f"{_hours(3600 * sum(r['hours'] for r in paper))} |"
+            )
         elif nb:
             lines += ["", f"Notebook projection: {nb}"]
     e = results.get("e")
     if e:
-        lines += ["", "## e. bf16 autocast against fp32", "",
-                  f"Trained side by side for {e['steps']} steps from the same weights on the same batches and views "
-                  "(eager). Loss: relative difference per step; masks: fraction of pseudo-label entries that agree; "
-                  "weights: distance between the two runs' weights relative to how far fp32's moved; state: "
-                  "the algorithm's running statistics, difference of their change relative to fp32's change.", "",
-                  "| ST + | loss rel. diff. median / last 10 / max | mask agreement mean / min | weights apart | state |",
-                  "|---|---|---|---:|---|"]
+        lines += [
+            "",
+            "## e. bf16 autocast against fp32",
+            "",
+            f"Trained side by side for {e['steps']} steps from the same weights on the same batches and views "
+            "(eager). Loss: relative difference per step; masks: fraction of pseudo-label entries that agree; "
+            "weights: distance between the two runs' weights relative to how far fp32's moved; state: "
+            "the algorithm's running statistics, difference of their change relative to fp32's change.",
+            "",
+            "| ST + | loss rel. diff. median / last 10 / max | mask agreement mean / min | weights apart | state |",
+            "|---|---|---|---:|---|",
+        ]
         for algo in ("fixmatch", "freematch"):
             r = e[algo]
             state = ", ".join(f"{k[6:]} {v:.2g}" for k, v in r.items() if k.startswith("state_")) or "none"
-            lines.append(f"| {algo} | {r['loss_rel_median']:.2g} / {r['loss_rel_last10']:.2g} / {r['loss_rel_max']:.2g} | "
-                         f"{r['mask_agreement_mean']:.4f} / {r['mask_agreement_min']:.4f} | {r['weights_apart']:.3g} | {state} |")
+            lines.append(
+                f"| {algo} | {r['loss_rel_median']:.2g} / {r['loss_rel_last10']:.2g} / {r['loss_rel_max']:.2g} | "
+                f"{r['mask_agreement_mean']:.4f} / {r['mask_agreement_min']:.4f} | {r['weights_apart']:.3g} | {state} |"
+            )
     if results.get("skipped"):
         lines += ["", f"Skipped, past the time budget ({results['budget_s']:.0f} s): {', '.join(results['skipped'])}."]
     if results.get("errors"):
@@ -790,25 +993,45 @@ def write_report(results: dict, out: Path) -> None:
 # ----------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--size", choices=SIZES, help="gpu (the paper's sizes; default on CUDA), mini (default on the "
-                                                 "CPU), tiny (the test's)")
+    p.add_argument(
+        "--size",
+        choices=SIZES,
+        help="gpu (the paper's sizes; default on CUDA), mini (default on the CPU), tiny (the test's)",
+    )
     p.add_argument("--device", default="auto", help="auto | cuda | cpu")
-    p.add_argument("--out", type=Path, help="report path (default: benchmarks/RESULTS-gpu.md on CUDA, "
-                                            "benchmarks/RESULTS-gpu-miniature.md otherwise); JSON beside it")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="report path (default: benchmarks/RESULTS-gpu.md on CUDA, "
+        "benchmarks/RESULTS-gpu-miniature.md otherwise); JSON beside it",
+    )
     p.add_argument("--workdir", type=Path, help="where the data set and the run go (default: a temporary folder)")
-    p.add_argument("--budget", type=float, default=420, help="seconds after which the stages not yet begun are "
-                                                             "skipped, except the data, the run (c) and d (default 420)")
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=420,
+        help="seconds after which the stages not yet begun are "
+        "skipped, except the data, the run (c) and d (default 420)",
+    )
     args = p.parse_args(argv)
     device = torch.device(resolve_device(args.device))
     size = SIZES[args.size or ("gpu" if device.type == "cuda" else "mini")]
     out = args.out or HERE / ("RESULTS-gpu.md" if device.type == "cuda" else "RESULTS-gpu-miniature.md")
     begin = time.perf_counter()
-    results: dict = {"device": device.type, "size": args.size or ("gpu" if device.type == "cuda" else "mini"),
-                     "machine": machine(), "errors": {}, "skipped": [], "budget_s": args.budget, "n_images": size.n_images,
-                     "shapes": {"bigearthnet": size.bigearthnet.name, "eurosat": size.eurosat.name},
-                     "shapes_px": size.bigearthnet.image_size,
-                     "flops": flop_summary(SIZES["gpu"].bigearthnet) + flop_summary(SIZES["gpu"].eurosat)
-                     + ([] if size is SIZES["gpu"] else flop_summary(size.bigearthnet) + flop_summary(size.eurosat))}
+    results: dict = {
+        "device": device.type,
+        "size": args.size or ("gpu" if device.type == "cuda" else "mini"),
+        "machine": machine(),
+        "errors": {},
+        "skipped": [],
+        "budget_s": args.budget,
+        "n_images": size.n_images,
+        "shapes": {"bigearthnet": size.bigearthnet.name, "eurosat": size.eurosat.name},
+        "shapes_px": size.bigearthnet.image_size,
+        "flops": flop_summary(SIZES["gpu"].bigearthnet)
+        + flop_summary(SIZES["gpu"].eurosat)
+        + ([] if size is SIZES["gpu"] else flop_summary(size.bigearthnet) + flop_summary(size.eurosat)),
+    }
     print("\n".join(results["flops"]), flush=True)
     bf16_ok = device.type == "cuda" or cpu_has_bf16()
     precisions = [pr for pr in PRECISIONS if (bf16_ok or pr == "fp32") and (size.compile or not pr.endswith("compile"))]
@@ -855,11 +1078,13 @@ def main(argv: list[str] | None = None) -> dict:
             r = stage(f"a: EuroSAT {kind} {fast}", lambda: time_step(kind, size.eurosat, fast, device, size))
             results["a"] += [r] if r else []
         results["eurosat_eval_images_per_s"] = stage(
-            "a: EuroSAT evaluation", lambda: time_eval_forward(size.eurosat, PAPER["eurosat_eval_batch"], device,
-                                                                bf16_ok, 20))
+            "a: EuroSAT evaluation",
+            lambda: time_eval_forward(size.eurosat, PAPER["eurosat_eval_batch"], device, bf16_ok, 20),
+        )
         if made and bf16_ok:
-            results["e"] = stage("e: bf16 against fp32",
-                                 lambda: bf16_numerics(splits, size.bigearthnet, device, size.numerics_steps))
+            results["e"] = stage(
+                "e: bf16 against fp32", lambda: bf16_numerics(splits, size.bigearthnet, device, size.numerics_steps)
+            )
         for precision in precisions:
             for kind in KINDS:
                 if (kind, precision) in (("ST-FixMatch", fast), ("FixMatch", fast)):

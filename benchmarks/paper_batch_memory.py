@@ -53,8 +53,14 @@ def main() -> None:
     def meta(n: int) -> torch.Tensor:
         return encode_meta(torch.rand(n) * 20 + 40, torch.rand(n) * 30 - 10, torch.randint(1, 366, (n,)).float())
 
-    views = Views(x_lb=torch.randn(b_l, 3, 128, 128), y_lb=(torch.rand(b_l, 43) < 0.2).float(), meta_lb=meta(b_l),
-                  x_w=torch.randn(b_u, 3, 128, 128), x_s=torch.randn(b_u, 3, 128, 128), meta_u=meta(b_u))
+    views = Views(
+        x_lb=torch.randn(b_l, 3, 128, 128),
+        y_lb=(torch.rand(b_l, 43) < 0.2).float(),
+        meta_lb=meta(b_l),
+        x_w=torch.randn(b_u, 3, 128, 128),
+        x_s=torch.randn(b_u, 3, 128, 128),
+        meta_u=meta(b_u),
+    )
     setup = peak_rss_mib()
     times = []
     for _ in range(args.steps):
@@ -63,10 +69,14 @@ def main() -> None:
         step(nets, views, 0.0, backward_teacher=torch.Tensor.backward).loss.backward()
         opt.step()
         times.append(time.perf_counter() - start)
-    print(f"ST-FixMatch, ViT-S/16 at 128 px, {b_l} + {b_u} images, gradient checkpointing "
-          f"{'on' if args.checkpointing else 'off'}, torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"seconds per step: {', '.join(f'{t:.1f}' for t in times)}; "
-          f"peak RSS {peak_rss_mib():.0f} MiB (after set-up: {setup:.0f} MiB)")
+    print(
+        f"ST-FixMatch, ViT-S/16 at 128 px, {b_l} + {b_u} images, gradient checkpointing "
+        f"{'on' if args.checkpointing else 'off'}, torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
+    print(
+        f"seconds per step: {', '.join(f'{t:.1f}' for t in times)}; "
+        f"peak RSS {peak_rss_mib():.0f} MiB (after set-up: {setup:.0f} MiB)"
+    )
 
 
 if __name__ == "__main__":

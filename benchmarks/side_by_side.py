@@ -32,9 +32,9 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib
 import importlib.abc
 import importlib.machinery
-import importlib
 import json
 import platform
 import statistics
@@ -47,9 +47,21 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 BATCH_LB, URATIO, CLASSES, IMAGE = 8, 7, 43, 128
-CONFIGS = {"ST-FixMatch": "config/bigearthnet/stssl_fixmatch0.01.yaml", "FixMatch": "config/bigearthnet/fixmatch0.01.yaml"}
-UNUSED_BY_THE_STEP = ("wandb", "aim", "transformers", "torchaudio", "skimage", "ruamel", "progress", "skmultilearn",
-                      "torch.utils.tensorboard")
+CONFIGS = {
+    "ST-FixMatch": "config/bigearthnet/stssl_fixmatch0.01.yaml",
+    "FixMatch": "config/bigearthnet/fixmatch0.01.yaml",
+}
+UNUSED_BY_THE_STEP = (
+    "wandb",
+    "aim",
+    "transformers",
+    "torchaudio",
+    "skimage",
+    "ruamel",
+    "progress",
+    "skmultilearn",
+    "torch.utils.tensorboard",
+)
 
 
 def rss_kib(field: str) -> int:
@@ -120,13 +132,21 @@ def their_batch(kind: str) -> dict:
 
     def meta(n: int) -> dict:
         days = torch.randint(0, 365, (n,)).tolist()
-        dates = [(datetime.datetime(2017, 6, 1) + datetime.timedelta(days=d)).strftime("%Y-%m-%d %H:%M:%S")
-                 for d in days]
-        return {"lat": torch.rand(n, dtype=torch.float64) * 30 + 38,
-                "lng": torch.rand(n, dtype=torch.float64) * 40 - 10, "date": dates}
+        dates = [
+            (datetime.datetime(2017, 6, 1) + datetime.timedelta(days=d)).strftime("%Y-%m-%d %H:%M:%S") for d in days
+        ]
+        return {
+            "lat": torch.rand(n, dtype=torch.float64) * 30 + 38,
+            "lng": torch.rand(n, dtype=torch.float64) * 40 - 10,
+            "date": dates,
+        }
 
-    batch = {"x_lb": torch.randn(BATCH_LB, 3, IMAGE, IMAGE), "y_lb": (torch.rand(BATCH_LB, CLASSES) < 0.1).float(),
-             "x_ulb_w": torch.randn(b_u, 3, IMAGE, IMAGE), "x_ulb_s": torch.randn(b_u, 3, IMAGE, IMAGE)}
+    batch = {
+        "x_lb": torch.randn(BATCH_LB, 3, IMAGE, IMAGE),
+        "y_lb": (torch.rand(BATCH_LB, CLASSES) < 0.1).float(),
+        "x_ulb_w": torch.randn(b_u, 3, IMAGE, IMAGE),
+        "x_ulb_s": torch.randn(b_u, 3, IMAGE, IMAGE),
+    }
     if kind == "ST-FixMatch":
         batch.update(metainfo_lb=meta(BATCH_LB), metainfo_ulb=meta(b_u))
     return batch
@@ -161,9 +181,17 @@ def worker(args: argparse.Namespace) -> dict:
         start = time.perf_counter()
         step()
         seconds.append(time.perf_counter() - start)
-    return {"side": args.side, "kind": args.kind, "precision": args.precision, "warmup_s": seconds[0],
-            "seconds": seconds[1:], "setup_mib": setup_kib / 1024, "peak_mib": rss_kib("VmHWM") / 1024,
-            "stand_ins": stand_ins, "threads": torch.get_num_threads()}
+    return {
+        "side": args.side,
+        "kind": args.kind,
+        "precision": args.precision,
+        "warmup_s": seconds[0],
+        "seconds": seconds[1:],
+        "setup_mib": setup_kib / 1024,
+        "peak_mib": rss_kib("VmHWM") / 1024,
+        "stand_ins": stand_ins,
+        "threads": torch.get_num_threads(),
+    }
 
 
 def cpu_description() -> str:
@@ -171,8 +199,10 @@ def cpu_description() -> str:
     field = lambda key: next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith(key)), "?")  # noqa: E731
     flags = set(field("flags").split())
     wanted = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
-    return (f"{field('model name')}, family {field('cpu family')} model {field('model')}, "
-            f"{len([ln for ln in info.splitlines() if ln.startswith('processor')])} vCPUs, flags: {', '.join(wanted)}")
+    return (
+        f"{field('model name')}, family {field('cpu family')} model {field('model')}, "
+        f"{len([ln for ln in info.splitlines() if ln.startswith('processor')])} vCPUs, flags: {', '.join(wanted)}"
+    )
 
 
 def run_all(args: argparse.Namespace) -> list[dict]:
@@ -186,13 +216,27 @@ def run_all(args: argparse.Namespace) -> list[dict]:
         # Alternate ours and theirs so that a change in the machine's state hits both alike.
         order = sorted(variants, key=lambda v: (v[1], v[0] != ("ours" if round_ % 2 == 0 else "theirs"), v[2]))
         for side, kind, precision in order:
-            command = [sys.executable, __file__, "--worker", side, "--kind", kind, "--precision", precision,
-                       "--steps", str(args.steps), "--authors", args.authors]
+            command = [
+                sys.executable,
+                __file__,
+                "--worker",
+                side,
+                "--kind",
+                kind,
+                "--precision",
+                precision,
+                "--steps",
+                str(args.steps),
+                "--authors",
+                args.authors,
+            ]
             out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
             result = {**json.loads(out.strip().splitlines()[-1]), "round": round_}
-            print(f"round {round_}: {side:6s} {kind:11s} {precision}: "
-                  f"{', '.join(f'{s:.2f}' for s in result['seconds'])} s/step, peak {result['peak_mib']:.0f} MiB",
-                  flush=True)
+            print(
+                f"round {round_}: {side:6s} {kind:11s} {precision}: "
+                f"{', '.join(f'{s:.2f}' for s in result['seconds'])} s/step, peak {result['peak_mib']:.0f} MiB",
+                flush=True,
+            )
             results.append(result)
     return results
 
@@ -200,21 +244,33 @@ def run_all(args: argparse.Namespace) -> list[dict]:
 def report(results: list[dict]) -> str:
     def pick(side, kind, precision="fp32"):
         rows = [r for r in results if (r["side"], r["kind"], r["precision"]) == (side, kind, precision)]
-        return (statistics.median(s for r in rows for s in r["seconds"]), statistics.median(r["peak_mib"] for r in rows),
-                statistics.median(r["setup_mib"] for r in rows)) if rows else None
+        return (
+            (
+                statistics.median(s for r in rows for s in r["seconds"]),
+                statistics.median(r["peak_mib"] for r in rows),
+                statistics.median(r["setup_mib"] for r in rows),
+            )
+            if rows
+            else None
+        )
 
-    lines = [f"Machine: {cpu_description()}; Python {platform.python_version()}, torch {torch.__version__}, "
-             f"{results[0]['threads']} threads; {datetime.date.today()}.", "",
-             "| step | side | precision | s/step (median) | setup MiB | peak MiB | time vs theirs | memory vs theirs |",
-             "|---|---|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"Machine: {cpu_description()}; Python {platform.python_version()}, torch {torch.__version__}, "
+        f"{results[0]['threads']} threads; {datetime.date.today()}.",
+        "",
+        "| step | side | precision | s/step (median) | setup MiB | peak MiB | time vs theirs | memory vs theirs |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
     for kind in CONFIGS:
         theirs = pick("theirs", kind)
         for side, precision in (("theirs", "fp32"), ("ours", "fp32"), ("ours", "bf16")):
             mine = pick(side, kind, precision)
             if mine is None:
                 continue
-            lines.append(f"| {kind} | {side} | {precision} | {mine[0]:.2f} | {mine[2]:.0f} | {mine[1]:.0f} | "
-                         f"{mine[0] / theirs[0]:.2f}× | {mine[1] / theirs[1]:.2f}× |")
+            lines.append(
+                f"| {kind} | {side} | {precision} | {mine[0]:.2f} | {mine[2]:.0f} | {mine[1]:.0f} | "
+                f"{mine[0] / theirs[0]:.2f}× | {mine[1] / theirs[1]:.2f}× |"
+            )
     stand_ins = sorted({n for r in results for n in r["stand_ins"]})
     lines += ["", f"Stand-ins for their unused imports: {', '.join(stand_ins) or 'none'}."]
     return "\n".join(lines)
@@ -231,8 +287,10 @@ def main() -> None:
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help=argparse.SUPPRESS)
     args = p.parse_args()
     if not (Path(args.authors) / "semilearn").is_dir():
-        sys.exit(f"{args.authors}: not a checkout of the authors' repository (no semilearn/ in it); "
-                 "git clone https://github.com/mxbh/spatiotemporal-ssl and pass its folder")
+        sys.exit(
+            f"{args.authors}: not a checkout of the authors' repository (no semilearn/ in it); "
+            "git clone https://github.com/mxbh/spatiotemporal-ssl and pass its folder"
+        )
     if args.worker:
         args.side = args.worker
         print(json.dumps(worker(args)))

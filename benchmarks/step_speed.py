@@ -54,7 +54,7 @@ import torch
 from torch import nn
 
 from stssl.algorithms import PseudoLabels, SSLAlgorithm, TaskContext, build_algorithm
-from stssl.algorithms.steps import PlainStep, STStep, StepResult, Views, distillation_loss
+from stssl.algorithms.steps import PlainStep, StepResult, STStep, Views, distillation_loss
 from stssl.meta import encode_meta
 from stssl.models import build_model, build_teacher_student
 from stssl.train import param_groups
@@ -66,9 +66,13 @@ PAPER_SIZE = dict(model="vit_small_patch16", image_size=128, batch_lb=8, uratio=
 
 def st_loss(algo: SSLAlgorithm, v: Views, pl: PseudoLabels, zt_lb, zt_s, zs_lb, zs_s, t_token, s_token) -> torch.Tensor:
     """ST-FixMatch's loss (as the authors' ``stssl_fixmatch.py``); tokens are over ``[x_lb; x_s]``."""
-    return (algo.supervised_loss(zt_lb, v.y_lb) + algo.lambda_u * algo.unsupervised_loss(zt_s, pl)
-            + algo.supervised_loss(zs_lb, v.y_lb) + algo.lambda_u * algo.unsupervised_loss(zs_s, pl)
-            + LAMBDA_D * distillation_loss(s_token, t_token.detach(), "mse"))
+    return (
+        algo.supervised_loss(zt_lb, v.y_lb)
+        + algo.lambda_u * algo.unsupervised_loss(zt_s, pl)
+        + algo.supervised_loss(zs_lb, v.y_lb)
+        + algo.lambda_u * algo.unsupervised_loss(zs_s, pl)
+        + LAMBDA_D * distillation_loss(s_token, t_token.detach(), "mse")
+    )
 
 
 def plain_loss(algo: SSLAlgorithm, v: Views, pl: PseudoLabels, z_lb, z_s) -> torch.Tensor:
@@ -90,8 +94,17 @@ class NaiveSTStep(_BaselineStep):
             pl = self.algo.pseudo_label(teacher(v.x_w, v.meta_u).logits, progress)
         t_lb, t_s = teacher(v.x_lb, v.meta_lb), teacher(v.x_s, v.meta_u)
         s_lb, s_s = student(v.x_lb), student(v.x_s)
-        loss = st_loss(self.algo, v, pl, t_lb.logits, t_s.logits, s_lb.logits, s_s.logits,
-                       torch.cat([t_lb.token, t_s.token]), torch.cat([s_lb.token, s_s.token]))
+        loss = st_loss(
+            self.algo,
+            v,
+            pl,
+            t_lb.logits,
+            t_s.logits,
+            s_lb.logits,
+            s_s.logits,
+            torch.cat([t_lb.token, t_s.token]),
+            torch.cat([s_lb.token, s_s.token]),
+        )
         return StepResult(loss, {}, pl)
 
 
@@ -103,8 +116,9 @@ class OneBatchSTStep(_BaselineStep):
         zt_lb, zt_w, zt_s = t.logits.split([b_l, b_u, b_u])
         zs_lb, zs_s = s.logits.split([b_l, b_u])
         pl = self.algo.pseudo_label(zt_w.detach(), progress)
-        loss = st_loss(self.algo, v, pl, zt_lb, zt_s, zs_lb, zs_s,
-                       torch.cat([t.token[:b_l], t.token[b_l + b_u:]]), s.token)
+        loss = st_loss(
+            self.algo, v, pl, zt_lb, zt_s, zs_lb, zs_s, torch.cat([t.token[:b_l], t.token[b_l + b_u :]]), s.token
+        )
         return StepResult(loss, {}, pl)
 
 
@@ -144,9 +158,14 @@ def make_views(args) -> Views:
     def meta(n: int) -> torch.Tensor:
         return encode_meta(torch.rand(n) * 20 + 40, torch.rand(n) * 30 - 10, torch.randint(1, 366, (n,)).float())
 
-    return Views(x_lb=torch.randn(b_l, 3, size, size), y_lb=(torch.rand(b_l, args.classes) < 0.2).float(),
-                 meta_lb=meta(b_l), x_w=torch.randn(b_u, 3, size, size), x_s=torch.randn(b_u, 3, size, size),
-                 meta_u=meta(b_u))
+    return Views(
+        x_lb=torch.randn(b_l, 3, size, size),
+        y_lb=(torch.rand(b_l, args.classes) < 0.2).float(),
+        meta_lb=meta(b_l),
+        x_w=torch.randn(b_u, 3, size, size),
+        x_s=torch.randn(b_u, 3, size, size),
+        meta_u=meta(b_u),
+    )
 
 
 def images_per_step(args) -> int:
@@ -196,13 +215,17 @@ def time_interleaved(args, nets: nn.ModuleDict, steps: dict[str, nn.Module], vie
     times: dict[str, list[float]] = {name: [] for name in names}
     total = args.warmup + args.steps
     for rep in range(total):
-        order = names[rep % len(names):] + names[:rep % len(names)]
+        order = names[rep % len(names) :] + names[: rep % len(names)]
         last = {name: trainers[name].step(views) for name in order}
         if rep >= args.warmup:
             for name, seconds in last.items():
                 times[name].append(seconds)
-        print(f"  rep {rep + 1}/{total} ({'warm-up' if rep < args.warmup else 'timed'}): "
-              + ", ".join(f"{name} {seconds:.3f}s" for name, seconds in last.items()), file=sys.stderr, flush=True)
+        print(
+            f"  rep {rep + 1}/{total} ({'warm-up' if rep < args.warmup else 'timed'}): "
+            + ", ".join(f"{name} {seconds:.3f}s" for name, seconds in last.items()),
+            file=sys.stderr,
+            flush=True,
+        )
     return times
 
 
@@ -227,9 +250,8 @@ def solo_worker(args) -> None:
     trainer = Trainer(make_nets(args), make_steps(args)[args.worker], args.bf16)
     views = make_views(args)
     setup_kib = rss_high_water_kib()
-    seconds = [trainer.step(views) for _ in range(args.warmup + args.steps)][args.warmup:]
-    print(json.dumps({"seconds": statistics.median(seconds), "setup_kib": setup_kib,
-                      "peak_kib": rss_high_water_kib()}))
+    seconds = [trainer.step(views) for _ in range(args.warmup + args.steps)][args.warmup :]
+    print(json.dumps({"seconds": statistics.median(seconds), "setup_kib": setup_kib, "peak_kib": rss_high_water_kib()}))
 
 
 def run_solo(variant: str) -> dict[str, float]:
@@ -241,8 +263,10 @@ def run_solo(variant: str) -> dict[str, float]:
 def report(args, times: dict[str, list[float]], solo: dict[str, dict[str, float]] | None) -> None:
     n_img = images_per_step(args)
     median = {name: statistics.median(t) for name, t in times.items()}
-    print(f"\n{'variant':<9} {'median s/step':>13} {'min':>8} {'max':>8} {'img/step':>8} {'img/s':>8}"
-          + (f" {'solo s/step':>11} {'setup RSS MiB':>13} {'peak RSS MiB':>12}" if solo else ""))
+    print(
+        f"\n{'variant':<9} {'median s/step':>13} {'min':>8} {'max':>8} {'img/step':>8} {'img/s':>8}"
+        + (f" {'solo s/step':>11} {'setup RSS MiB':>13} {'peak RSS MiB':>12}" if solo else "")
+    )
     for name, t in times.items():
         row = f"{name:<9} {median[name]:>13.4f} {min(t):>8.4f} {max(t):>8.4f} {n_img:>8d} {n_img / median[name]:>8.1f}"
         if solo:
@@ -252,29 +276,40 @@ def report(args, times: dict[str, list[float]], solo: dict[str, dict[str, float]
     for other in ("naive", "onebatch"):
         line = f"fused/{other}: time {median['fused'] / median[other]:.3f}"
         if solo:
-            line += (f", solo time {solo['fused']['seconds'] / solo[other]['seconds']:.3f}"
-                     f", peak RSS {solo['fused']['peak_kib'] / solo[other]['peak_kib']:.3f}")
+            line += (
+                f", solo time {solo['fused']['seconds'] / solo[other]['seconds']:.3f}"
+                f", peak RSS {solo['fused']['peak_kib'] / solo[other]['peak_kib']:.3f}"
+            )
         print(line)
 
 
 def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--model", default="vit_tiny_patch8")
     p.add_argument("--image-size", type=int, default=32)
     p.add_argument("--batch-lb", type=int, default=16)
     p.add_argument("--uratio", type=int, default=3, help="unlabelled batch = batch_lb x uratio")
     p.add_argument("--classes", type=int, default=12, help="multi-label classes")
-    p.add_argument("--steps", type=int, default=None,
-                   help="timed repetitions per variant (default 30; 3 with --paper-size)")
-    p.add_argument("--warmup", type=int, default=None,
-                   help="untimed repetitions per variant (default 5; 1 with --paper-size)")
-    p.add_argument("--paper-size", action="store_true",
-                   help="vit_small_patch16, 128 px, 8 labelled + 56 unlabelled, 43 classes (overrides size options)")
+    p.add_argument(
+        "--steps", type=int, default=None, help="timed repetitions per variant (default 30; 3 with --paper-size)"
+    )
+    p.add_argument(
+        "--warmup", type=int, default=None, help="untimed repetitions per variant (default 5; 1 with --paper-size)"
+    )
+    p.add_argument(
+        "--paper-size",
+        action="store_true",
+        help="vit_small_patch16, 128 px, 8 labelled + 56 unlabelled, 43 classes (overrides size options)",
+    )
     p.add_argument("--plain", action="store_true", help="benchmark plain FixMatch (PlainStep) instead of ST-FixMatch")
-    p.add_argument("--bf16", action="store_true",
-                   help="time the steps under CPU bf16 autocast (the paper profile's 'bf16-mixed'); "
-                        "the equivalence check stays fp32")
+    p.add_argument(
+        "--bf16",
+        action="store_true",
+        help="time the steps under CPU bf16 autocast (the paper profile's 'bf16-mixed'); "
+        "the equivalence check stays fp32",
+    )
     p.add_argument("--no-solo", action="store_true", help="skip the fresh-process runs (solo time, peak RSS)")
     p.add_argument("--worker", choices=VARIANTS, help=argparse.SUPPRESS)  # internal: the solo subprocess
     args = p.parse_args()
@@ -295,10 +330,12 @@ def main() -> None:
         solo_worker(args)
         return
     b_u = args.batch_lb * args.uratio
-    print(f"{'FixMatch' if args.plain else 'ST-FixMatch'}: {args.model}, {args.image_size} px, "
-          f"{args.classes} classes (multi-label), B_l {args.batch_lb} + B_u {b_u}; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, {'bf16 autocast' if args.bf16 else 'fp32'}; "
-          f"{args.warmup} warm-up + {args.steps} timed steps per variant, interleaved")
+    print(
+        f"{'FixMatch' if args.plain else 'ST-FixMatch'}: {args.model}, {args.image_size} px, "
+        f"{args.classes} classes (multi-label), B_l {args.batch_lb} + B_u {b_u}; torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, {'bf16 autocast' if args.bf16 else 'fp32'}; "
+        f"{args.warmup} warm-up + {args.steps} timed steps per variant, interleaved"
+    )
     torch.manual_seed(0)
     nets, steps, views = make_nets(args), make_steps(args), make_views(args)
     loss = check_equivalence(nets, steps, views)
@@ -308,8 +345,10 @@ def main() -> None:
     solo = None if args.no_solo else {name: run_solo(name) for name in steps}
     (busy1, own1), wall = cpu_seconds(), time.perf_counter() - wall0
     foreign = max(0.0, (busy1 - busy0) - (own1 - own0))
-    print(f"other processes used {foreign:.1f} CPU-s during the {wall:.1f} s of timing "
-          f"({100 * foreign / (wall * os.cpu_count()):.0f}% of {os.cpu_count()} cores)")
+    print(
+        f"other processes used {foreign:.1f} CPU-s during the {wall:.1f} s of timing "
+        f"({100 * foreign / (wall * os.cpu_count()):.0f}% of {os.cpu_count()} cores)"
+    )
     report(args, times, solo)
 
 

@@ -24,10 +24,10 @@ from pathlib import Path
 import nbformat
 import yaml
 
+from stssl.cache import run_folder
 from stssl.config import distinct
 from stssl.experiments import notebook_params, page_configs, pages
 from stssl.experiments.page import Page
-from stssl.cache import run_folder
 from stssl.runs import default_workers, get_runs
 from stssl.sweep import Board, describe, format_duration, plan
 
@@ -40,9 +40,12 @@ PAPER_ROOTS = {"data_root": "/data/BigEarthNet-v1.0", "eurosat_root": "/data/Eur
 def build_info(profile: str, data_root: str | None, eurosat_root: str | None) -> str:
     """The lines the introduction and the summary show: which profile and data produced the book."""
     data = {"paper": f"BigEarthNet from `{data_root}` and EuroSAT from `{eurosat_root}`"}.get(
-        profile, "the embedded GeoSynth data set")
-    return (f"This book was built with the **`{profile}` profile** ({data}) on "
-            f"{time.strftime('%Y-%m-%d')}; the pages about GeoSynth itself use the `cpu` profile.\n")
+        profile, "the embedded GeoSynth data set"
+    )
+    return (
+        f"This book was built with the **`{profile}` profile** ({data}) on "
+        f"{time.strftime('%Y-%m-%d')}; the pages about GeoSynth itself use the `cpu` profile.\n"
+    )
 
 
 # ----- re-run commands and hidden code ------------------------------------------------------
@@ -62,8 +65,10 @@ def papermill_command(page: Page, params: dict) -> str:
 def rerun_cell(page: Page, profile: str, params: dict) -> nbformat.NotebookNode:
     """A collapsed note with the commands that reproduce ``page`` in the ``cpu`` and ``paper``
     profiles (the paper's data under :data:`PAPER_ROOTS`), and as built here when that differs."""
-    commands = {"cpu profile (GeoSynth, a laptop)": notebook_params(page, "cpu"),
-                "paper profile (BigEarthNet and EuroSAT, a GPU)": notebook_params(page, "paper", **PAPER_ROOTS)}
+    commands = {
+        "cpu profile (GeoSynth, a laptop)": notebook_params(page, "cpu"),
+        "paper profile (BigEarthNet and EuroSAT, a GPU)": notebook_params(page, "paper", **PAPER_ROOTS),
+    }
     if params not in commands.values():
         commands = {f"as built here ({profile} profile)": params, **commands}
     body = "\n".join(f"# {what}\n{papermill_command(page, p)}" for what, p in commands.items())
@@ -71,7 +76,8 @@ def rerun_cell(page: Page, profile: str, params: dict) -> nbformat.NotebookNode:
         "````{admonition} Re-run this page\n:class: tip dropdown\n"
         "From the repository's root, after `make install`; cached runs are read, missing ones trained. "
         "The paper profile reads the data sets from the folders shown (see {doc}`/book/gpu`).\n\n"
-        f"```bash\n{body}\n```\n````")
+        f"```bash\n{body}\n```\n````"
+    )
 
 
 def present(nb: nbformat.NotebookNode, page: Page, profile: str, params: dict) -> nbformat.NotebookNode:
@@ -118,7 +124,7 @@ class PageProgress:
         while not self._stop.wait(self.poll):
             self._update()
 
-    def __enter__(self) -> "PageProgress":
+    def __enter__(self) -> PageProgress:
         if len(self._finished) < len(self.planned):
             self._thread.start()
         return self
@@ -143,16 +149,25 @@ def train_first(cfgs: list, poll: float = 2.0) -> None:
             get_runs(todo, progress=False)
 
 
-def execute_notebooks(profile: str = "cpu", data_root: str | None = None, eurosat_root: str | None = None,
-                      seeds=None, out: str | Path = "book/results", names: list[str] | None = None) -> None:
+def execute_notebooks(
+    profile: str = "cpu",
+    data_root: str | None = None,
+    eurosat_root: str | None = None,
+    seeds=None,
+    out: str | Path = "book/results",
+    names: list[str] | None = None,
+) -> None:
     import papermill
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "build-info.md").write_text(build_info(profile, data_root, eurosat_root))
     total, spent = time.perf_counter(), {}
-    train_first(distinct([c for page in pages(names or ["all"])
-                          for c in page_configs(page, profile, data_root, eurosat_root, seeds)]))
+    train_first(
+        distinct(
+            [c for page in pages(names or ["all"]) for c in page_configs(page, profile, data_root, eurosat_root, seeds)]
+        )
+    )
     spent["training"] = time.perf_counter() - total
     for page in pages(names or ["all"]):
         params = notebook_params(page, profile, data_root, eurosat_root, seeds)
@@ -166,11 +181,18 @@ def execute_notebooks(profile: str = "cpu", data_root: str | None = None, eurosa
         target = out / f"{page.name}.ipynb"
         try:
             with progress:
-                nb = papermill.execute_notebook(str(NOTEBOOKS / f"{page.name}.ipynb"), str(target),
-                                                parameters=run_params, cwd=str(NOTEBOOKS), progress_bar=False)
+                nb = papermill.execute_notebook(
+                    str(NOTEBOOKS / f"{page.name}.ipynb"),
+                    str(target),
+                    parameters=run_params,
+                    cwd=str(NOTEBOOKS),
+                    progress_bar=False,
+                )
         except papermill.PapermillExecutionError as err:
-            raise SystemExit(f"page {page.name} failed ({err.ename}: {err.evalue.splitlines()[0] if err.evalue else ''}); "
-                             f"the executed notebook is {target}") from None
+            raise SystemExit(
+                f"page {page.name} failed ({err.ename}: {err.evalue.splitlines()[0] if err.evalue else ''}); "
+                f"the executed notebook is {target}"
+            ) from None
         if page.figures_only:
             target.unlink()
         else:
@@ -266,6 +288,6 @@ def check_html(html: Path, source: Path) -> list[str]:
         for text in parser.outputs:
             match = ERROR_IN_OUTPUT.search(text)
             if match:
-                line = text[match.start():].strip().splitlines()[0][:200]
+                line = text[match.start() :].strip().splitlines()[0][:200]
                 problems.append(f"{doc}: a cell output holds an error: {line}")
     return problems

@@ -24,9 +24,9 @@ import re
 import shutil
 import socket
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 import torch
@@ -49,8 +49,10 @@ class DamagedRunError(OneLineError):
 
     def __init__(self, path: Path, problem: str):
         which = "partial" if path.parent.name.endswith(PARTIAL) else "damaged"
-        super().__init__(f"{path}: {problem}. Remove the run (`python -m stssl runs --remove-{which}`, or delete "
-                         f"{path.parent}) and ask for it again to retrain it")
+        super().__init__(
+            f"{path}: {problem}. Remove the run (`python -m stssl runs --remove-{which}`, or delete "
+            f"{path.parent}) and ask for it again to retrain it"
+        )
         self.path, self.problem = path, problem
 
     def __reduce__(self):  # raised in a worker process, re-raised in the notebook's
@@ -63,7 +65,9 @@ def _read(path: Path, parse: Callable[[Path], object], what: str):
     except FileNotFoundError:
         raise DamagedRunError(path, f"missing ({what})") from None
     except Exception as err:  # each parser has its own errors; all mean the same here
-        raise DamagedRunError(path, f"unreadable {what} ({type(err).__name__}: {str(err).splitlines()[0][:120]})") from None
+        raise DamagedRunError(
+            path, f"unreadable {what} ({type(err).__name__}: {str(err).splitlines()[0][:120]})"
+        ) from None
 
 
 def _torch_file(path: Path) -> dict:
@@ -152,16 +156,25 @@ class RunFolder:
         the networks' file loads. A :class:`DamagedRunError` names the file otherwise."""
         cfg = _read(self.config_file, lambda p: RunConfig.from_yaml(p.read_text()), "run config")
         if cfg.key() != self.key:
-            raise DamagedRunError(self.config_file, f"this config hashes to {cfg.key()}, not to its folder's key "
-                                  f"{self.key} (edited or copied from another run)")
+            raise DamagedRunError(
+                self.config_file,
+                f"this config hashes to {cfg.key()}, not to its folder's key "
+                f"{self.key} (edited or copied from another run)",
+            )
         metrics = _read(self.metrics_file, lambda p: json.loads(p.read_text()), "metrics (JSON)")
         if not isinstance(metrics, dict) or "steps_done" not in metrics:
             raise DamagedRunError(self.metrics_file, "not the metrics of a finished run (no steps_done)")
         history = _read(self.history_file, pd.read_csv, "history (CSV)")
-        if len(history) == 0 or "step" not in history or history["step"].isna().any() \
-                or int(history["step"].iloc[-1]) != int(metrics["steps_done"]):
-            raise DamagedRunError(self.history_file, f"{len(history)} rows, not every evaluation up to step "
-                                  f"{metrics['steps_done']} (truncated?)")
+        if (
+            len(history) == 0
+            or "step" not in history
+            or history["step"].isna().any()
+            or int(history["step"].iloc[-1]) != int(metrics["steps_done"])
+        ):
+            raise DamagedRunError(
+                self.history_file,
+                f"{len(history)} rows, not every evaluation up to step {metrics['steps_done']} (truncated?)",
+            )
         self.read_networks()
         return cfg, metrics, history
 
@@ -180,8 +193,11 @@ class RunFolder:
         if not self.task_file.is_file():
             return None
         saved = json.loads(self.task_file.read_text())
-        return (TaskInfo(tuple(saved["class_names"]), bool(saved["multilabel"])), tuple(saved["mean"]),
-                tuple(saved["std"]))
+        return (
+            TaskInfo(tuple(saved["class_names"]), bool(saved["multilabel"])),
+            tuple(saved["mean"]),
+            tuple(saved["std"]),
+        )
 
     def read_progress(self) -> dict | None:
         """What the run's training last reported (step, steps, seconds), if it did."""
@@ -199,14 +215,24 @@ class RunFolder:
         """Atomic: a sweep's display reads it while the run writes it."""
         write_text_atomic(self.progress_file, json.dumps({"step": step, "steps": steps, "seconds": round(seconds, 2)}))
 
-    def write_result(self, metrics: dict, history: list[dict], networks: dict, dataset: MetaDataset,
-                     environment: dict) -> None:
+    def write_result(
+        self, metrics: dict, history: list[dict], networks: dict, dataset: MetaDataset, environment: dict
+    ) -> None:
         """Every file of a finished run, ``metrics.json`` last (its presence means "finished")."""
         write_atomic(self.networks_file, lambda tmp: torch.save(networks, tmp))
         mean, std = dataset.normalisation()
-        write_text_atomic(self.task_file, json.dumps({"class_names": list(dataset.task.class_names),
-                                                      "multilabel": dataset.task.multilabel,
-                                                      "mean": list(mean), "std": list(std)}, indent=1))
+        write_text_atomic(
+            self.task_file,
+            json.dumps(
+                {
+                    "class_names": list(dataset.task.class_names),
+                    "multilabel": dataset.task.multilabel,
+                    "mean": list(mean),
+                    "std": list(std),
+                },
+                indent=1,
+            ),
+        )
         write_atomic(self.history_file, lambda tmp: pd.DataFrame(history).to_csv(tmp, index=False))
         write_text_atomic(self.environment_file, json.dumps(environment, indent=1))
         write_text_atomic(self.metrics_file, json.dumps(metrics, indent=1))
@@ -243,20 +269,34 @@ class RunFolder:
 def environment(device: str, precision: str) -> dict:
     """What a finished run was computed with: versions, host, device, precision, commit, threads."""
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                                cwd=Path(stssl.__file__).parent).stdout.strip() or None
+        commit = (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=Path(stssl.__file__).parent
+            ).stdout.strip()
+            or None
+        )
     except OSError:
         commit = None
-    return {"stssl": stssl.__version__, "torch": torch.__version__, "python": platform.python_version(),
-            "platform": platform.platform(), "host": socket.gethostname(), "device": device,
-            "precision": precision,  # as computed: bf16 asked on a CPU without bf16 hardware ran in fp32
-            "git_commit": commit, "threads": torch.get_num_threads()}
+    return {
+        "stssl": stssl.__version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "host": socket.gethostname(),
+        "device": device,
+        "precision": precision,  # as computed: bf16 asked on a CPU without bf16 hardware ran in fp32
+        "git_commit": commit,
+        "threads": torch.get_num_threads(),
+    }
 
 
 def folders(root: Path) -> list[RunFolder]:
     """Every run in the cache at ``root`` (finished, partial, locked or damaged), once each."""
-    found = {p.with_name(p.name.removesuffix(PARTIAL).removesuffix(LOCK)) for p in Path(root).glob("*/*")
-             if p.parent.name != "_logs" and not p.name.endswith(".takeover")}
+    found = {
+        p.with_name(p.name.removesuffix(PARTIAL).removesuffix(LOCK))
+        for p in Path(root).glob("*/*")
+        if p.parent.name != "_logs" and not p.name.endswith(".takeover")
+    }
     return [RunFolder(p) for p in sorted(found)]
 
 
@@ -324,8 +364,10 @@ def find_run(run, root: Path | None = None):
     path = Path(text).expanduser()
     if path.is_dir():
         if not RunFolder(path).is_run_folder():
-            raise UnknownRunError(f"{path} is not a run folder (it has no config.yaml): give a finished run's folder, "
-                               "<runs>/<dataset>/<key>, or its key (python -m stssl runs lists them)")
+            raise UnknownRunError(
+                f"{path} is not a run folder (it has no config.yaml): give a finished run's folder, "
+                "<runs>/<dataset>/<key>, or its key (python -m stssl runs lists them)"
+            )
         return load_run(path)
     root = Path(root) if root is not None else runs_root()
     if re.fullmatch(r"[0-9a-f]{12}", text):
@@ -333,11 +375,17 @@ def find_run(run, root: Path | None = None):
         if len(found) == 1:
             return load_run(found[0])
         if found:
-            raise UnknownRunError(f"run key {text} is in {len(found)} folders under {root} "
-                               f"({', '.join(p.parent.name for p in found)}): give the run's folder")
+            raise UnknownRunError(
+                f"run key {text} is in {len(found)} folders under {root} "
+                f"({', '.join(p.parent.name for p in found)}): give the run's folder"
+            )
         partial = sorted(root.glob(f"*/{text}.partial"))
         why = f"; {partial[0]} has not finished training" if partial else ""
-        raise UnknownRunError(f"no finished run with key {text} under {root}{why} (python -m stssl runs lists the "
-                           "cache; $STSSL_RUNS moves it)")
-    raise UnknownRunError(f"no run {text!r}: neither a run folder nor a 12-character run key (python -m stssl runs "
-                       f"lists the finished runs under {root})")
+        raise UnknownRunError(
+            f"no finished run with key {text} under {root}{why} (python -m stssl runs lists the "
+            "cache; $STSSL_RUNS moves it)"
+        )
+    raise UnknownRunError(
+        f"no run {text!r}: neither a run folder nor a 12-character run key (python -m stssl runs "
+        f"lists the finished runs under {root})"
+    )

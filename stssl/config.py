@@ -86,8 +86,11 @@ class RunConfig:
         a new option added with a default that keeps the old behaviour leaves the keys of cached
         runs valid.
         """
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-             if f.name not in ("device", "grad_checkpointing", "compile") and getattr(self, f.name) != _default(f)}
+        d = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name not in ("device", "grad_checkpointing", "compile") and getattr(self, f.name) != _default(f)
+        }
         if "dataset_params" in d:
             d["dataset_params"] = {k: v for k, v in d["dataset_params"].items() if k not in registry.READING_PARAMS}
             if not d["dataset_params"]:
@@ -107,15 +110,18 @@ class RunConfig:
             raise ConfigError("a run config must be a mapping of config fields")
         unknown = set(fields) - {f.name for f in dataclasses.fields(cls)}
         if unknown or "profile" not in fields:
-            raise ConfigError(f"unknown config field(s) {', '.join(sorted(unknown))}" if unknown
-                              else "a run config needs its profile")
+            raise ConfigError(
+                f"unknown config field(s) {', '.join(sorted(unknown))}" if unknown else "a run config needs its profile"
+            )
         return cls(**fields)
 
     def describe(self) -> str:
         name = self.algo + (" + ST-SSL" if self.st else "")
         labels = f"{self.num_labels} labels" if self.num_labels else f"{self.label_fraction:.1%} labels"
-        return (f"{name} on {self.dataset} ({self.profile} profile): {labels}, "
-                f"{self.steps} steps, {self.model} at {self.image_size} px, seed {self.seed}")
+        return (
+            f"{name} on {self.dataset} ({self.profile} profile): {labels}, "
+            f"{self.steps} steps, {self.model} at {self.image_size} px, seed {self.seed}"
+        )
 
 
 def _default(f: dataclasses.Field) -> Any:
@@ -125,9 +131,22 @@ def _default(f: dataclasses.Field) -> Any:
 
 
 _PAPER_BIGEARTHNET: dict[str, Any] = dict(
-    dataset="bigearthnet", model="vit_small_patch16", image_size=128, label_fraction=0.01, steps=64_000,
-    batch_lb=64, uratio=7, lr=1e-4, weight_decay=5e-4, warmup_steps=0, ema=0.999, lambda_d=1.0,
-    eval_every=2000, eval_batch_size=512, patience=16_000, precision="bf16-mixed",
+    dataset="bigearthnet",
+    model="vit_small_patch16",
+    image_size=128,
+    label_fraction=0.01,
+    steps=64_000,
+    batch_lb=64,
+    uratio=7,
+    lr=1e-4,
+    weight_decay=5e-4,
+    warmup_steps=0,
+    ema=0.999,
+    lambda_d=1.0,
+    eval_every=2000,
+    eval_batch_size=512,
+    patience=16_000,
+    precision="bf16-mixed",
 )
 
 PROFILES: dict[str, dict[str, Any]] = {
@@ -137,14 +156,39 @@ PROFILES: dict[str, dict[str, Any]] = {
     # 5 % labels of GeoSynth's 14 000 training images is ~60 labelled images per class,
     # about what BigEarthNet's 1 % gives per class (2.7k labels, 43 classes).
     "cpu": dict(
-        dataset="geosynth", model="vit_tiny_patch8", image_size=32, label_fraction=0.05, steps=1000,
-        batch_lb=16, uratio=3, lr=1e-3, weight_decay=5e-4, warmup_steps=0, ema=0.99, lambda_d=0.1,
-        eval_every=100, eval_batch_size=1024, patience=None, precision="32-true",
+        dataset="geosynth",
+        model="vit_tiny_patch8",
+        image_size=32,
+        label_fraction=0.05,
+        steps=1000,
+        batch_lb=16,
+        uratio=3,
+        lr=1e-3,
+        weight_decay=5e-4,
+        warmup_steps=0,
+        ema=0.99,
+        lambda_d=0.1,
+        eval_every=100,
+        eval_batch_size=1024,
+        patience=None,
+        precision="32-true",
     ),
     "smoke": dict(
-        dataset="geosynth", dataset_params={"n_samples": 2000}, model="vit_micro_patch8", image_size=32,
-        label_fraction=0.1, steps=20, batch_lb=8, uratio=2, lr=1e-3, ema=0.9, lambda_d=0.1,
-        eval_every=10, eval_batch_size=512, patience=None, precision="32-true",
+        dataset="geosynth",
+        dataset_params={"n_samples": 2000},
+        model="vit_micro_patch8",
+        image_size=32,
+        label_fraction=0.1,
+        steps=20,
+        batch_lb=8,
+        uratio=2,
+        lr=1e-3,
+        ema=0.9,
+        lambda_d=0.1,
+        eval_every=10,
+        eval_batch_size=512,
+        patience=None,
+        precision="32-true",
     ),
 }
 
@@ -164,16 +208,45 @@ def field_rules() -> dict[str, Rule]:
     :func:`stssl.core.devices.check_device`'s question, asked where the run is trained."""
     count, path, params = Number(1, integer=True), Kind(str, "a path", optional=True), Kind(dict, "a dict")
     return dict(
-        profile=OneOf(tuple(PROFILES)), dataset=OneOf(registry.names()), data_root=path, dataset_params=params,
-        algo=OneOf(tuple(ALGORITHMS)), st=BOOL, algo_params=params, label_fraction=Number(0, 1, open_low=True),
-        num_labels=Number(1, integer=True, optional=True), split=OneOf(SPLITS), model=OneOf(tuple(VIT_SIZES)),
-        pretrained=path, image_size=count, steps=count, batch_lb=count, uratio=count, lr=Number(0, 1, open_low=True),
-        weight_decay=Number(0), warmup_steps=Number(0, integer=True), ema=Number(0, 1, open_high=True),
-        lambda_u=Number(0), lambda_d=Number(0), distill=OneOf(DISTILL_LOSSES), metadata=OneOf(METADATA_COMPONENTS),
-        meta_encoding=OneOf(tuple(LOCATION_ENCODERS)), doy_harmonics=Number(1, MAX_HARMONICS, integer=True),
-        fusion=OneOf(FUSIONS), single_model=BOOL, distill_target=OneOf(DISTILL_TARGETS), stop_gradient=BOOL,
-        eval_every=count, eval_batch_size=count, patience=Number(1, integer=True, optional=True), eval_teacher=BOOL,
-        precision=OneOf(PRECISIONS), grad_checkpointing=BOOL, compile=BOOL, seed=SEED, device=DEVICE,
+        profile=OneOf(tuple(PROFILES)),
+        dataset=OneOf(registry.names()),
+        data_root=path,
+        dataset_params=params,
+        algo=OneOf(tuple(ALGORITHMS)),
+        st=BOOL,
+        algo_params=params,
+        label_fraction=Number(0, 1, open_low=True),
+        num_labels=Number(1, integer=True, optional=True),
+        split=OneOf(SPLITS),
+        model=OneOf(tuple(VIT_SIZES)),
+        pretrained=path,
+        image_size=count,
+        steps=count,
+        batch_lb=count,
+        uratio=count,
+        lr=Number(0, 1, open_low=True),
+        weight_decay=Number(0),
+        warmup_steps=Number(0, integer=True),
+        ema=Number(0, 1, open_high=True),
+        lambda_u=Number(0),
+        lambda_d=Number(0),
+        distill=OneOf(DISTILL_LOSSES),
+        metadata=OneOf(METADATA_COMPONENTS),
+        meta_encoding=OneOf(tuple(LOCATION_ENCODERS)),
+        doy_harmonics=Number(1, MAX_HARMONICS, integer=True),
+        fusion=OneOf(FUSIONS),
+        single_model=BOOL,
+        distill_target=OneOf(DISTILL_TARGETS),
+        stop_gradient=BOOL,
+        eval_every=count,
+        eval_batch_size=count,
+        patience=Number(1, integer=True, optional=True),
+        eval_teacher=BOOL,
+        precision=OneOf(PRECISIONS),
+        grad_checkpointing=BOOL,
+        compile=BOOL,
+        seed=SEED,
+        device=DEVICE,
     )
 
 
@@ -199,7 +272,8 @@ def resolve(profile: str = "cpu", **overrides: Any) -> RunConfig:
     values.update(overrides)
     check_dataset_params(values["dataset"], values.get("dataset_params", {}))
     values["dataset_params"] = registry.get(values["dataset"]).identify(
-        values.get("data_root"), canonical_params(values["dataset"], values.get("dataset_params", {})))
+        values.get("data_root"), canonical_params(values["dataset"], values.get("dataset_params", {}))
+    )
     cfg = RunConfig(profile=profile, **values)
     check_params(cfg.algo, cfg.algo_params)
     if cfg.st and not check_algorithm(cfg.algo).uses_unlabelled:
@@ -220,14 +294,14 @@ def _check_split(cfg: RunConfig) -> None:
 def _check_image_size(cfg: RunConfig) -> None:
     patch = VIT_SIZES[cfg.model].patch_size
     if cfg.image_size % patch:
-        raise ConfigError(f"invalid image_size={cfg.image_size}; valid: a multiple of {patch}, "
-                          f"the patch size of {cfg.model}")
+        raise ConfigError(
+            f"invalid image_size={cfg.image_size}; valid: a multiple of {patch}, the patch size of {cfg.model}"
+        )
 
 
 def _check_st_options(cfg: RunConfig) -> None:
     """Only + ST-SSL runs (which have a teacher) take the ablation options."""
-    changed = [f.name for f in dataclasses.fields(cfg)
-               if f.name in ST_OPTIONS and getattr(cfg, f.name) != _default(f)]
+    changed = [f.name for f in dataclasses.fields(cfg) if f.name in ST_OPTIONS and getattr(cfg, f.name) != _default(f)]
     if changed and not cfg.st:
         raise ConfigError(f"{', '.join(changed)} change(s) the teacher or the distillation: they need st=True")
     if cfg.single_model and cfg.fusion != "early":
@@ -263,5 +337,6 @@ def distinct(cfgs: list[RunConfig]) -> list[RunConfig]:
 def run_data(cfg: RunConfig) -> DataSplits:
     """A run's data: its data set at the run's image size, its split and its labelled subset."""
     params = {"image_size": cfg.image_size, **cfg.dataset_params}
-    return load_data(cfg.dataset, cfg.data_root, params, cfg.label_fraction, cfg.seed,
-                     split=cfg.split, num_labels=cfg.num_labels)
+    return load_data(
+        cfg.dataset, cfg.data_root, params, cfg.label_fraction, cfg.seed, split=cfg.split, num_labels=cfg.num_labels
+    )

@@ -12,7 +12,7 @@ where the entry precision, dominated by easy negatives, cannot.
 from __future__ import annotations
 
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -37,7 +37,10 @@ def classification_metrics(logits: np.ndarray, labels: np.ndarray, multilabel: b
         scores = 1 / (1 + np.exp(-logits))
         return {"mAP": mean_average_precision(np.asarray(labels), scores)}
     onehot = np.eye(logits.shape[1])[np.asarray(labels)]
-    return {"acc": float((logits.argmax(1) == np.asarray(labels)).mean()), "mAP": mean_average_precision(onehot, logits)}
+    return {
+        "acc": float((logits.argmax(1) == np.asarray(labels)).mean()),
+        "mAP": mean_average_precision(onehot, logits),
+    }
 
 
 def selection_metric(multilabel: bool) -> str:
@@ -64,7 +67,7 @@ def predict(
     out = []
     with eval_mode(net):
         for start in range(0, len(indices), batch_size):
-            raw = dataset.raw_batch(indices[start:start + batch_size])
+            raw = dataset.raw_batch(indices[start : start + batch_size])
             x = dataset.normalize(raw["pixels"].to(device).float() / 255.0)
             meta = meta_fn(raw).to(device) if meta_fn is not None else None
             out.append(net(x, meta).logits.float().cpu() if meta is not None else net(x).logits.float().cpu())
@@ -102,8 +105,14 @@ class PseudoLabelQuality:
         self.scored_rows = 0
 
     @torch.no_grad()
-    def update(self, targets: torch.Tensor, weights: torch.Tensor, true: torch.Tensor, multilabel: bool,
-               weak_logits: torch.Tensor | None = None) -> None:
+    def update(
+        self,
+        targets: torch.Tensor,
+        weights: torch.Tensor,
+        true: torch.Tensor,
+        multilabel: bool,
+        weak_logits: torch.Tensor | None = None,
+    ) -> None:
         """Accumulate as tensors; ``true`` are the hidden labels of the unlabelled images and
         ``weak_logits`` the scores the pseudo-labels were made from."""
         weights, true = weights.float(), true.to(targets.device)

@@ -21,8 +21,8 @@ authors' ``no_time``/``no_loc`` flags do (``book/implementation.md``, Table 2's 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch

@@ -32,6 +32,7 @@ from stssl.meta import MetaEncoding, run_meta
 from stssl.models import build_model, build_teacher_student
 from stssl.models.modes import eval_mode
 
+
 class PredictError(OneLineError):
     """A prediction asked of a run or an input that cannot give it (the message says what to do)."""
 
@@ -45,8 +46,14 @@ def network_name(cfg: RunConfig, name: str | None = None) -> str:
     return name
 
 
-def shifted_logits(net: nn.Module, dataset: MetaDataset, indices: np.ndarray, cfg: RunConfig,
-                   device: torch.device | str, meta_fn: MetaFn | None = None) -> np.ndarray:
+def shifted_logits(
+    net: nn.Module,
+    dataset: MetaDataset,
+    indices: np.ndarray,
+    cfg: RunConfig,
+    device: torch.device | str,
+    meta_fn: MetaFn | None = None,
+) -> np.ndarray:
     """Logits of ``net`` on ``dataset[indices]``, minus the run's algorithm's evaluation shift
     (CDMAD's bias). A bf16 run evaluates in bf16 too: in fp32 its 32 evaluations would cost a
     paper run on a GPU about as much as a third of its training."""
@@ -62,9 +69,15 @@ def shifted_logits(net: nn.Module, dataset: MetaDataset, indices: np.ndarray, cf
 def build_nets(cfg: RunConfig, num_classes: int) -> nn.ModuleDict:
     """A run's networks, untrained: ``teacher`` and ``student`` for + ST-SSL, else ``model``."""
     if cfg.st:
-        teacher, student = build_teacher_student(cfg.model, cfg.image_size, num_classes, distill=cfg.lambda_d > 0,
-                                                 fusion=cfg.fusion, single_model=cfg.single_model,
-                                                 meta_dim=MetaEncoding.of(cfg).dim)
+        teacher, student = build_teacher_student(
+            cfg.model,
+            cfg.image_size,
+            num_classes,
+            distill=cfg.lambda_d > 0,
+            fusion=cfg.fusion,
+            single_model=cfg.single_model,
+            meta_dim=MetaEncoding.of(cfg).dim,
+        )
         return nn.ModuleDict({"teacher": teacher, "student": student})
     return nn.ModuleDict({"model": build_model(cfg.model, cfg.image_size, num_classes)})
 
@@ -82,8 +95,9 @@ class Predictor:
     meta: MetaFn  # the run's teacher input for a raw batch (lat, lon, doy)
 
     @classmethod
-    def from_state(cls, cfg: RunConfig, state: dict, task: TaskInfo, mean: tuple, std: tuple,
-                   device: str = "auto") -> Predictor:
+    def from_state(
+        cls, cfg: RunConfig, state: dict, task: TaskInfo, mean: tuple, std: tuple, device: str = "auto"
+    ) -> Predictor:
         """The networks of a run of ``cfg`` with the trained ``state``, on ``device``
         (:meth:`stssl.runs.Run.predictor` reads them from a finished run)."""
         dev = torch.device(check_device(device))
@@ -99,8 +113,9 @@ class Predictor:
         """``name``, or the reported network: the student of + ST-SSL, else the model."""
         return self.nets[network_name(self.cfg, name)]
 
-    def dataset_logits(self, dataset: MetaDataset, indices: np.ndarray, network: str | None = None,
-                       meta_fn: MetaFn | None = None) -> np.ndarray:
+    def dataset_logits(
+        self, dataset: MetaDataset, indices: np.ndarray, network: str | None = None, meta_fn: MetaFn | None = None
+    ) -> np.ndarray:
         """Logits on samples of a data set (the teacher: with ``meta_fn``, e.g. :attr:`meta`), as
         training evaluated them."""
         if network == "teacher" and meta_fn is None:
@@ -127,23 +142,35 @@ class Predictor:
     def check_size(self, pixels: np.ndarray) -> None:
         """Images (N x H x W x 3) at the run's image size, or a :class:`PredictError` saying so."""
         if tuple(pixels.shape[1:3]) != (self.cfg.image_size, self.cfg.image_size):
-            raise PredictError(f"images of {pixels.shape[1]} x {pixels.shape[2]} px, but the run was trained at "
-                               f"{self.cfg.image_size} px: resize them first (stssl.data.geo.resize)")
+            raise PredictError(
+                f"images of {pixels.shape[1]} x {pixels.shape[2]} px, but the run was trained at "
+                f"{self.cfg.image_size} px: resize them first (stssl.data.geo.resize)"
+            )
 
     def _as_dataset(self, images, meta: dict | None, network: str | None) -> MetaDataset:
         name = network_name(self.cfg, network)
         if name == "teacher" and meta is None:
             raise PredictError("the teacher predicts from the image and its metadata: pass meta={'lat', 'lon', 'doy'}")
         if name != "teacher" and meta is not None:
-            raise PredictError(f"the {name} sees only the image: pass no meta (the teacher takes it: "
-                               "network='teacher')")
+            raise PredictError(
+                f"the {name} sees only the image: pass no meta (the teacher takes it: network='teacher')"
+            )
         pixels = _uint8_nhwc(images)
         self.check_size(pixels)
         n = len(pixels)
         meta = meta or {}
         column = {k: np.asarray(meta.get(k, np.full(n, np.nan)), dtype=np.float32) for k in ("lat", "lon", "doy")}
-        return MetaDataset(pixels, np.zeros(n, np.int64), column["lat"], column["lon"], column["doy"],
-                           np.arange(n).astype(str), self.task, self.mean, self.std)
+        return MetaDataset(
+            pixels,
+            np.zeros(n, np.int64),
+            column["lat"],
+            column["lon"],
+            column["doy"],
+            np.arange(n).astype(str),
+            self.task,
+            self.mean,
+            self.std,
+        )
 
 
 def _uint8_nhwc(images) -> np.ndarray:
@@ -153,6 +180,8 @@ def _uint8_nhwc(images) -> np.ndarray:
         return (images.detach().float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
     arr = np.asarray(images)
     if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[-1] != 3:
-        raise PredictError(f"images must be uint8 N x H x W x 3 or a float tensor N x 3 x H x W in [0, 1], got "
-                         f"{arr.dtype} of shape {arr.shape}")
+        raise PredictError(
+            f"images must be uint8 N x H x W x 3 or a float tensor N x 3 x H x W in [0, 1], got "
+            f"{arr.dtype} of shape {arr.shape}"
+        )
     return arr

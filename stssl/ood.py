@@ -27,8 +27,8 @@ import pandas as pd
 import torch
 
 from stssl.data.geo import nearest_km
-from stssl.evaluate import MetaFn
 from stssl.encoders.season import DAYS_PER_CYCLE
+from stssl.evaluate import MetaFn
 from stssl.meta import PAPER_ENCODING, MetaEncoding, batch_meta
 
 MIN_DISTANCE_KM = 1000.0
@@ -45,9 +45,12 @@ OOD_LOCATIONS: tuple[tuple[str, float, float], ...] = (
 )
 
 
-def ood_locations(train_lat: np.ndarray, train_lon: np.ndarray,
-                  candidates: tuple[tuple[str, float, float], ...] = OOD_LOCATIONS,
-                  min_km: float = MIN_DISTANCE_KM) -> pd.DataFrame:
+def ood_locations(
+    train_lat: np.ndarray,
+    train_lon: np.ndarray,
+    candidates: tuple[tuple[str, float, float], ...] = OOD_LOCATIONS,
+    min_km: float = MIN_DISTANCE_KM,
+) -> pd.DataFrame:
     """The candidate places with ``nearest_km``, their distance to the nearest training sample;
     raises ``ValueError`` if any is closer than ``min_km``."""
     train_lat, train_lon = np.asarray(train_lat, dtype=np.float64), np.asarray(train_lon, dtype=np.float64)
@@ -57,8 +60,10 @@ def ood_locations(train_lat: np.ndarray, train_lon: np.ndarray,
     for place, lat, lon in candidates:
         nearest = float(nearest_km([lat], [lon], train_lat, train_lon)[0])
         if nearest < min_km:
-            raise ValueError(f"OOD location {place!r} ({lat}, {lon}) is only {nearest:.0f} km from a training "
-                             f"sample, less than min_km={min_km:.0f}: choose candidates outside the training region")
+            raise ValueError(
+                f"OOD location {place!r} ({lat}, {lon}) is only {nearest:.0f} km from a training "
+                f"sample, less than min_km={min_km:.0f}: choose candidates outside the training region"
+            )
         rows.append({"place": place, "lat": lat, "lon": lon, "nearest_km": nearest})
     return pd.DataFrame(rows)
 
@@ -80,8 +85,10 @@ def ood_days(train_doy: np.ndarray, n: int = 5) -> pd.DataFrame:
     days = np.arange(1, DAYS_PER_CYCLE + 1)
     to_train = day_distance(days[:, None], doy[None, :]).min(1)
     if (to_train > 0).sum() < n:
-        raise ValueError(f"only {(to_train > 0).sum()} days of year are absent from the training dates; "
-                         f"{n} out-of-distribution days were asked for")
+        raise ValueError(
+            f"only {(to_train > 0).sum()} days of year are absent from the training dates; "
+            f"{n} out-of-distribution days were asked for"
+        )
     score, picked = to_train.copy(), []
     for _ in range(n):
         i = int(np.argmax(score))  # first maximum: the earliest day among ties
@@ -90,8 +97,13 @@ def ood_days(train_doy: np.ndarray, n: int = 5) -> pd.DataFrame:
     return pd.DataFrame({"doy": days[picked], "nearest_days": to_train[picked]})
 
 
-def overwrite_meta(lat: float | None = None, lon: float | None = None, doy: float | None = None,
-                   components: str = "location+time", encoding: MetaEncoding = PAPER_ENCODING) -> MetaFn:
+def overwrite_meta(
+    lat: float | None = None,
+    lon: float | None = None,
+    doy: float | None = None,
+    components: str = "location+time",
+    encoding: MetaEncoding = PAPER_ENCODING,
+) -> MetaFn:
     """A ``meta_fn`` for :func:`stssl.evaluate.predict`: the teacher's real metadata input, with
     the given fields replaced by one fixed value for every sample (``None`` keeps the real one).
     ``components`` is what the run's teacher saw (``RunConfig.metadata``), ``encoding`` how
@@ -102,6 +114,8 @@ def overwrite_meta(lat: float | None = None, lon: float | None = None, doy: floa
 
     def meta_fn(raw: dict[str, torch.Tensor]) -> torch.Tensor:
         like = torch.as_tensor(raw["lat"], dtype=torch.float32)
-        return batch_meta({**raw, **{k: torch.full_like(like, float(v)) for k, v in fixed.items()}}, components, encoding)
+        return batch_meta(
+            {**raw, **{k: torch.full_like(like, float(v)) for k, v in fixed.items()}}, components, encoding
+        )
 
     return meta_fn

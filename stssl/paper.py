@@ -14,8 +14,14 @@ TABLE1: dict[str, tuple[float | None, float | None]] = {
 }
 
 DISPLAY_NAMES = {
-    "supervised": "Supervised only", "fixmatch": "FixMatch", "udal": "UDAL", "softmatch": "SoftMatch",
-    "freematch": "FreeMatch", "defixmatch": "DeFixMatch", "cap": "CAP", "cdmad": "CDMAD",
+    "supervised": "Supervised only",
+    "fixmatch": "FixMatch",
+    "udal": "UDAL",
+    "softmatch": "SoftMatch",
+    "freematch": "FreeMatch",
+    "defixmatch": "DeFixMatch",
+    "cap": "CAP",
+    "cdmad": "CDMAD",
 }
 
 # Table 2: ablations of FixMatch + ST-SSL, BigEarthNet 1 % labels, test mAP (%). Keyed by the

@@ -16,15 +16,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from stssl.config import RunConfig
+from stssl.cache import Run, find_run
+from stssl.config import RunConfig, run_data
 from stssl.core.files import write_atomic
 from stssl.data import registry
 from stssl.data.base import MetaDataset
 from stssl.data.folder import TABLE_SUFFIXES, UNLABELLED, images_source, source
 from stssl.data.packed import read_all, to_dataset
-from stssl.cache import Run, find_run
-from stssl.config import run_data
-from stssl.networks import Predictor, PredictError, network_name
+from stssl.networks import PredictError, Predictor, network_name
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")  # a folder without a table: these files
 
@@ -68,29 +67,38 @@ def read_inputs(source, cfg: RunConfig, data_root: str | None = None, need_meta:
             return _table_inputs(path.parent, path, cfg.image_size, options)
         if path.suffix.lower() in IMAGE_SUFFIXES:
             return _image_inputs(path.parent, [path.name], cfg.image_size, options, need_meta)
-        raise PredictError(f"{path} is neither a table ({', '.join(TABLE_SUFFIXES)}) nor an image "
-                           f"({', '.join(IMAGE_SUFFIXES)})")
+        raise PredictError(
+            f"{path} is neither a table ({', '.join(TABLE_SUFFIXES)}) nor an image ({', '.join(IMAGE_SUFFIXES)})"
+        )
     if path.is_dir():
         tables = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in TABLE_SUFFIXES)
         if len(tables) == 1:
             return _table_inputs(path, tables[0], cfg.image_size, options)
         if tables:
-            raise PredictError(f"{path} holds {len(tables)} tables ({', '.join(p.name for p in tables)}): give "
-                               "the one to read as the input")
-        images = sorted(p.relative_to(path).as_posix() for p in path.rglob("*")
-                        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            raise PredictError(
+                f"{path} holds {len(tables)} tables ({', '.join(p.name for p in tables)}): give "
+                "the one to read as the input"
+            )
+        images = sorted(
+            p.relative_to(path).as_posix()
+            for p in path.rglob("*")
+            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+        )
         if not images:
             raise PredictError(f"{path} holds no table and no image ({', '.join(IMAGE_SUFFIXES)})")
         return _image_inputs(path, images, cfg.image_size, options, need_meta)
     if str(source) in registry.names():
         return _dataset_inputs(str(source), cfg, data_root)
-    raise PredictError(f"no input {str(source)!r}: neither a file, a folder nor a data set name "
-                       f"({', '.join(registry.names())})")
+    raise PredictError(
+        f"no input {str(source)!r}: neither a file, a folder nor a data set name ({', '.join(registry.names())})"
+    )
 
 
 def _teacher_needs_meta(what: str) -> PredictError:
-    return PredictError(f"the teacher predicts from each image and its location and day, and {what} gives none: "
-                        "give a table of the folder data set (image, lat, lon, date) or ask for the student")
+    return PredictError(
+        f"the teacher predicts from each image and its location and day, and {what} gives none: "
+        "give a table of the folder data set (image, lat, lon, date) or ask for the student"
+    )
 
 
 def _table_inputs(root: Path, table: Path, size: int, options: dict) -> Inputs:
@@ -115,8 +123,7 @@ def _dataset_inputs(name: str, cfg: RunConfig, data_root: str | None) -> Inputs:
     if name == cfg.dataset:
         own = data_root is None or str(data_root) == str(cfg.data_root)
         data = run_data(cfg if own else dataclasses.replace(cfg, data_root=str(data_root)))
-        return Inputs(data.dataset, data.test, True, True, f"the test split of {name}",
-                      data.dataset if own else None)
+        return Inputs(data.dataset, data.test, True, True, f"the test split of {name}", data.dataset if own else None)
     spec = registry.get(name)
     if spec.needs_root and not data_root:
         raise PredictError(f"data set {name!r} needs --data-root (the folder it was downloaded to)")
@@ -135,8 +142,9 @@ def predictions(predictor: Predictor, inputs: Inputs, network: str | None = None
     ds, idx = inputs.dataset, np.asarray(inputs.indices)
     predictor.check_size(ds.pixels)
     # the input's pixels and metadata, normalised as the run's data set was (no copy of the pixels)
-    view = MetaDataset(ds.pixels, ds.labels, ds.lat, ds.lon, ds.doy, ds.ids, predictor.task,
-                       predictor.mean, predictor.std)
+    view = MetaDataset(
+        ds.pixels, ds.labels, ds.lat, ds.lon, ds.doy, ds.ids, predictor.task, predictor.mean, predictor.std
+    )
     probs = predictor.probabilities(predictor.dataset_logits(view, idx, name))
     classes = predictor.task.class_names
     columns: dict[str, object] = {"id": ds.ids[idx].astype(str)}
@@ -153,8 +161,14 @@ def predictions(predictor: Predictor, inputs: Inputs, network: str | None = None
     return pd.DataFrame(columns)
 
 
-def predict_input(run, source, network: str | None = None, device: str = "auto", data_root: str | None = None,
-                  batch_size: int | None = None) -> pd.DataFrame:
+def predict_input(
+    run,
+    source,
+    network: str | None = None,
+    device: str = "auto",
+    data_root: str | None = None,
+    batch_size: int | None = None,
+) -> pd.DataFrame:
     """:func:`predictions` of a finished run (a :class:`~stssl.runs.Run`, its folder or its key) on
     the images ``source`` names (:func:`read_inputs`); ``batch_size``: images per forward pass
     (default the run's ``eval_batch_size``)."""

@@ -38,8 +38,13 @@ def _finish(cfg: RunConfig, partial: RunFolder, progress: bool) -> None:
         shutil.rmtree(partial.path, ignore_errors=True)  # resuming would diverge again: nothing to keep
         raise
     metrics = module.final_metrics()
-    partial.write_result(metrics, module.history, module.ema_nets.state_dict(), module.data.dataset,
-                         environment(check_device(cfg.device), module.trainer.precision))
+    partial.write_result(
+        metrics,
+        module.history,
+        module.ema_nets.state_dict(),
+        module.data.dataset,
+        environment(check_device(cfg.device), module.trainer.precision),
+    )
 
 
 def get_run(cfg: RunConfig, root: Path | None = None, progress: bool = True, poll: float = 2.0) -> Run:
@@ -60,8 +65,12 @@ def get_run(cfg: RunConfig, root: Path | None = None, progress: bool = True, pol
             return load_run(final.path)
         if not waiting:
             owner = lock.owner()
-            print(f"waiting for run {final.key} ({cfg.describe()}): trained by "
-                  f"{owner.describe() if owner else 'another process'}", file=sys.stderr, flush=True)
+            print(
+                f"waiting for run {final.key} ({cfg.describe()}): trained by "
+                f"{owner.describe() if owner else 'another process'}",
+                file=sys.stderr,
+                flush=True,
+            )
             waiting = True
         time.sleep(poll)
     try:
@@ -94,8 +103,9 @@ def _train_in_worker(cfg: RunConfig, root: Path | None, threads: int) -> Path:
     return get_run(cfg, root, progress=False).path
 
 
-def get_runs(cfgs: list[RunConfig], root: Path | None = None, progress: bool = True,
-             workers: int | None = None) -> list[Run]:
+def get_runs(
+    cfgs: list[RunConfig], root: Path | None = None, progress: bool = True, workers: int | None = None
+) -> list[Run]:
     """Several runs in order, with one progress bar over them. Cached ones are read, not trained;
     the missing ones are trained ``workers`` at a time (default :func:`default_workers`), each in
     its own process with an equal share of the cores. A run is the same whichever process trains it.

@@ -27,10 +27,9 @@ from pathlib import Path
 
 import submitit
 
+from stssl.cache import RunFolder, load_run, run_folder, runs_root
 from stssl.config import RunConfig, distinct, resolve
 from stssl.core.devices import usable_cores
-
-from stssl.cache import RunFolder, load_run, run_folder, runs_root
 from stssl.runs import get_run
 
 BENCHMARK_STEP_SECONDS = Path(__file__).resolve().parents[1] / "benchmarks" / "step-seconds.json"
@@ -55,7 +54,8 @@ def measured_step_seconds(root: Path | None = None) -> dict[tuple[str, str, str]
             continue
         steps = max(1, int(run.metrics["steps_done"]))
         seen.setdefault((run.config.profile, run.config.dataset, _kind(run.config)), []).append(
-            run.metrics["train_seconds"] / steps)
+            run.metrics["train_seconds"] / steps
+        )
     return {k: statistics.median(v) for k, v in seen.items()}
 
 
@@ -103,15 +103,26 @@ def plan(cfgs: list[RunConfig], root: Path | None = None, step_seconds: float | 
 def describe(cfg: RunConfig) -> str:
     """``cfg.describe()`` plus the settings that set it apart from its method's plain run in the
     profile (an ablation, a context strength, a split), so every line of a plan is a different run."""
-    base = resolve(cfg.profile, dataset=cfg.dataset, algo=cfg.algo, st=cfg.st, seed=cfg.seed,
-                   data_root=cfg.data_root, label_fraction=cfg.label_fraction, num_labels=cfg.num_labels)
-    extras = [f"{f.name}={getattr(cfg, f.name)}" for f in dataclasses.fields(cfg)
-              if f.name not in ("device",) and getattr(cfg, f.name) != getattr(base, f.name)]
+    base = resolve(
+        cfg.profile,
+        dataset=cfg.dataset,
+        algo=cfg.algo,
+        st=cfg.st,
+        seed=cfg.seed,
+        data_root=cfg.data_root,
+        label_fraction=cfg.label_fraction,
+        num_labels=cfg.num_labels,
+    )
+    extras = [
+        f"{f.name}={getattr(cfg, f.name)}"
+        for f in dataclasses.fields(cfg)
+        if f.name not in ("device",) and getattr(cfg, f.name) != getattr(base, f.name)
+    ]
     return cfg.describe() + (f" [{', '.join(extras)}]" if extras else "")
 
 
 def format_duration(seconds: float | None) -> str:
-    """"1:02:03"-style hours, minutes and seconds; "?" when unknown."""
+    """ "1:02:03"-style hours, minutes and seconds; "?" when unknown."""
     if seconds is None:
         return "?"
     seconds = int(round(seconds))
@@ -123,18 +134,23 @@ def format_plan(planned: list[Planned], slots: int = 1) -> str:
     lines = [f"{'status':9} {'key':12}  {'steps':>13}  {'est.':>8}  run"]
     for p in planned:
         steps = f"{p.step}/{p.cfg.steps}" if p.status in ("partial", "locked") else str(p.cfg.steps)
-        lines.append(f"{p.status:9} {p.cfg.key():12}  {steps:>13}  {format_duration(p.seconds_left):>8}  {describe(p.cfg)}")
+        lines.append(
+            f"{p.status:9} {p.cfg.key():12}  {steps:>13}  {format_duration(p.seconds_left):>8}  {describe(p.cfg)}"
+        )
     counts = {s: sum(p.status == s for p in planned) for s in ("finished", "partial", "locked", "missing", "damaged")}
     todo = [p for p in planned if p.status != "finished"]
     unknown = sum(p.seconds_left is None for p in todo)
     total = sum(p.seconds_left or 0 for p in todo)
-    summary = (f"{len(planned)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-               + f"; to train: {len(todo)}")
+    summary = (
+        f"{len(planned)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + f"; to train: {len(todo)}"
+    )
     if len(todo) > unknown:
         summary += f", about {format_duration(total / max(1, slots))} on {slots} worker(s)"
     if unknown:
-        summary += (f"{' plus' if len(todo) > unknown else ','} {unknown} run(s) with no measured step time "
-                    "(give --step-seconds, or finish one run of that kind first)")
+        summary += (
+            f"{' plus' if len(todo) > unknown else ','} {unknown} run(s) with no measured step time "
+            "(give --step-seconds, or finish one run of that kind first)"
+        )
     return "\n".join(lines + [summary])
 
 
@@ -174,8 +190,10 @@ class Board:
         else:
             left = [p.seconds_left for p in self.planned if p.status != "finished"]
             eta = sum(left) / max(1, self.slots) if left and None not in left else None
-        head = (f"{self.title}: {done}/{total} done, {len(running)} running, {failed} failed, {queued} queued; "
-                f"elapsed {format_duration(elapsed)}, ETA {format_duration(eta)}")
+        head = (
+            f"{self.title}: {done}/{total} done, {len(running)} running, {failed} failed, {queued} queued; "
+            f"elapsed {format_duration(elapsed)}, ETA {format_duration(eta)}"
+        )
         return "\n".join([head] + lines)
 
     def show(self, text: str, force: bool = False) -> None:
@@ -239,8 +257,9 @@ class LocalExecutor:
                 log = logs_dir(root) / f"{cfg.dataset}-{cfg.key()}.log"
                 cmd = [sys.executable, "-m", "stssl", "train", "--config", str(_config_file(cfg, root)), "--quiet"]
                 handle = open(log, "a")
-                proc = subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                        env=self._env(slot, root))
+                proc = subprocess.Popen(
+                    cmd, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self._env(slot, root)
+                )
                 running[slot] = (cfg, proc, handle, log)
             for slot, (cfg, proc, handle, log) in list(running.items()):
                 if proc.poll() is None:
@@ -253,14 +272,17 @@ class LocalExecutor:
                     board.note(f"done    {describe(cfg)}")
                 elif _finished_anyway(cfg, root):
                     done += 1
-                    board.note(f"done    {describe(cfg)}; its process then exited with {proc.returncode} "
-                               f"({_last_line(log)}), the run is complete")
+                    board.note(
+                        f"done    {describe(cfg)}; its process then exited with {proc.returncode} "
+                        f"({_last_line(log)}), the run is complete"
+                    )
                 else:
                     last = _last_line(log)
                     failures.append(f"FAILED  {describe(cfg)} (exit {proc.returncode}): {last}\n        log: {log}")
                     board.note(failures[-1])
-            board.show(board.render({s: r[0] for s, r in running.items()}, board.finished_before + done,
-                                    len(failures), root))
+            board.show(
+                board.render({s: r[0] for s, r in running.items()}, board.finished_before + done, len(failures), root)
+            )
             if running:
                 time.sleep(poll)
         return failures
@@ -274,7 +296,7 @@ def _finished_anyway(cfg: RunConfig, root: Path | None) -> bool:
 
 
 def _last_line(log: Path) -> str:
-    lines = [l for l in log.read_text(errors="replace").splitlines() if l.strip()] if log.exists() else []
+    lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()] if log.exists() else []
     return lines[-1][:300] if lines else "(no output)"
 
 
@@ -305,17 +327,21 @@ class SlurmExecutor:
 
     def run(self, todo: list[RunConfig], board: Board, root: Path | None = None, poll: float = 5.0) -> list[str]:
         executor = submitit.AutoExecutor(folder=logs_dir(root) / "slurm" / "%j", cluster=self.cluster)
-        params = dict(timeout_min=self.time_min, cpus_per_task=self.cpus_per_job,
-                      slurm_array_parallelism=self.array_parallelism)
+        params = dict(
+            timeout_min=self.time_min, cpus_per_task=self.cpus_per_job, slurm_array_parallelism=self.array_parallelism
+        )
         if self.cluster != "local":
-            params.update(gpus_per_node=self.gpus_per_job, slurm_partition=self.partition,
-                          slurm_additional_parameters=self.sbatch)
+            params.update(
+                gpus_per_node=self.gpus_per_job, slurm_partition=self.partition, slurm_additional_parameters=self.sbatch
+            )
         executor.update_parameters(**{k: v for k, v in params.items() if v is not None})
         if root is not None:
             os.environ["STSSL_RUNS"] = str(root)  # the jobs inherit this process's environment
         jobs = executor.map_array(TrainRun(), [dataclasses.asdict(c) for c in todo])
-        board.note(f"submitted {len(jobs)} job(s): {', '.join(j.job_id for j in jobs[:3])}"
-                   f"{' ...' if len(jobs) > 3 else ''}; logs in {logs_dir(root) / 'slurm'}")
+        board.note(
+            f"submitted {len(jobs)} job(s): {', '.join(j.job_id for j in jobs[:3])}"
+            f"{' ...' if len(jobs) > 3 else ''}; logs in {logs_dir(root) / 'slurm'}"
+        )
         failures, pending, done = [], dict(zip(jobs, todo)), 0
         while pending:
             for job, cfg in list(pending.items()):
@@ -331,8 +357,10 @@ class SlurmExecutor:
                         done += 1
                         board.note(f"done    {describe(cfg)}; its job {job.job_id} then failed, the run is complete")
                         continue
-                    failures.append(f"FAILED  {describe(cfg)} (job {job.job_id}): {str(err).strip().splitlines()[-1][:300]}"
-                                    f"\n        log: {job.paths.stderr}")
+                    failures.append(
+                        f"FAILED  {describe(cfg)} (job {job.job_id}): {str(err).strip().splitlines()[-1][:300]}"
+                        f"\n        log: {job.paths.stderr}"
+                    )
                     board.note(failures[-1])
             running = {f"job {j.job_id}": c for j, c in pending.items() if run_folder(c, root).status() == "locked"}
             board.show(board.render(running, board.finished_before + done, len(failures), root))
@@ -346,8 +374,10 @@ def sweep(cfgs: list[RunConfig], executor, root: Path | None = None, step_second
     planned = plan(cfgs, root, step_seconds)
     board = Board(planned, len(executor.slots))
     todo = [p.cfg for p in planned if p.status != "finished"]
-    board.note(f"sweep: {len(planned)} runs, {len(planned) - len(todo)} already finished, {len(todo)} to train "
-               f"on {len(executor.slots)} {type(executor).__name__.removesuffix('Executor').lower()} worker(s)")
+    board.note(
+        f"sweep: {len(planned)} runs, {len(planned) - len(todo)} already finished, {len(todo)} to train "
+        f"on {len(executor.slots)} {type(executor).__name__.removesuffix('Executor').lower()} worker(s)"
+    )
     if not todo:
         return []
     failures = executor.run(todo, board, root)

@@ -8,15 +8,17 @@ import torch.nn.functional as F
 
 from stssl.algorithms import TaskContext, build_algorithm
 from stssl.algorithms.steps import STStep, Views
-from stssl.config import resolve
+from stssl.config import resolve, run_data
 from stssl.meta import batch_meta, encode_meta
 from stssl.models import ViTSize, build_teacher_student
-from stssl.config import run_data
 from stssl.training import SSLModule, train
 
 TINY = ViTSize(16, 1, 2, 8, mlp_ratio=2.0)
-RAW = {"lat": torch.tensor([38.7, 53.3, 60.2]), "lon": torch.tensor([-9.1, -6.3, 24.9]),
-       "doy": torch.tensor([15.0, 200.0, 300.0])}
+RAW = {
+    "lat": torch.tensor([38.7, 53.3, 60.2]),
+    "lon": torch.tensor([-9.1, -6.3, 24.9]),
+    "doy": torch.tensor([15.0, 200.0, 300.0]),
+}
 
 
 def _sequence_lengths(net) -> list[int]:
@@ -84,10 +86,17 @@ def test_single_model_is_one_network_in_two_roles():
 
 def _views() -> Views:
     g = torch.Generator().manual_seed(1)
-    meta = encode_meta(torch.rand(6, generator=g) * 20 + 40, torch.rand(6, generator=g) * 20, torch.rand(6, generator=g) * 365)
-    return Views(x_lb=torch.randn(2, 3, 16, 16, generator=g), y_lb=(torch.rand(2, 4, generator=g) > 0.5).float(),
-                 meta_lb=meta[:2], x_w=torch.randn(4, 3, 16, 16, generator=g), x_s=torch.randn(4, 3, 16, 16, generator=g),
-                 meta_u=meta[2:])
+    meta = encode_meta(
+        torch.rand(6, generator=g) * 20 + 40, torch.rand(6, generator=g) * 20, torch.rand(6, generator=g) * 365
+    )
+    return Views(
+        x_lb=torch.randn(2, 3, 16, 16, generator=g),
+        y_lb=(torch.rand(2, 4, generator=g) > 0.5).float(),
+        meta_lb=meta[:2],
+        x_w=torch.randn(4, 3, 16, 16, generator=g),
+        x_s=torch.randn(4, 3, 16, 16, generator=g),
+        meta_u=meta[2:],
+    )
 
 
 def _step_and_grads(target="meta", stop_gradient=True, lambda_d=1.0):
@@ -146,7 +155,9 @@ def test_table2_rows_share_table1_runs_and_the_notebook_runs(tmp_path):
     assert rows["a"] == [c for c in table1.configs("smoke", seeds=2, algo="fixmatch") if c.st]
     assert rows["k"] == rows["a"]  # the smoke profile's lambda_D is 0.1: row k is row a, trained once
     with_steps = table2.rows("smoke", seeds=1, config={"steps": 10})
-    assert with_steps["a"] == [c for c in table1.configs("smoke", seeds=1, algo="fixmatch", config={"steps": 10}) if c.st]
+    assert with_steps["a"] == [
+        c for c in table1.configs("smoke", seeds=1, algo="fixmatch", config={"steps": 10}) if c.st
+    ]
     assert with_steps["f"][0].steps == 10 and with_steps["f"][0].lambda_d == 0.0
     assert len(table2.configs("smoke", seeds=2)) == 2 * (len(rows) - 1)
     assert {c.dataset for c in table2.configs("paper", data_root="/data")} == {"bigearthnet"}
@@ -154,9 +165,18 @@ def test_table2_rows_share_table1_runs_and_the_notebook_runs(tmp_path):
         table2.rows(only=["z"])
     notebooks = Path(__file__).resolve().parents[1] / "notebooks"
     out = tmp_path / "table2.ipynb"
-    pm.execute_notebook(str(notebooks / "table2.ipynb"), str(out), parameters={"profile": "smoke", "seeds": 1},
-                        cwd=str(notebooks), progress_bar=False)
-    text = "\n".join(str(o.get("data", o.get("text", ""))) for c in nbformat.read(out, as_version=4).cells
-                     if c.cell_type == "code" for o in c.outputs)
+    pm.execute_notebook(
+        str(notebooks / "table2.ipynb"),
+        str(out),
+        parameters={"profile": "smoke", "seeds": 1},
+        cwd=str(notebooks),
+        progress_bar=False,
+    )
+    text = "\n".join(
+        str(o.get("data", o.get("text", "")))
+        for c in nbformat.read(out, as_version=4).cells
+        if c.cell_type == "code"
+        for o in c.outputs
+    )
     for expected in ("late fusion", "single model", "46.12", "42.89", "(= row a)", "of 11 rows"):
         assert expected in text

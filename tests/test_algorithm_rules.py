@@ -43,21 +43,20 @@ def logits_of(probs):
     return torch.tensor([[logit(p) for p in row] for row in probs], dtype=torch.float32)
 
 
-P_WEAK = [[0.01, 0.60, 0.90, 0.04],
-          [0.50, 0.06, 0.97, 0.99],
-          [0.20, 0.80, 0.03, 0.30]]
+P_WEAK = [[0.01, 0.60, 0.90, 0.04], [0.50, 0.06, 0.97, 0.99], [0.20, 0.80, 0.03, 0.30]]
 
 
 # ----- DeFixMatch -------------------------------------------------------------------------
+
 
 def test_defixmatch_multilabel_anti_term_and_averaged_supervision():
     algo = build_algorithm("defixmatch", ML, lambda_u=0.5)
     lb_weak = [[0.9, 0.02, 0.5, 0.8]]  # -> targets 1,0,1,1; mask [.05,.7]: 1,1,0,1
     pl = algo.pseudo_label(logits_of(P_WEAK), 0.0, lb_logits=logits_of(lb_weak))
-    assert torch.equal(pl.lb_targets, torch.tensor([[1., 0, 1, 1]]))
-    assert torch.equal(pl.lb_weights, torch.tensor([[1., 1, 0, 1]]))
-    assert torch.equal(pl.weights, torch.tensor([[1., 0, 1, 1], [0, 0, 1, 1], [0, 1, 1, 0]]))  # 0.06 > 0.05
-    y = [[1., 0, 0, 1]]
+    assert torch.equal(pl.lb_targets, torch.tensor([[1.0, 0, 1, 1]]))
+    assert torch.equal(pl.lb_weights, torch.tensor([[1.0, 1, 0, 1]]))
+    assert torch.equal(pl.weights, torch.tensor([[1.0, 0, 1, 1], [0, 0, 1, 1], [0, 1, 1, 0]]))  # 0.06 > 0.05
+    y = [[1.0, 0, 0, 1]]
     z_lb, z_lb_s = [[0.5, -1.0, 0.0, 2.0]], [[1.0, 0.0, -2.0, 0.5]]
     z = Logits(lb=torch.tensor(z_lb), s=torch.zeros(3, 4), lb_s=torch.tensor(z_lb_s))
     terms = algo.losses(z, torch.tensor(y), pl, 0.0)
@@ -83,32 +82,47 @@ def test_defixmatch_single_label():
 
 # ----- UDAL -------------------------------------------------------------------------------
 
+
 def test_udal_multilabel_tempered_adjustment_state_and_student_distribution():
     algo = build_algorithm("udal", ML)
     progress = 0.5
-    f = 1 - 0.5 * progress ** 2  # 0.875
-    target = [p ** f / (p ** f + (1 - p) ** f) for p in PRIOR]
+    f = 1 - 0.5 * progress**2  # 0.875
+    target = [p**f / (p**f + (1 - p) ** f) for p in PRIOR]
     # supervised: logits shifted by log(pi / target)
-    y, z = [1., 0, 0, 1], [0.3, -0.2, 1.0, 0.0]
+    y, z = [1.0, 0, 0, 1], [0.3, -0.2, 1.0, 0.0]
     sup = sum(bce(z[c] + math.log(PRIOR[c]) - math.log(target[c] + 1e-9), y[c]) for c in range(4)) / 4
     assert algo.supervised_loss(torch.tensor([z]), torch.tensor([y]), progress).item() == pytest.approx(sup, rel=1e-5)
     # p_model starts at the first batch mean, then EMA; symmetric 0.95 mask
     pl = algo.pseudo_label(logits_of(P_WEAK), progress)
     mean1 = [sum(r[c] for r in P_WEAK) / 3 for c in range(4)]
     assert algo.p_model.tolist() == pytest.approx(mean1, rel=1e-5)
-    assert torch.equal(pl.weights, torch.tensor([[1., 0, 0, 1], [0, 0, 1, 1], [0, 0, 1, 0]]))
-    assert torch.equal(pl.targets, torch.tensor([[0., 1, 1, 0], [1, 0, 1, 1], [0, 1, 0, 0]]))
+    assert torch.equal(pl.weights, torch.tensor([[1.0, 0, 0, 1], [0, 0, 1, 1], [0, 0, 1, 0]]))
+    assert torch.equal(pl.targets, torch.tensor([[0.0, 1, 1, 0], [1, 0, 1, 1], [0, 1, 0, 0]]))
     second = [[0.5] * 4, [0.7] * 4, [0.9] * 4]
     algo.pseudo_label(logits_of(second), progress)
     p_model = [M * mean1[c] + (1 - M) * 0.7 for c in range(4)]
     assert algo.p_model.tolist() == pytest.approx(p_model, rel=1e-5)
     # unlabelled: strong logits 0 shifted by log(p_model / target), weighted, mean over 12
-    expected = sum(pl.weights[i, c].item() * bce(math.log(p_model[c]) - math.log(target[c] + 1e-9), pl.targets[i, c].item())
-                   for i in range(3) for c in range(4)) / 12
-    assert algo.unsupervised_loss(torch.zeros(3, 4), pl, progress, "teacher").item() == pytest.approx(expected, rel=1e-5)
+    expected = (
+        sum(
+            pl.weights[i, c].item() * bce(math.log(p_model[c]) - math.log(target[c] + 1e-9), pl.targets[i, c].item())
+            for i in range(3)
+            for c in range(4)
+        )
+        / 12
+    )
+    assert algo.unsupervised_loss(torch.zeros(3, 4), pl, progress, "teacher").item() == pytest.approx(
+        expected, rel=1e-5
+    )
     # the student adjusts with its own p_model, from its strong probabilities (sigmoid 0 = 0.5)
-    student = sum(pl.weights[i, c].item() * bce(math.log(0.5) - math.log(target[c] + 1e-9), pl.targets[i, c].item())
-                  for i in range(3) for c in range(4)) / 12
+    student = (
+        sum(
+            pl.weights[i, c].item() * bce(math.log(0.5) - math.log(target[c] + 1e-9), pl.targets[i, c].item())
+            for i in range(3)
+            for c in range(4)
+        )
+        / 12
+    )
     assert algo.unsupervised_loss(torch.zeros(3, 4), pl, progress, "student").item() == pytest.approx(student, rel=1e-5)
     assert algo.p_model_student.tolist() == pytest.approx([0.5] * 4)
     assert algo.p_model.tolist() == pytest.approx(p_model, rel=1e-5)  # untouched by the student
@@ -116,18 +130,21 @@ def test_udal_multilabel_tempered_adjustment_state_and_student_distribution():
 
 def test_udal_single_label_target_and_absent_class_stays_finite():
     algo = build_algorithm("udal", SL)
-    f = 1 - 0.5 * 1.0 ** 2
-    pf = [p ** f for p in (0.5, 0.3, 0.2)]
+    f = 1 - 0.5 * 1.0**2
+    pf = [p**f for p in (0.5, 0.3, 0.2)]
     target = [v / sum(pf) for v in pf]
     z = [0.0, 1.0, -1.0]
     shifted = [z[c] + math.log((0.5, 0.3, 0.2)[c]) - math.log(target[c] + 1e-9) for c in range(3)]
-    assert algo.supervised_loss(torch.tensor([z]), torch.tensor([1]), 1.0).item() == pytest.approx(ce(shifted, 1), rel=1e-5)
+    assert algo.supervised_loss(torch.tensor([z]), torch.tensor([1]), 1.0).item() == pytest.approx(
+        ce(shifted, 1), rel=1e-5
+    )
     empty = build_algorithm("udal", TaskContext(True, 2, label_prior=torch.tensor([0.0, 0.5]), momentum=M))
-    loss = empty.supervised_loss(torch.zeros(2, 2), torch.tensor([[0., 1], [0, 0]]), 0.3)
+    loss = empty.supervised_loss(torch.zeros(2, 2), torch.tensor([[0.0, 1], [0, 0]]), 0.3)
     assert torch.isfinite(loss)
 
 
 # ----- SoftMatch --------------------------------------------------------------------------
+
 
 def test_softmatch_multilabel_alignment_gaussian_weights_and_state():
     algo = build_algorithm("softmatch", ML, n_sigma=2.0)
@@ -150,9 +167,9 @@ def test_softmatch_multilabel_alignment_gaussian_weights_and_state():
         var.append(M * 1.0 + (1 - M) * v)
     assert algo.mu.tolist() == pytest.approx(mu, rel=1e-5)
     assert algo.var.tolist() == pytest.approx(var, rel=1e-5)
-    w = [[math.exp(-min(conf[i][c] - mu[c], 0) ** 2 / (2 * var[c] / 4)) for c in range(4)] for i in range(3)]
+    w = [[math.exp(-(min(conf[i][c] - mu[c], 0) ** 2) / (2 * var[c] / 4)) for c in range(4)] for i in range(3)]
     assert pl.weights.tolist() == [pytest.approx(r, rel=1e-5) for r in w]
-    assert torch.equal(pl.targets, torch.tensor([[0., 1, 1, 0], [1, 0, 1, 1], [0, 1, 0, 0]]))  # un-aligned
+    assert torch.equal(pl.targets, torch.tensor([[0.0, 1, 1, 0], [1, 0, 1, 1], [0, 1, 0, 0]]))  # un-aligned
     loss = sum(w[i][c] * math.log(2) for i in range(3) for c in range(4)) / 12
     assert algo.unsupervised_loss(torch.zeros(3, 4), pl).item() == pytest.approx(loss, rel=1e-5)
 
@@ -173,7 +190,7 @@ def test_softmatch_single_label_uniform_target_weights_raw_argmax_targets():
     mu = M / 3 + (1 - M) * m
     var = M * 1.0 + (1 - M) * sum((x - m) ** 2 for x in conf)  # unbiased over 2 samples
     assert algo.mu.item() == pytest.approx(mu, rel=1e-5) and algo.var.item() == pytest.approx(var, rel=1e-5)
-    w = [math.exp(-min(c - mu, 0) ** 2 / (2 * var / 4)) for c in conf]
+    w = [math.exp(-(min(c - mu, 0) ** 2) / (2 * var / 4)) for c in conf]
     assert pl.weights.tolist() == pytest.approx(w, rel=1e-5)
     # the alignment moves sample 0 to class 1 (.56 vs .22), but the targets are the raw argmax
     assert [max(range(3), key=lambda c: a[c]) for a in al] == [1, 0]
@@ -181,6 +198,7 @@ def test_softmatch_single_label_uniform_target_weights_raw_argmax_targets():
 
 
 # ----- FreeMatch --------------------------------------------------------------------------
+
 
 def test_freematch_multilabel_adaptive_mask_state_and_fairness():
     algo = build_algorithm("freematch", ML, lambda_e=0.001, warmup=0.1)
@@ -203,7 +221,7 @@ def test_freematch_multilabel_adaptive_mask_state_and_fairness():
     assert pl.weights.tolist() == mask
     # fairness on strong logits: classes with no masked entry are left out, not NaN
     q = [[0.7, 0.2, 0.6, 0.4], [0.3, 0.9, 0.8, 0.1], [0.6, 0.5, 0.2, 0.7]]
-    m = [[1., 0, 0, 0], [1, 0, 1, 0], [1, 0, 1, 0]]  # class 1 and 3: none masked
+    m = [[1.0, 0, 0, 0], [1, 0, 1, 0], [1, 0, 1, 0]]  # class 1 and 3: none masked
     loss = algo.fairness_loss(logits_of(q), torch.tensor(m))
     expected = 0.0
     for c in (0, 2):
@@ -239,6 +257,7 @@ def test_freematch_single_label_self_adaptive_threshold():
 
 # ----- CAP --------------------------------------------------------------------------------
 
+
 def test_cap_queue_quantile_thresholds_and_asl():
     ctx = TaskContext(True, 2, label_prior=torch.tensor([0.5, 0.25]), batch_ulb=2, momentum=M)
     algo = build_algorithm("cap", ctx, queue_size=4, pos_per=0.5, neg_per=1.0)
@@ -260,16 +279,23 @@ def test_cap_queue_quantile_thresholds_and_asl():
     got = asymmetric_loss(torch.tensor([0.5, 1.0]), torch.tensor([1.0, 0.0]))
     assert got.tolist() == pytest.approx(expected, rel=1e-5)
     # unsupervised: sum(mask * ASL) / sum(mask)
-    unsup = algo.unsupervised_loss(torch.tensor([[0.5, 1.0]]), PseudoLabels(torch.tensor([[1.0, 0.0]]), torch.tensor([[1.0, 0.0]])))
+    unsup = algo.unsupervised_loss(
+        torch.tensor([[0.5, 1.0]]), PseudoLabels(torch.tensor([[1.0, 0.0]]), torch.tensor([[1.0, 0.0]]))
+    )
     assert unsup.item() == pytest.approx(expected[0], rel=1e-5)
 
 
 def test_cap_default_queue_is_the_papers_143_steps():
-    assert build_algorithm("cap", TaskContext(True, 2, label_prior=torch.tensor([.5, .5]), batch_ulb=448)).queue.shape == (64000, 2)
-    assert build_algorithm("cap", TaskContext(True, 2, label_prior=torch.tensor([.5, .5]), batch_ulb=48)).queue.shape == (6857, 2)
+    assert build_algorithm(
+        "cap", TaskContext(True, 2, label_prior=torch.tensor([0.5, 0.5]), batch_ulb=448)
+    ).queue.shape == (64000, 2)
+    assert build_algorithm(
+        "cap", TaskContext(True, 2, label_prior=torch.tensor([0.5, 0.5]), batch_ulb=48)
+    ).queue.shape == (6857, 2)
 
 
 # ----- CDMAD ------------------------------------------------------------------------------
+
 
 def test_cdmad_bias_soft_targets_mask_and_evaluation_shift():
     algo = build_algorithm("cdmad", ML, debias_start=0.25)

@@ -19,13 +19,11 @@ ML, SL = TaskContext(multilabel=True, num_classes=4), TaskContext(multilabel=Fal
 
 def test_fixmatch_multilabel_targets_mask_and_loss():
     # 3 samples x 4 classes of weak probabilities, thresholds [0.05, 0.7]
-    p = torch.tensor([[0.01, 0.60, 0.90, 0.04],
-                      [0.50, 0.06, 0.70, 0.99],
-                      [0.20, 0.80, 0.03, 0.30]])
+    p = torch.tensor([[0.01, 0.60, 0.90, 0.04], [0.50, 0.06, 0.70, 0.99], [0.20, 0.80, 0.03, 0.30]])
     algo = FixMatch(ML)
     pl = algo.pseudo_label(torch.log(p / (1 - p)), progress=0.0)
-    assert torch.equal(pl.targets, torch.tensor([[0., 1, 1, 0], [1, 0, 1, 1], [0, 1, 0, 0]]))
-    assert torch.equal(pl.weights, torch.tensor([[1., 0, 1, 1], [0, 0, 1, 1], [0, 1, 1, 0]]))
+    assert torch.equal(pl.targets, torch.tensor([[0.0, 1, 1, 0], [1, 0, 1, 1], [0, 1, 0, 0]]))
+    assert torch.equal(pl.weights, torch.tensor([[1.0, 0, 1, 1], [0, 0, 1, 1], [0, 1, 1, 0]]))
     # strong logits all 0 -> BCE = log 2 per entry; 7 of 12 entries pass; mean over all 12
     loss = algo.unsupervised_loss(torch.zeros(3, 4), pl)
     assert loss.item() == pytest.approx(7 / 12 * math.log(2), rel=1e-6)
@@ -72,11 +70,17 @@ def test_distillation_losses():
 
 
 def test_registry_errors_name_the_valid_algorithms():
-    with pytest.raises(ValueError, match=r"unknown algorithm 'nope'; valid: supervised, fixmatch, defixmatch, "
-                                         r"udal, softmatch, freematch, cap, cdmad$"):
+    with pytest.raises(
+        ValueError,
+        match=r"unknown algorithm 'nope'; valid: supervised, fixmatch, defixmatch, "
+        r"udal, softmatch, freematch, cap, cdmad$",
+    ):
         check_algorithm("nope")
-    with pytest.raises(ValueError, match=r"cap is multi-label only; valid for single-label data: supervised, "
-                                         r"fixmatch, defixmatch, udal, softmatch, freematch, cdmad$"):
+    with pytest.raises(
+        ValueError,
+        match=r"cap is multi-label only; valid for single-label data: supervised, "
+        r"fixmatch, defixmatch, udal, softmatch, freematch, cdmad$",
+    ):
         check_algorithm("cap", multilabel=False)
     with pytest.raises(ValueError, match=r"unknown parameter\(s\) tau for fixmatch; valid: threshold$"):
         build_algorithm("fixmatch", ML, tau=0.9)
@@ -90,9 +94,13 @@ TINY = ViTSize(embed_dim=16, depth=1, num_heads=2, patch_size=8)
 def _views(b_l=4, b_u=6, classes=5, seed=0):
     g = torch.Generator().manual_seed(seed)
     return Views(
-        x_lb=torch.randn(b_l, 3, 16, 16, generator=g), y_lb=(torch.rand(b_l, classes, generator=g) < 0.4).float(),
-        meta_lb=torch.rand(b_l, 4, generator=g), x_w=torch.randn(b_u, 3, 16, 16, generator=g),
-        x_s=torch.randn(b_u, 3, 16, 16, generator=g), meta_u=torch.rand(b_u, 4, generator=g))
+        x_lb=torch.randn(b_l, 3, 16, 16, generator=g),
+        y_lb=(torch.rand(b_l, classes, generator=g) < 0.4).float(),
+        meta_lb=torch.rand(b_l, 4, generator=g),
+        x_w=torch.randn(b_u, 3, 16, 16, generator=g),
+        x_s=torch.randn(b_u, 3, 16, 16, generator=g),
+        meta_u=torch.rand(b_u, 4, generator=g),
+    )
 
 
 def _grads(module):
@@ -129,7 +137,8 @@ def test_teacher_back_propagated_early_gives_the_same_gradients(stop_gradient, b
     step = STStep(algo, lambda_d=0.5, stop_gradient=stop_gradient)
     teacher_grads_at_student_forward = []
     student.register_forward_pre_hook(
-        lambda m, args: teacher_grads_at_student_forward.append(teacher.head.weight.grad is not None))
+        lambda m, args: teacher_grads_at_student_forward.append(teacher.head.weight.grad is not None)
+    )
     results, grads = {}, {}
     for early in (False, True):
         nets.zero_grad(set_to_none=True)
@@ -168,13 +177,17 @@ def test_student_gets_no_metadata_and_consumes_the_teachers_targets():
     # targets and mask come from the teacher's weak logits
     with torch.no_grad():
         b_l, b_u = len(v.x_lb), len(v.x_w)
-        zt_w = teacher(torch.cat([v.x_lb, v.x_w, v.x_s]), torch.cat([v.meta_lb, v.meta_u, v.meta_u])).logits[b_l:b_l + b_u]
+        zt_w = teacher(torch.cat([v.x_lb, v.x_w, v.x_s]), torch.cat([v.meta_lb, v.meta_u, v.meta_u])).logits[
+            b_l : b_l + b_u
+        ]
         expected = algo.pseudo_label(zt_w, 0.0)
         zs_s = student(torch.cat([v.x_lb, v.x_s])).logits[b_l:]
     assert torch.equal(res.pseudo.targets, expected.targets) and torch.equal(res.pseudo.weights, expected.weights)
     assert res.pseudo.weights.sum() > 0
     # the student's unsupervised loss is computed with exactly those targets and weights
-    assert res.logs["student_loss_unsup"].item() == pytest.approx(algo.unsupervised_loss(zs_s, expected).item(), rel=1e-5)
+    assert res.logs["student_loss_unsup"].item() == pytest.approx(
+        algo.unsupervised_loss(zs_s, expected).item(), rel=1e-5
+    )
 
 
 def test_plain_step_uses_its_own_pseudo_labels():
@@ -184,7 +197,7 @@ def test_plain_step_uses_its_own_pseudo_labels():
     algo = FixMatch(TaskContext(True, 5), threshold=(0.3, 0.5))
     res = PlainStep(algo)(torch.nn.ModuleDict({"model": model}), v, 0.0)
     with torch.no_grad():
-        z_w = model(torch.cat([v.x_lb, v.x_w, v.x_s])).logits[len(v.x_lb):len(v.x_lb) + len(v.x_w)]
+        z_w = model(torch.cat([v.x_lb, v.x_w, v.x_s])).logits[len(v.x_lb) : len(v.x_lb) + len(v.x_w)]
     assert torch.equal(res.pseudo.targets, (z_w >= 0).float())
     assert res.loss.item() == pytest.approx((res.logs["loss_sup"] + res.logs["loss_unsup"]).item(), rel=1e-6)
 
@@ -211,7 +224,9 @@ def test_st_wrapper_hands_the_student_exactly_the_teachers_targets(name):
         v.x_lb_s = torch.randn_like(v.x_lb)
     consumed = []
     losses = algo.losses
-    algo.losses = lambda z, y, pl, progress, role="self": consumed.append((role, pl)) or losses(z, y, pl, progress, role)
+    algo.losses = lambda z, y, pl, progress, role="self": (
+        consumed.append((role, pl)) or losses(z, y, pl, progress, role)
+    )
     res = STStep(algo, lambda_d=0.1)(nets, v, 0.5, ema_nets)
     assert [role for role, _ in consumed] == ["teacher", "student"]
     assert consumed[0][1] is consumed[1][1] is res.pseudo

@@ -5,7 +5,13 @@ import torch
 
 from stssl.data import augment, registry
 from stssl.data.augment import (
-    GEOMETRIC_OPS, USB_CUTOUT_FILL, bigearthnet_views, reflect_crop_flip, strong_view, views, weak_view,
+    GEOMETRIC_OPS,
+    USB_CUTOUT_FILL,
+    bigearthnet_views,
+    reflect_crop_flip,
+    strong_view,
+    views,
+    weak_view,
 )
 
 
@@ -31,10 +37,15 @@ def _which_crop(views: torch.Tensor, image: torch.Tensor, pad: int) -> torch.Ten
     """For each view, the index of the (offset, flips) of ``image`` reflect-padded by ``pad`` it is."""
     padded = torch.nn.functional.pad(image[None], (pad,) * 4, mode="reflect")[0]
     size = image.shape[-1]
-    crops = [f for dy in range(2 * pad + 1) for dx in range(2 * pad + 1)
-             for f in _flips(padded[:, dy:dy + size, dx:dx + size])]
-    distance, index = torch.cdist(views.flatten(1), torch.stack(crops).flatten(1),
-                                  compute_mode="donot_use_mm_for_euclid_dist").min(dim=1)
+    crops = [
+        f
+        for dy in range(2 * pad + 1)
+        for dx in range(2 * pad + 1)
+        for f in _flips(padded[:, dy : dy + size, dx : dx + size])
+    ]
+    distance, index = torch.cdist(
+        views.flatten(1), torch.stack(crops).flatten(1), compute_mode="donot_use_mm_for_euclid_dist"
+    ).min(dim=1)
     assert (distance < 1e-5).all()  # every view is exactly one of them
     return index
 
@@ -46,8 +57,11 @@ def test_weak_view_crops_the_reflect_padded_image_as_kornia_does_over_every_offs
 
     torch.manual_seed(0)
     image = torch.rand(3, 16, 16)
-    kornia_weak = K.AugmentationSequential(K.RandomCrop((16, 16), padding=2, padding_mode="reflect"),
-                                           K.RandomHorizontalFlip(p=0.5), K.RandomVerticalFlip(p=0.5))
+    kornia_weak = K.AugmentationSequential(
+        K.RandomCrop((16, 16), padding=2, padding_mode="reflect"),
+        K.RandomHorizontalFlip(p=0.5),
+        K.RandomVerticalFlip(p=0.5),
+    )
     _which_crop(kornia_weak(image.expand(64, -1, -1, -1)), image, pad=2)
     drawn = _which_crop(reflect_crop_flip(image.expand(2000, -1, -1, -1)), image, pad=2)
     assert len(set(drawn.tolist())) == 5 * 5 * 4  # every offset of 0..4 on both axes, with every flip

@@ -18,8 +18,15 @@ SELECTIONS = [_apply_indexed, _apply_batched]  # the CPU's and the accelerator's
 def _atol(op):
     """Every other operation is bit for bit the reference's."""
     return GEOMETRY_ATOL if op.geometric else SHARPNESS_ATOL if op.name == "sharpness" else 0.0
-KORNIA_SIGNED = {"rotate": "degrees", "shear_x": "shear_x", "shear_y": "shear_y",
-                 "translate_x": "translate_x", "translate_y": "translate_y"}
+
+
+KORNIA_SIGNED = {
+    "rotate": "degrees",
+    "shear_x": "shear_x",
+    "shear_y": "shear_y",
+    "translate_x": "translate_x",
+    "translate_y": "translate_y",
+}
 
 
 def _images(b=12, size=24, seed=0):
@@ -83,8 +90,11 @@ def _usb_reference(name, x, v):
         return geo.translate(x, shift * x.shape[-1])
     if name == "solarize":
         return kornia.enhance.solarize(x, v)
-    base = {"brightness": torch.zeros_like(x), "color": augment._grey(x).expand_as(x),
-            "contrast": augment._grey(x).mean(dim=(1, 2, 3), keepdim=True).expand_as(x)}
+    base = {
+        "brightness": torch.zeros_like(x),
+        "color": augment._grey(x).expand_as(x),
+        "contrast": augment._grey(x).mean(dim=(1, 2, 3), keepdim=True).expand_as(x),
+    }
     if name in base:
         return (base[name] + v.view(-1, 1, 1, 1) * (x - base[name])).clamp(0, 1)
     if name == "autocontrast":
@@ -116,8 +126,8 @@ def test_both_selections_apply_to_each_sample_the_operation_it_drew(policy):
     out = _apply_batched(x, policy, drawn, u)
     torch.testing.assert_close(_apply_indexed(x, policy, drawn, u), out, atol=1e-6, rtol=0)
     for i in range(len(x)):
-        alone = _apply_indexed(x[i:i + 1], policy, drawn[i:i + 1], u[i:i + 1])
-        torch.testing.assert_close(out[i:i + 1], alone, atol=1e-6, rtol=0)
+        alone = _apply_indexed(x[i : i + 1], policy, drawn[i : i + 1], u[i : i + 1])
+        torch.testing.assert_close(out[i : i + 1], alone, atol=1e-6, rtol=0)
 
 
 def _recorded_draws(name, monkeypatch, b=400, rounds=5):
@@ -145,14 +155,14 @@ def test_bigearthnet_draws_three_distinct_operations_uniformly(monkeypatch):
     assert all(len(set(sample.tolist())) == 3 for sample in drawn.T)  # without replacement
     counts = torch.bincount(drawn.flatten(), minlength=15).float()
     expected = drawn.numel() / 15  # 400 per operation
-    assert ((counts - expected).abs() < 5 * expected ** 0.5).all(), counts  # within 5 sigma
+    assert ((counts - expected).abs() < 5 * expected**0.5).all(), counts  # within 5 sigma
 
 
 def test_eurosat_draws_operations_uniformly_with_replacement(monkeypatch):
     drawn = _recorded_draws("usb", monkeypatch).view(5, 3, -1).transpose(0, 1).flatten(1)
     counts = torch.bincount(drawn.flatten(), minlength=14).float()
     expected = drawn.numel() / 14
-    assert ((counts - expected).abs() < 5 * expected ** 0.5).all(), counts
+    assert ((counts - expected).abs() < 5 * expected**0.5).all(), counts
     repeats = (drawn[0] == drawn[1]).float().mean()  # with replacement: 1/14 of samples repeat
     assert abs(repeats - 1 / 14) < 0.025
 
@@ -160,6 +170,7 @@ def test_eurosat_draws_operations_uniformly_with_replacement(monkeypatch):
 @contextlib.contextmanager
 def _no_host_reads(monkeypatch):
     """Any read of a tensor's value on the host (what makes a GPU wait) raises."""
+
     def refuse(*args, **kwargs):
         raise AssertionError("host synchronisation")
 

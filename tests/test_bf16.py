@@ -8,16 +8,28 @@ import pytest
 import torch
 
 import stssl.core.devices
-import stssl.training.fit
 import stssl.networks
+import stssl.training.fit
 from stssl.config import resolve
 from stssl.data import load_data
 from stssl.training import SSLModule, train
 from stssl.training.fit import resolve_precision
 
 # The paper profile's precision, at the smoke profile's sizes (the smoke data below).
-CFG = resolve("paper", dataset="geosynth", dataset_params={"n_samples": 2000}, model="vit_micro_patch8", image_size=32,
-              label_fraction=0.1, batch_lb=4, uratio=2, steps=2, eval_every=2, eval_batch_size=512, patience=None)
+CFG = resolve(
+    "paper",
+    dataset="geosynth",
+    dataset_params={"n_samples": 2000},
+    model="vit_micro_patch8",
+    image_size=32,
+    label_fraction=0.1,
+    batch_lb=4,
+    uratio=2,
+    steps=2,
+    eval_every=2,
+    eval_batch_size=512,
+    patience=None,
+)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,13 @@ from pyproj import Transformer
 
 from stssl.data import load_data
 from stssl.data.bigearthnet import (
-    CLASSES_19, CLASSES_43, bigearthnet_splits, load_bigearthnet, patch_countries, patch_metadata, patch_rgb,
+    CLASSES_19,
+    CLASSES_43,
+    bigearthnet_splits,
+    load_bigearthnet,
+    patch_countries,
+    patch_metadata,
+    patch_rgb,
 )
 from stssl.data.geo import DataError
 from stssl.data.splits import stratified_subset
@@ -25,7 +31,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:the (train|val|test) split list"
 def _json_centre(spec: dict) -> tuple[float, float]:
     """Independent expectation: centre of the 1.2 km box, straight through pyproj."""
     lon, lat = Transformer.from_crs(f"EPSG:{spec['epsg']}", "EPSG:4326", always_xy=True).transform(
-        spec["ulx"] + 600, spec["uly"] - 600)
+        spec["ulx"] + 600, spec["uly"] - 600
+    )
     return lat, lon
 
 
@@ -40,8 +47,12 @@ def ben_root(tmp_path_factory):
 def example_patches(tmp_path_factory):
     """The six real example patches shipped inside bigearthnet-common, extracted here."""
     root = tmp_path_factory.mktemp("ben-example")
-    with importlib.resources.as_file(importlib.resources.files("bigearthnet_common") /
-                                     "BigEarthNet-S2-Example.tar.bz2") as path, tarfile.open(path) as tar:
+    with (
+        importlib.resources.as_file(
+            importlib.resources.files("bigearthnet_common") / "BigEarthNet-S2-Example.tar.bz2"
+        ) as path,
+        tarfile.open(path) as tar,
+    ):
         tar.extractall(root, filter="data")
     return root / "BigEarthNet-S2-Example"
 
@@ -85,15 +96,20 @@ def test_the_class_order_is_a_permutation_of_bigearthnet_common():
 def test_real_example_patches_load_and_agree_with_their_geotiffs(example_patches):
     """bigearthnet-common's six real patches: JSON centre == GeoTIFF centre, in the right country."""
     countries = patch_countries()
-    boxes = {"Austria": (46, 49.1, 9.5, 17.2), "Ireland": (51.3, 55.5, -10.7, -5.9),
-             "Portugal": (36.9, 42.2, -9.6, -6.1), "Finland": (59.7, 70.1, 20.5, 31.6)}
+    boxes = {
+        "Austria": (46, 49.1, 9.5, 17.2),
+        "Ireland": (51.3, 55.5, -10.7, -5.9),
+        "Portugal": (36.9, 42.2, -9.6, -6.1),
+        "Finland": (59.7, 70.1, 20.5, 31.6),
+    }
     ds = load_bigearthnet(example_patches)
     assert len(ds) == 6
     for i, name in enumerate(ds.ids):
         with rasterio.open(example_patches / name / f"{name}_B04.tif") as src:
             b = src.bounds
             lon, lat = Transformer.from_crs(src.crs.to_wkt(), "EPSG:4326", always_xy=True).transform(
-                (b.left + b.right) / 2, (b.bottom + b.top) / 2)
+                (b.left + b.right) / 2, (b.bottom + b.top) / 2
+            )
         assert ds.lat[i] == pytest.approx(lat, abs=1e-5) and ds.lon[i] == pytest.approx(lon, abs=1e-5)
         lat0, lat1, lon0, lon1 = boxes[countries[name]]
         assert lat0 < ds.lat[i] < lat1 and lon0 < ds.lon[i] < lon1, (name, countries[name])
@@ -111,7 +127,8 @@ def test_official_and_geographic_splits(ben_root):
     assert [ids[i] for i in geo["train"]] == ["S2A_MSIL2A_20170905T095031_0_1"]
     assert [ids[i] for i in geo["val"]] == ["S2A_MSIL2A_20171002T094031_42_86"]
     assert sorted(ids[i] for i in geo["test"]) == sorted(
-        ["S2A_MSIL2A_20170617T113321_36_85", "S2A_MSIL2A_20171221T112501_56_35", "S2A_MSIL2A_20170717T113321_28_89"])
+        ["S2A_MSIL2A_20170617T113321_36_85", "S2A_MSIL2A_20171221T112501_56_35", "S2A_MSIL2A_20170717T113321_28_89"]
+    )
 
 
 def test_user_split_lists_and_missing_patches(ben_root, tmp_path):
@@ -120,8 +137,11 @@ def test_user_split_lists_and_missing_patches(ben_root, tmp_path):
     for s, names in BEN_SPLITS.items():
         files[s] = tmp_path / f"{s}.csv"
         files[s].write_text("patch\n" + "\n".join(names) + "\n")
-    assert {k: len(v) for k, v in bigearthnet_splits(ds.ids, split_files=files).items()} == {"train": 3, "val": 2,
-                                                                                           "test": 1}
+    assert {k: len(v) for k, v in bigearthnet_splits(ds.ids, split_files=files).items()} == {
+        "train": 3,
+        "val": 2,
+        "test": 1,
+    }
     files["test"].write_text("S2A_MSIL2A_20170613T101031_87_48\nS2B_missing_1\nS2B_missing_2\n")
     with pytest.raises(DataError, match=r"test split list names 2 patch\(es\).*S2B_missing_1"):
         bigearthnet_splits(ds.ids, split_files=files)
@@ -146,6 +166,7 @@ def test_load_data_bigearthnet(ben_root):
 
 
 # ------------------------------------------------------------------------------------------ bad input
+
 
 def test_missing_root_says_layout_and_download(tmp_path):
     with pytest.raises(DataError, match=r"BigEarthNet-v1.0/<patch>.*python -m stssl download bigearthnet --root"):
@@ -193,9 +214,25 @@ def test_paper_profile_for_the_real_data_sets():
 
     ben = resolve("paper", data_root="/data/ben", label_fraction=0.005, split="geographic")
     assert (ben.dataset, ben.model, ben.image_size, ben.batch_lb, ben.uratio, ben.lr, ben.steps, ben.lambda_d) == (
-        "bigearthnet", "vit_small_patch16", 128, 64, 7, 1e-4, 64_000, 1.0)
+        "bigearthnet",
+        "vit_small_patch16",
+        128,
+        64,
+        7,
+        1e-4,
+        64_000,
+        1.0,
+    )
     eurosat = resolve("paper", dataset="eurosat", pretrained="/ckpt/vit_small_patch2_32.pth")
-    assert (eurosat.model, eurosat.image_size, eurosat.batch_lb, eurosat.uratio, eurosat.lr, eurosat.num_labels,
-            eurosat.lambda_d, eurosat.warmup_steps) == ("vit_small_patch2", 32, 8, 1, 5e-5, 10, 0.01, 5120)
+    assert (
+        eurosat.model,
+        eurosat.image_size,
+        eurosat.batch_lb,
+        eurosat.uratio,
+        eurosat.lr,
+        eurosat.num_labels,
+        eurosat.lambda_d,
+        eurosat.warmup_steps,
+    ) == ("vit_small_patch2", 32, 8, 1, 5e-5, 10, 0.01, 5120)
     assert "10 labels" in eurosat.describe()
     assert registry.get("eurosat").label_budgets["num_labels"] == (10, 20, 40, 80)

@@ -18,21 +18,32 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
 
 # A reference to a file outside this repository, which no reader of the book or user of the
 # package can follow ("spec 3.2", "spec section 7", "the spec", "shared/notes/...").
-OUTSIDE = re.compile(r"\bspec(?:'s| section)?\s+\d|\bthe spec\b|\bshared/|\bnotes/|official-implementation\.md|"
-                     r"cpu-feasibility\.md")
+OUTSIDE = re.compile(
+    r"\bspec(?:'s| section)?\s+\d|\bthe spec\b|\bshared/|\bnotes/|official-implementation\.md|"
+    r"cpu-feasibility\.md"
+)
 
 
 def _sources() -> list[Path]:
     """The repository's text files, but this one (its examples are what the tests look for)."""
     skip = {".venv", "_build", "results", ".git", ".pytest_cache", "stssl.egg-info"}
-    return [p for p in ROOT.rglob("*") if p.is_file() and not skip & set(p.relative_to(ROOT).parts)
-            and (p.suffix in (".py", ".md", ".ipynb", ".yml", ".yaml", ".toml", ".bib") or p.name == "Makefile")
-            and p != Path(__file__)]
+    return [
+        p
+        for p in ROOT.rglob("*")
+        if p.is_file()
+        and not skip & set(p.relative_to(ROOT).parts)
+        and (p.suffix in (".py", ".md", ".ipynb", ".yml", ".yaml", ".toml", ".bib") or p.name == "Makefile")
+        and p != Path(__file__)
+    ]
 
 
 def test_no_reference_points_outside_the_repository():
-    found = [f"{p.relative_to(ROOT)}:{i}: {line.strip()[:100]}" for p in _sources()
-             for i, line in enumerate(p.read_text(errors="replace").splitlines(), 1) if OUTSIDE.search(line)]
+    found = [
+        f"{p.relative_to(ROOT)}:{i}: {line.strip()[:100]}"
+        for p in _sources()
+        for i, line in enumerate(p.read_text(errors="replace").splitlines(), 1)
+        if OUTSIDE.search(line)
+    ]
     assert not found, "point these at book/implementation.md or the authors' files instead:\n" + "\n".join(found)
 
 
@@ -56,7 +67,16 @@ def test_the_rerun_commands_reproduce_the_page_s_parameters():
     table1, summary = BY_NAME["table1"], BY_NAME["summary"]
     paper = notebook_params(table1, "paper", data_root="/data/ben")
     assert shlex.split(papermill_command(table1, paper)) == [
-        "papermill", "notebooks/table1.ipynb", "table1.ipynb", "-p", "profile", "paper", "-p", "data_root", "/data/ben"]
+        "papermill",
+        "notebooks/table1.ipynb",
+        "table1.ipynb",
+        "-p",
+        "profile",
+        "paper",
+        "-p",
+        "data_root",
+        "/data/ben",
+    ]
     params = notebook_params(summary, "cpu")
     args = shlex.split(papermill_command(summary, params))
     assert yaml.safe_load(args[args.index("-y") + 1]) == {"seeds": params["seeds"]}
@@ -71,8 +91,9 @@ def _book(tmp_path: Path, toc_extra: str = "") -> tuple[Path, Path]:
     """A two-page book source and its 'built' HTML, sound until a test breaks it."""
     src, html = tmp_path / "src", tmp_path / "html"
     (src / "book" / "results").mkdir(parents=True)
-    (src / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/results/table1\n"
-                                  + toc_extra)
+    (src / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/intro\nchapters:\n  - file: book/results/table1\n" + toc_extra
+    )
     (src / "book" / "intro.md").write_text("# Intro\n```{include} results/build-info.md\n```\n")
     (src / "book" / "results" / "build-info.md").write_text("built\n")
     (src / "book" / "results" / "table1.ipynb").write_text("{}")
@@ -82,7 +103,8 @@ def _book(tmp_path: Path, toc_extra: str = "") -> tuple[Path, Path]:
     (html / "book" / "intro.html").write_text('<html><img src="../_images/fig.png"></html>')
     (html / "book" / "results" / "table1.html").write_text(
         '<div class="cell_output docutils container"><div class="output text_plain">mAP 0.41</div></div>'
-        '<img src="data:image/png;base64,' + "A" * 200 + '">')
+        '<img src="data:image/png;base64,' + "A" * 200 + '">'
+    )
     return html, src
 
 
@@ -104,24 +126,32 @@ def test_check_html_finds_pages_missing_from_the_toc_or_not_built(tmp_path):
 def test_check_html_finds_missing_and_empty_images(tmp_path):
     html, src = _book(tmp_path)
     (html / "_images" / "empty.png").write_bytes(b"")
-    (html / "book" / "intro.html").write_text('<img src="../_images/fig.png"><img src="../_images/gone.png">'
-                                              '<img src="../_images/empty.png"><img src="data:image/png;base64,">'
-                                              '<img src="https://example.org/x.png">')
+    (html / "book" / "intro.html").write_text(
+        '<img src="../_images/fig.png"><img src="../_images/gone.png">'
+        '<img src="../_images/empty.png"><img src="data:image/png;base64,">'
+        '<img src="https://example.org/x.png">'
+    )
     problems = check_html(html, src)
-    assert problems == ["book/intro: image ../_images/gone.png missing or empty",
-                        "book/intro: image ../_images/empty.png missing or empty",
-                        "book/intro: an empty inline image",
-                        "book/intro: image https://example.org/x.png missing or empty"]
+    assert problems == [
+        "book/intro: image ../_images/gone.png missing or empty",
+        "book/intro: image ../_images/empty.png missing or empty",
+        "book/intro: an empty inline image",
+        "book/intro: image https://example.org/x.png missing or empty",
+    ]
 
 
 def test_check_html_finds_an_error_in_a_cell_output_but_not_in_prose(tmp_path):
     html, src = _book(tmp_path)
     page = html / "book" / "results" / "table1.html"
-    page.write_text("<p>ValueError: prose may name an error</p>"
-                    '<div class="cell_output docutils container"><div class="output stderr"><pre>'
-                    "Traceback (most recent call last):\n  File x\nValueError: bad\n</pre></div></div>")
-    assert check_html(html, src) == ["book/results/table1: a cell output holds an error: Traceback (most recent call last):"]
-    page.write_text('<div class="cell_output docutils container"><pre>KeyError: \'sea\'</pre></div>')
+    page.write_text(
+        "<p>ValueError: prose may name an error</p>"
+        '<div class="cell_output docutils container"><div class="output stderr"><pre>'
+        "Traceback (most recent call last):\n  File x\nValueError: bad\n</pre></div></div>"
+    )
+    assert check_html(html, src) == [
+        "book/results/table1: a cell output holds an error: Traceback (most recent call last):"
+    ]
+    page.write_text("<div class=\"cell_output docutils container\"><pre>KeyError: 'sea'</pre></div>")
     assert check_html(html, src) == ["book/results/table1: a cell output holds an error: KeyError: 'sea'"]
 
 
@@ -145,8 +175,12 @@ def test_make_html_fails_on_a_broken_reference_or_citation(tmp_path):
     (tmp_path / "book" / "intro.md").write_text("# Intro\n\nSee {doc}`missing` and {cite:p}`nobody2099`.\n")
     stamp = tmp_path / "installed"
     stamp.touch()
-    done = subprocess.run(["make", "-C", str(tmp_path), "html", f"PY={sys.executable}", f"STAMP={stamp}"],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        ["make", "-C", str(tmp_path), "html", f"PY={sys.executable}", f"STAMP={stamp}"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     output = done.stdout + done.stderr
     assert done.returncode != 0, output[-3000:]
     assert "unknown document: 'missing'" in output and "nobody2099" in output
@@ -164,7 +198,9 @@ def test_the_book_trains_every_page_s_runs_first_and_each_once(tmp_path, monkeyp
 
     monkeypatch.setenv("STSSL_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("STSSL_WORKERS", "1")  # in this process: no worker start-up in a test
-    cfgs = [dataclasses.replace(c, steps=4, eval_every=2) for c in page_configs(BY_NAME["table1"], "smoke", seeds=1)[:3]]
+    cfgs = [
+        dataclasses.replace(c, steps=4, eval_every=2) for c in page_configs(BY_NAME["table1"], "smoke", seeds=1)[:3]
+    ]
     shared = [c for c in cfgs if c.st]  # a page asking for a run another page asked for
     train_first(distinct(cfgs + shared))
     assert "3 for the pages, 0 cached" in capsys.readouterr().out

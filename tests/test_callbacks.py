@@ -4,13 +4,12 @@ import lightning as L
 import pandas as pd
 import pytest
 import torch
+from conftest import SimulatedCrash
 from torch import nn
 
-from conftest import SimulatedCrash
-from stssl.training.callbacks import ema_update
-from stssl.config import resolve
-from stssl.config import run_data
+from stssl.config import resolve, run_data
 from stssl.training import train
+from stssl.training.callbacks import ema_update
 from stssl.training.fit import make_logger
 
 CFG = resolve("smoke", algo="fixmatch", st=True, steps=20, eval_every=5)

@@ -30,10 +30,14 @@ def _run(st: bool, seed: int, test: float, teacher: float = float("nan"), encodi
 
 
 def test_paired_gains_and_summary_by_hand():
-    runs = ([_run(False, s, v) for s, v in enumerate((0.40, 0.50, 0.60))]
-            + [_run(True, s, v, t) for s, v, t in zip(range(3), (0.50, 0.60, 0.70), (0.55, 0.65, 0.75))]
-            + [_run(True, s, v, t, "fourier", (0.5, 0.7))
-               for s, v, t in zip(range(3), (0.52, 0.61, 0.69), (0.60, 0.70, 0.80))])
+    runs = (
+        [_run(False, s, v) for s, v in enumerate((0.40, 0.50, 0.60))]
+        + [_run(True, s, v, t) for s, v, t in zip(range(3), (0.50, 0.60, 0.70), (0.55, 0.65, 0.75))]
+        + [
+            _run(True, s, v, t, "fourier", (0.5, 0.7))
+            for s, v, t in zip(range(3), (0.52, 0.61, 0.69), (0.60, 0.70, 0.80))
+        ]
+    )
     frame = encoders.per_run(runs, probes=False)
     fourier = frame[frame.encoding == "fourier"].set_index("seed")
     assert fourier["gain"].round(6).tolist() == [0.12, 0.11, 0.09]  # minus the same seed's FixMatch

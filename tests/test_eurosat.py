@@ -32,9 +32,12 @@ def test_multispectral_layout_locations_and_pixels(ms_root):
         c, n = divmod(i, PER_CLASS)
         epsg, ulx, uly = eurosat_location(c, n + 1)
         lon, lat = Transformer.from_crs(f"EPSG:{epsg}", "EPSG:4326", always_xy=True).transform(
-            ulx + 10 * SIZE / 2, uly - 10 * SIZE / 2)
+            ulx + 10 * SIZE / 2, uly - 10 * SIZE / 2
+        )
         assert ds.lat[i] == pytest.approx(lat, abs=1e-4) and ds.lon[i] == pytest.approx(lon, abs=1e-4)
-        path = ms_root / "ds/images/remote_sensing/otherDatasets/sentinel_2/tif" / EUROSAT_CLASSES[c] / f"{ds.ids[i]}.tif"
+        path = (
+            ms_root / "ds/images/remote_sensing/otherDatasets/sentinel_2/tif" / EUROSAT_CLASSES[c] / f"{ds.ids[i]}.tif"
+        )
         with rasterio.open(path) as src:
             rgb = src.read([4, 3, 2]).astype(np.float64)
         np.testing.assert_array_equal(ds.pixels[i].transpose(2, 0, 1), np.round(np.clip(rgb / 3000, 0, 1) * 255))
@@ -76,7 +79,9 @@ def test_usb_split_and_per_class_labels(ms_root):
 
 
 def test_missing_root_and_missing_metadata(tmp_path):
-    with pytest.raises(DataError, match=r"sentinel_2/tif/<Class>/<Class>_<n>.tif.*python -m stssl download eurosat --root"):
+    with pytest.raises(
+        DataError, match=r"sentinel_2/tif/<Class>/<Class>_<n>.tif.*python -m stssl download eurosat --root"
+    ):
         load_eurosat(tmp_path / "nowhere")
     make_eurosat_rgb(tmp_path, 2, 8)
     with pytest.raises(DataError, match=r"needs a metadata table.*eurosat_meta.yaml"):

@@ -32,7 +32,11 @@ def _run(algo="fixmatch", st=False, seed=0, history=None, **metrics_and_config) 
 def test_table4_runs_single_label_geosynth_at_the_papers_label_counts():
     cfgs = table4.configs("cpu", seeds=2)
     assert len(cfgs) == 4 * 3 * 2
-    assert sorted({c.num_labels for c in cfgs}) == [10, 20, 40, 80] == list(registry.get("eurosat").label_budgets["num_labels"])
+    assert (
+        sorted({c.num_labels for c in cfgs})
+        == [10, 20, 40, 80]
+        == list(registry.get("eurosat").label_budgets["num_labels"])
+    )
     assert {(c.algo, c.st) for c in cfgs} == {("supervised", False), ("fixmatch", False), ("fixmatch", True)}
     assert all(c.dataset == "geosynth" and c.dataset_params == {"multilabel": False} for c in cfgs)
     assert all(c.steps == 1000 and c.model == "vit_tiny_patch8" for c in cfgs)  # the rest is the cpu profile
@@ -90,12 +94,19 @@ def test_context_strengths_and_the_strength_one_runs_are_table1s():
     cfgs = context.configs("cpu", seeds=2)
     assert len(cfgs) == 5 * 2 * 2 and {c.algo for c in cfgs} == {"fixmatch"}
     assert sorted({context.strength(c) for c in cfgs}) == [0.0, 0.25, 0.5, 0.75, 1.0]
-    assert {str(c.dataset_params) for c in cfgs} == {"{'context_strength': 0.0}", "{'context_strength': 0.25}",
-                                                     "{'context_strength': 0.5}", "{'context_strength': 0.75}", "{}"}
+    assert {str(c.dataset_params) for c in cfgs} == {
+        "{'context_strength': 0.0}",
+        "{'context_strength': 0.25}",
+        "{'context_strength': 0.5}",
+        "{'context_strength': 0.75}",
+        "{}",
+    }
     full = [c for c in cfgs if context.strength(c) == 1.0]
     assert _keys(full) <= _keys(table1.configs("cpu", seeds=2, algo="all")) and len(full) == 4
     smoke = context.configs("smoke", seeds=1, strengths=[0.5, 1])
-    assert [c.dataset_params for c in smoke] == [{"n_samples": 2000, "context_strength": 0.5}] * 2 + [{"n_samples": 2000}] * 2
+    assert [c.dataset_params for c in smoke] == [{"n_samples": 2000, "context_strength": 0.5}] * 2 + [
+        {"n_samples": 2000}
+    ] * 2
 
 
 def test_context_needs_geosynth_and_strengths_in_range():
@@ -116,13 +127,19 @@ def test_smooth_is_tensorboards_debiased_moving_average_skipping_nans():
 
 
 def _pl_run(st, seed, precision, quantity):
-    return _run(st=st, seed=seed, history={"step": [10, 20], "pl_precision": precision, "pl_quantity": quantity,
-                                           "pl_pos_precision": [0.5, 0.5]})
+    return _run(
+        st=st,
+        seed=seed,
+        history={"step": [10, 20], "pl_precision": precision, "pl_quantity": quantity, "pl_pos_precision": [0.5, 0.5]},
+    )
 
 
 def test_figure6_curves_are_seed_means_then_smoothed():
-    runs = [_pl_run(False, 0, [0.8, np.nan], [0.1, 0.3]), _pl_run(False, 1, [0.6, 0.9], [0.3, 0.5]),
-            _pl_run(True, 0, [0.9, 0.9], [0.2, 0.4])]
+    runs = [
+        _pl_run(False, 0, [0.8, np.nan], [0.1, 0.3]),
+        _pl_run(False, 1, [0.6, 0.9], [0.3, 0.5]),
+        _pl_run(True, 0, [0.9, 0.9], [0.2, 0.4]),
+    ]
     c = figure6.curves(runs, weight=0.5).set_index(["method", "metric", "step"])
     assert c.loc[("FixMatch", "pl_precision", 10), "mean"] == pytest.approx(0.7)
     assert c.loc[("FixMatch", "pl_precision", 20), "mean"] == pytest.approx(0.9)  # the NaN seed left out
@@ -144,8 +161,12 @@ def test_figure6_summary_words_follow_the_numbers():
 
 def _positive_run(st, seed, recall, f1, score_map):
     run = _pl_run(st, seed, [0.9, 0.9], [0.5, 0.5])
-    return Run(run.config, run.metrics, run.history.assign(pl_pos_recall=recall, pl_pos_f1=f1, pl_mAP=score_map),
-               Path(f"/runs/{int(st)}{seed}"))
+    return Run(
+        run.config,
+        run.metrics,
+        run.history.assign(pl_pos_recall=recall, pl_pos_f1=f1, pl_mAP=score_map),
+        Path(f"/runs/{int(st)}{seed}"),
+    )
 
 
 def test_figure6_shows_the_positive_pseudo_labels_and_names_runs_that_predate_them():
@@ -185,11 +206,20 @@ def test_figure3_table_puts_the_papers_numbers_at_the_table1_fraction_only():
 
 
 def test_context_gain_and_slope_by_hand():
-    runs = [_run(seed=s, test_mAP=0.5, **params) for s in (0, 1)
-            for params in ({"dataset_params": {"context_strength": 0.0}}, {"dataset_params": {"context_strength": 0.5}}, {})]
-    runs += [_run(st=True, seed=s, test_mAP=0.5 + g, teacher_test_mAP=0.6, **params) for s in (0, 1)
-             for g, params in ((0.0, {"dataset_params": {"context_strength": 0.0}}),
-                               (0.01, {"dataset_params": {"context_strength": 0.5}}), (0.02, {}))]
+    runs = [
+        _run(seed=s, test_mAP=0.5, **params)
+        for s in (0, 1)
+        for params in ({"dataset_params": {"context_strength": 0.0}}, {"dataset_params": {"context_strength": 0.5}}, {})
+    ]
+    runs += [
+        _run(st=True, seed=s, test_mAP=0.5 + g, teacher_test_mAP=0.6, **params)
+        for s in (0, 1)
+        for g, params in (
+            (0.0, {"dataset_params": {"context_strength": 0.0}}),
+            (0.01, {"dataset_params": {"context_strength": 0.5}}),
+            (0.02, {}),
+        )
+    ]
     g = context.gains(runs)
     assert list(g.groupby("context_strength").gain.mean().round(6)) == [0.0, 1.0, 2.0]
     assert context.table(runs).loc["0.5", "Δ (+ ST-SSL − FixMatch)"] == "+1.00 ± 0.00"
@@ -201,8 +231,13 @@ def test_context_gain_and_slope_by_hand():
 # ----- notebooks (smoke) -----------------------------------------------------------------------
 def _execute(name, tmp_path, **parameters) -> tuple[str, bool]:
     out = tmp_path / f"{name}.ipynb"
-    pm.execute_notebook(str(NOTEBOOKS / f"{name}.ipynb"), str(out), parameters={"profile": "smoke", "seeds": 1, **parameters},
-                        cwd=str(NOTEBOOKS), progress_bar=False)
+    pm.execute_notebook(
+        str(NOTEBOOKS / f"{name}.ipynb"),
+        str(out),
+        parameters={"profile": "smoke", "seeds": 1, **parameters},
+        cwd=str(NOTEBOOKS),
+        progress_bar=False,
+    )
     nb = nbformat.read(out, as_version=4)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     text = "\n".join(str(o.get("data", o.get("text", ""))) for o in outputs)
@@ -234,7 +269,9 @@ def test_figure3_and_figure6_notebooks_share_table1s_runs(tmp_path):
 
 def test_context_notebook(tmp_path):
     text, figure = _execute("context", tmp_path, strengths=[0.0, 1.0])
-    assert "Context strengths: 0, 1" in text and "at context strength 0 and" in text and "'context_strength'" not in text
+    assert (
+        "Context strengths: 0, 1" in text and "at context strength 0 and" in text and "'context_strength'" not in text
+    )
     assert figure
 
 

@@ -17,9 +17,8 @@ import pytest
 
 import stssl.runs
 from stssl import cli
-from stssl.experiments import explore
 from stssl.evaluate import mean_average_precision
-from stssl.experiments import table1
+from stssl.experiments import explore, table1
 from stssl.runs import get_runs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,8 +46,13 @@ def smoke_run():
 
 def test_explore_smoke_shows_the_table1_run(tmp_path, smoke_run):
     out = tmp_path / "explore.ipynb"
-    pm.execute_notebook(str(NOTEBOOKS / "explore.ipynb"), str(out), parameters={"profile": "smoke"},
-                        cwd=str(NOTEBOOKS), progress_bar=False)
+    pm.execute_notebook(
+        str(NOTEBOOKS / "explore.ipynb"),
+        str(out),
+        parameters={"profile": "smoke"},
+        cwd=str(NOTEBOOKS),
+        progress_bar=False,
+    )
     nb = nbformat.read(out, as_version=4)
     outputs = _code_outputs(nb)
     text = _text(outputs)
@@ -64,8 +68,13 @@ def test_explore_smoke_shows_the_table1_run(tmp_path, smoke_run):
 def test_explore_opens_run_dir(tmp_path, smoke_run):
     """``run_dir`` wins over the Table 1 settings (an unknown algo is never looked at)."""
     out = tmp_path / "explore.ipynb"
-    pm.execute_notebook(str(NOTEBOOKS / "explore.ipynb"), str(out), cwd=str(NOTEBOOKS), progress_bar=False,
-                        parameters={"profile": "smoke", "algo": "nope", "run_dir": str(smoke_run.path), "n_predict": 50})
+    pm.execute_notebook(
+        str(NOTEBOOKS / "explore.ipynb"),
+        str(out),
+        cwd=str(NOTEBOOKS),
+        progress_bar=False,
+        parameters={"profile": "smoke", "algo": "nope", "run_dir": str(smoke_run.path), "n_predict": 50},
+    )
     assert smoke_run.config.key() in _text(_code_outputs(nbformat.read(out, as_version=4)))
 
 
@@ -87,8 +96,13 @@ def test_sample_picker_offers_every_predicted_sample_and_class(smoke_run):
 def test_explore_missing_run_dir_names_it(tmp_path):
     missing = tmp_path / "no-such-run"
     with pytest.raises(pm.PapermillExecutionError, match=re.escape(f"run_dir '{missing}' does not exist")):
-        pm.execute_notebook(str(NOTEBOOKS / "explore.ipynb"), str(tmp_path / "out.ipynb"), cwd=str(NOTEBOOKS),
-                            parameters={"profile": "smoke", "run_dir": str(missing)}, progress_bar=False)
+        pm.execute_notebook(
+            str(NOTEBOOKS / "explore.ipynb"),
+            str(tmp_path / "out.ipynb"),
+            cwd=str(NOTEBOOKS),
+            parameters={"profile": "smoke", "run_dir": str(missing)},
+            progress_bar=False,
+        )
 
 
 def test_open_run_rejects_an_unfinished_run(tmp_path):
@@ -101,8 +115,11 @@ def test_open_run_rejects_an_unfinished_run(tmp_path):
 
 def test_table1_config_is_one_of_table1s():
     cfg = explore.table1_config("paper", data_root="/data/ben", seed=1, algo="softmatch", st=False)
-    same = [c for c in table1.configs("paper", data_root="/data/ben", seeds=[1], algo="softmatch") if not c.st
-            and c.algo == "softmatch"]
+    same = [
+        c
+        for c in table1.configs("paper", data_root="/data/ben", seeds=[1], algo="softmatch")
+        if not c.st and c.algo == "softmatch"
+    ]
     assert cfg == same[0] and cfg.key() == same[0].key()
     assert (cfg.dataset, cfg.steps, cfg.seed, cfg.precision) == ("bigearthnet", 64_000, 1, "bf16-mixed")
     assert explore.table1_config("smoke", config={"steps": 7}).steps == 7
@@ -114,10 +131,14 @@ def test_predictions_are_the_ones_the_run_was_evaluated_with(smoke_run):
     pred = explore.predict_test(smoke_run, n=10**6)  # every test sample
     labels = pred.dataset.label_matrix()[pred.indices]
     assert len(pred.indices) == len(set(pred.indices.tolist()))
-    assert math.isclose(mean_average_precision(labels, pred.probs["student (image only)"]),
-                        smoke_run.metrics["test_mAP"], abs_tol=1e-6)
-    assert math.isclose(mean_average_precision(labels, pred.probs["teacher (with metadata)"]),
-                        smoke_run.metrics["teacher_test_mAP"], abs_tol=1e-6)
+    assert math.isclose(
+        mean_average_precision(labels, pred.probs["student (image only)"]), smoke_run.metrics["test_mAP"], abs_tol=1e-6
+    )
+    assert math.isclose(
+        mean_average_precision(labels, pred.probs["teacher (with metadata)"]),
+        smoke_run.metrics["teacher_test_mAP"],
+        abs_tol=1e-6,
+    )
     # the teacher's metadata matters: same images, other probabilities
     assert np.abs(pred.probs["teacher (with metadata)"] - pred.probs["student (image only)"]).max() > 1e-3
 
@@ -142,6 +163,7 @@ def test_date_and_place_text():
 
 
 # ----- book/gpu.md ---------------------------------------------------------------------------
+
 
 def _code_lines(language: str) -> list[str]:
     """Lines of the page's ``language`` code blocks, backslash continuations joined."""
@@ -168,7 +190,9 @@ def test_gpu_page_cli_commands_parse_and_train_table1s_run(monkeypatch, tmp_path
     """Every ``python -m stssl ...`` line parses with the real CLI and resolves a valid config;
     the first train command asks the cache for exactly Table 1's FixMatch + ST-SSL run."""
     asked = []
-    monkeypatch.setattr(stssl.runs, "get_run", lambda cfg, **kw: asked.append(cfg) or type("R", (), {"path": tmp_path, "metrics": {}}))
+    monkeypatch.setattr(
+        stssl.runs, "get_run", lambda cfg, **kw: asked.append(cfg) or type("R", (), {"path": tmp_path, "metrics": {}})
+    )
     packed = []
 
     def fake_prepare(dataset, root, out=None, image_size=None, workers=0, **options):
@@ -180,7 +204,9 @@ def test_gpu_page_cli_commands_parse_and_train_table1s_run(monkeypatch, tmp_path
     swept = []
     monkeypatch.setattr("stssl.sweep.sweep", lambda cfgs, executor, **kw: swept.append((cfgs, executor)) or [])
     monkeypatch.setenv("STSSL_RUNS", str(tmp_path / "runs"))
-    commands = [shlex.split(line.split("#")[0])[3:] for line in _code_lines("bash") if line.startswith("python -m stssl ")]
+    commands = [
+        shlex.split(line.split("#")[0])[3:] for line in _code_lines("bash") if line.startswith("python -m stssl ")
+    ]
     assert {c[0] for c in commands} == {"train", "prepare-data", "plan", "sweep"}
     for argv in commands:
         cli.main(argv)
@@ -222,12 +248,16 @@ def test_gpu_page_run_counts_are_the_configs(monkeypatch, tmp_path):
             if seeds == 1:
                 assert (len(cfgs), len(fresh)) == (int(runs), int(new)), name
             seen[seeds].update(fresh)
-    one = Counter((c.dataset, "supervised" if c.algo == "supervised" else "ST-SSL" if c.st else "plain SSL")
-                  for c in seen[1].values())
+    one = Counter(
+        (c.dataset, "supervised" if c.algo == "supervised" else "ST-SSL" if c.st else "plain SSL")
+        for c in seen[1].values()
+    )
     flat = " ".join(page.split())
     ben = {k: n for (d, k), n in one.items() if d == "bigearthnet"}
-    assert (f"**{sum(ben.values())} BigEarthNet runs** ({ben['supervised']} supervised, {ben['plain SSL']} plain SSL, "
-            f"{ben['ST-SSL']} ST-SSL)") in flat
+    assert (
+        f"**{sum(ben.values())} BigEarthNet runs** ({ben['supervised']} supervised, {ben['plain SSL']} plain SSL, "
+        f"{ben['ST-SSL']} ST-SSL)"
+    ) in flat
     eur = [n for (d, _), n in one.items() if d == "eurosat"]
     assert f"**{sum(eur)} EuroSAT runs** ({eur[0]} of each)" in flat and len(set(eur)) == 1
     assert f"{len(seen[2])} runs with two seeds" in flat
@@ -235,6 +265,11 @@ def test_gpu_page_run_counts_are_the_configs(monkeypatch, tmp_path):
     from stssl.config import distinct
     from stssl.experiments import BY_NAME, page_configs
 
-    planned = distinct([c for name in ("summary", "explore")
-                        for c in page_configs(BY_NAME[name], "paper", roots["BigEarthNet"], roots["EuroSAT"], 1)])
+    planned = distinct(
+        [
+            c
+            for name in ("summary", "explore")
+            for c in page_configs(BY_NAME[name], "paper", roots["BigEarthNet"], roots["EuroSAT"], 1)
+        ]
+    )
     assert {c.key() for c in planned if c.dataset in ("bigearthnet", "eurosat")} == set(seen[1])

@@ -57,13 +57,17 @@ def test_single_label_pngs_and_jpeg_with_split_column(tmp_path):
     jpeg = tmp_path / "img" / "4.jpg"
     Image.fromarray(write_png(tmp_path / "tmp.png", 9)).save(jpeg, quality=95)
     (tmp_path / "tmp.png").unlink()
-    write_csv(tmp_path, ["Image", "LAT", "lon", "date", "doy", "label", "split"], [
-        ["img/0.png", 48.5, 2.25, "2018-06-13", None, "water", "train"],
-        ["img/1.png", -33.9, 151.2, None, 200, "forest", "train"],
-        ["img/2.png", 0, 0, None, None, "urban", "val"],
-        ["img/3.png", 89.9, -179.9, "2020-12-31 10:00:00", None, "forest", "test"],
-        ["img/4.jpg", 10, 20, "2019-01-01T09:30:00", 1, "water", "test"],
-    ])
+    write_csv(
+        tmp_path,
+        ["Image", "LAT", "lon", "date", "doy", "label", "split"],
+        [
+            ["img/0.png", 48.5, 2.25, "2018-06-13", None, "water", "train"],
+            ["img/1.png", -33.9, 151.2, None, 200, "forest", "train"],
+            ["img/2.png", 0, 0, None, None, "urban", "val"],
+            ["img/3.png", 89.9, -179.9, "2020-12-31 10:00:00", None, "forest", "test"],
+            ["img/4.jpg", 10, 20, "2019-01-01T09:30:00", 1, "water", "test"],
+        ],
+    )
     data = load_data("folder", str(tmp_path), {"image_size": SIZE}, label_fraction=0.5)
     ds = data.dataset
     assert ds.task.class_names == ("forest", "urban", "water") and not ds.task.multilabel
@@ -83,8 +87,12 @@ def test_single_label_pngs_and_jpeg_with_split_column(tmp_path):
 
 
 def _multilabel_rows():
-    return [["a.png", 1.0, 2.0, "2018-03-01", "crops;water"], ["b.png", 3.0, 4.0, None, "water"],
-            ["c.png", 5.0, 6.0, "2018-03-02", "urban; crops ;"], ["d.png", 7.0, 8.0, None, "urban"]]
+    return [
+        ["a.png", 1.0, 2.0, "2018-03-01", "crops;water"],
+        ["b.png", 3.0, 4.0, None, "water"],
+        ["c.png", 5.0, 6.0, "2018-03-02", "urban; crops ;"],
+        ["d.png", 7.0, 8.0, None, "urban"],
+    ]
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
@@ -115,8 +123,9 @@ def test_multi_label_from_csv_and_parquet(tmp_path, fmt):
 def test_labels_column_and_classes_parameter(tmp_path):
     for i, name in enumerate("abc"):
         write_png(tmp_path / f"{name}.png", i)
-    write_csv(tmp_path, ["image", "lat", "lon", "labels"], [["a.png", 0, 0, "2"], ["b.png", 0, 0, "10"],
-                                                             ["c.png", 0, 0, "2"]])
+    write_csv(
+        tmp_path, ["image", "lat", "lon", "labels"], [["a.png", 0, 0, "2"], ["b.png", 0, 0, "10"], ["c.png", 0, 0, "2"]]
+    )
     ds, _ = open_folder(tmp_path, {"image_size": SIZE})
     assert ds.task.multilabel and ds.task.class_names == ("2", "10")  # integers: numeric order
     ds, _ = open_folder(tmp_path, {"image_size": SIZE, "classes": ["10", "2", "7"]})
@@ -129,9 +138,17 @@ def write_geotiff(path, bands, epsg, ulx, uly, res=10.0, descriptions=None):
     from rasterio.crs import CRS
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(path, "w", driver="GTiff", height=bands.shape[1], width=bands.shape[2], count=len(bands),
-                       dtype=bands.dtype, crs=CRS.from_epsg(epsg) if epsg else None,
-                       transform=Affine(res, 0, ulx, 0, -res, uly)) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        height=bands.shape[1],
+        width=bands.shape[2],
+        count=len(bands),
+        dtype=bands.dtype,
+        crs=CRS.from_epsg(epsg) if epsg else None,
+        transform=Affine(res, 0, ulx, 0, -res, uly),
+    ) as dst:
         dst.write(bands)
         for i, d in enumerate(descriptions or (), 1):
             dst.set_band_description(i, d)
@@ -148,13 +165,18 @@ def test_geotiff_bands_scale_and_location_from_georeferencing(tmp_path):
     write_png(tmp_path / "p.png", 3)
     write_png(tmp_path / "q.png", 4)
     header = ["image", "lat", "lon", "doy", "label"]
-    s2, grey_row, png = ["t/s2.tif", None, None, 100, "x"], ["t/grey.tif", 45.0, 7.5, None, "y"], ["p.png", 1, 2, 5, "y"]
+    s2, grey_row, png = (
+        ["t/s2.tif", None, None, 100, "x"],
+        ["t/grey.tif", 45.0, 7.5, None, "y"],
+        ["p.png", 1, 2, 5, "y"],
+    )
     write_csv(tmp_path, header, [s2, png, ["q.png", 3, 4, None, "x"]], name="s2.csv")
     write_csv(tmp_path, header, [s2, grey_row, png], name="all.csv")
     params = {"image_size": SIZE, "table": "s2.csv", "bands": ["B04", "b03", "B02"], "scale": 3000}
     ds, _ = open_folder(tmp_path, params)
     lon, lat = Transformer.from_crs("EPSG:32632", "EPSG:4326", always_xy=True).transform(
-        500_000 + 10 * SIZE / 2, 5_300_000 - 10 * SIZE / 2)
+        500_000 + 10 * SIZE / 2, 5_300_000 - 10 * SIZE / 2
+    )
     assert ds.lat[0] == pytest.approx(lat, abs=1e-5) and ds.lon[0] == pytest.approx(lon, abs=1e-5)
     assert ds.doy[0] == 100
     expect = np.round(np.clip(dn[[2, 1, 0]].astype(np.float64) / 3000, 0, 1) * 255).transpose(1, 2, 0)
@@ -165,14 +187,18 @@ def test_geotiff_bands_scale_and_location_from_georeferencing(tmp_path):
     with pytest.raises(DataError, match=r"1 of 3 rows.*\n  row 2 \(t/grey.tif\): no band named 'B04'"):
         open_folder(tmp_path, params | {"table": "all.csv"})
     # uint16 pixels need scale (uint8 ones default to 255)
-    with pytest.raises(DataError, match=r"1 of 3 rows.*\n  row 1: GeoTIFF pixels of type uint16: give dataset "
-                                        r"parameter scale"):
+    with pytest.raises(
+        DataError,
+        match=r"1 of 3 rows.*\n  row 1: GeoTIFF pixels of type uint16: give dataset "
+        r"parameter scale",
+    ):
         open_folder(tmp_path, {"image_size": SIZE, "table": "all.csv", "bands": [1]})
     one, _ = open_folder(tmp_path, {"image_size": SIZE, "table": "all.csv", "bands": [1], "scale": 255})
     assert (one.lat[1], one.lon[1]) == (45.0, 7.5)  # the table's location wins over the georeferencing
     np.testing.assert_array_equal(one.pixels[1], np.repeat(grey[0][..., None], 3, axis=2))  # one band: grey RGB
-    np.testing.assert_array_equal(one.pixels[0], np.repeat(np.round(np.clip(dn[0] / 255, 0, 1) * 255)
-                                                           .astype(np.uint8)[..., None], 3, axis=2))
+    np.testing.assert_array_equal(
+        one.pixels[0], np.repeat(np.round(np.clip(dn[0] / 255, 0, 1) * 255).astype(np.uint8)[..., None], 3, axis=2)
+    )
 
 
 def test_random_split_is_seeded_by_the_paths(tmp_path):
@@ -192,16 +218,21 @@ BAD_ROWS = {  # row 2's cells (image, lat, lon, date, label, split) -> the probl
     "unreadable image": (["img/text.png", 1, 2, None, "a", "train"], r"unreadable image"),
     "lat out of range": (["img/1.png", 91, 2, None, "a", "train"], r"location out of range: lat=91.0"),
     "lon missing": (["img/1.png", 1, None, None, "a", "train"], r"lon is missing"),
-    "location not a number": (["img/1.png", "north", 2, None, "a", "train"], r"the location is not a number: lat='north'"),
+    "location not a number": (
+        ["img/1.png", "north", 2, None, "a", "train"],
+        r"the location is not a number: lat='north'",
+    ),
     "png without location": (["img/1.png", None, None, None, "a", "train"], r"no location"),
     "unparseable date": (["img/1.png", 1, 2, "2018-13-45", "a", "train"], r"cannot parse the date '2018-13-45'"),
     "empty label": (["img/1.png", 1, 2, None, " ; ", "train"], r"empty label"),
     "unknown label": (["img/1.png", 1, 2, None, "zebra", "train"], r"unknown label 'zebra' \(classes: a, b\)"),
     "unknown split": (["img/1.png", 1, 2, None, "a", "training"], r"unknown split 'training'"),
     "listed twice": (["img/0.png", 1, 2, None, "a", "train"], r"the image is listed twice \(also row 1\)"),
-    "mixed sizes": (["img/big.png", 1, 2, None, "a", "train"],
-                    r"the image is 32x32 pixels but 2 others are 16x16 \(mixed image sizes: 16x16 in rows 1, 3; "
-                    r"32x32 in row 2\)"),
+    "mixed sizes": (
+        ["img/big.png", 1, 2, None, "a", "train"],
+        r"the image is 32x32 pixels but 2 others are 16x16 \(mixed image sizes: 16x16 in rows 1, 3; "
+        r"32x32 in row 2\)",
+    ),
 }
 
 
@@ -212,25 +243,35 @@ def test_each_bad_row_is_named(tmp_path, kind):
     write_png(tmp_path / "img" / "big.png", 7, size=32)
     (tmp_path / "img" / "text.png").write_text("not an image")
     cells, words = BAD_ROWS[kind]
-    write_csv(tmp_path, ["image", "lat", "lon", "date", "label", "split"],
-              [["img/0.png", 1, 2, None, "a", "train"], cells, ["img/2.png", 1, 2, None, "b", "test"]])
+    write_csv(
+        tmp_path,
+        ["image", "lat", "lon", "date", "label", "split"],
+        [["img/0.png", 1, 2, None, "a", "train"], cells, ["img/2.png", 1, 2, None, "b", "test"]],
+    )
     params = {"image_size": SIZE, "classes": ["a", "b"]}
-    with pytest.raises(DataError, match=rf"^1 of 3 rows of the table .*table.csv are bad .*\n  row 2 \({cells[0]}\): " + words):
+    with pytest.raises(
+        DataError, match=rf"^1 of 3 rows of the table .*table.csv are bad .*\n  row 2 \({cells[0]}\): " + words
+    ):
         open_folder(tmp_path, params)
 
 
 def test_day_of_year_out_of_range_and_several_bad_rows(tmp_path):
     for i in range(4):
         write_png(tmp_path / f"{i}.png", i)
-    write_csv(tmp_path, ["image", "lat", "lon", "doy", "label"],
-              [["0.png", 1, 2, 367, "a"], ["1.png", 1, 2, 10, "b"], ["2.png", 100, 2, 0, "a"], ["3.png", 1, 2, "", "b"]])
+    write_csv(
+        tmp_path,
+        ["image", "lat", "lon", "doy", "label"],
+        [["0.png", 1, 2, 367, "a"], ["1.png", 1, 2, 10, "b"], ["2.png", 100, 2, 0, "a"], ["3.png", 1, 2, "", "b"]],
+    )
     with pytest.raises(DataError) as err:
         open_folder(tmp_path, {"image_size": SIZE})
     lines = str(err.value).splitlines()
     assert lines[0].startswith("2 of 4 rows of the table")
-    assert lines[1:] == ["  row 1 (0.png): day of year '367' out of range (1..366)",
-                         "  row 3 (2.png): location out of range: lat=100.0, lon=2.0 (expected degrees WGS84)",
-                         "  row 3 (2.png): day of year '0' out of range (1..366)"]
+    assert lines[1:] == [
+        "  row 1 (0.png): day of year '367' out of range (1..366)",
+        "  row 3 (2.png): location out of range: lat=100.0, lon=2.0 (expected degrees WGS84)",
+        "  row 3 (2.png): day of year '0' out of range (1..366)",
+    ]
 
 
 def test_finding_the_table(tmp_path):
@@ -263,8 +304,9 @@ def test_a_failed_load_caches_nothing(tmp_path):
 
 # ----------------------------------------------------------------------------- packing, training, the CLI
 def stssl(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "stssl", *args], capture_output=True, text=True, timeout=timeout,
-                          env=os.environ.copy())
+    return subprocess.run(
+        [sys.executable, "-m", "stssl", *args], capture_output=True, text=True, timeout=timeout, env=os.environ.copy()
+    )
 
 
 def test_prepare_data_then_the_packed_form_is_read(tmp_path):
@@ -295,8 +337,17 @@ def test_training_end_to_end(tmp_path):
     from stssl.training import train
 
     make_folder(tmp_path, n=64)
-    cfg = resolve("smoke", dataset="folder", data_root=str(tmp_path), dataset_params={"augment": "fused"},
-                  st=True, steps=4, eval_every=2, batch_lb=4, uratio=2)
+    cfg = resolve(
+        "smoke",
+        dataset="folder",
+        data_root=str(tmp_path),
+        dataset_params={"augment": "fused"},
+        st=True,
+        steps=4,
+        eval_every=2,
+        batch_lb=4,
+        uratio=2,
+    )
     module = train(cfg, tmp_path / "run", progress=False)
     assert module.data.dataset.pixels.shape == (64, 32, 32, 3) and module.data.dataset.task.num_classes == 3
     assert all(np.isfinite(row["train_loss"]) for row in module.history)
@@ -304,14 +355,39 @@ def test_training_end_to_end(tmp_path):
 
 def test_cli_train(tmp_path):
     make_folder(tmp_path, n=64)
-    done = stssl("train", "--profile", "smoke", "--quiet", "--set", "dataset=folder",
-                 "--set", f"data_root={tmp_path}", "--set", "steps=2", "--set", "eval_every=1",
-                 "--set", "batch_lb=4", "--set", "dataset_params={augment: usb}")
+    done = stssl(
+        "train",
+        "--profile",
+        "smoke",
+        "--quiet",
+        "--set",
+        "dataset=folder",
+        "--set",
+        f"data_root={tmp_path}",
+        "--set",
+        "steps=2",
+        "--set",
+        "eval_every=1",
+        "--set",
+        "batch_lb=4",
+        "--set",
+        "dataset_params={augment: usb}",
+    )
     assert done.returncode == 0, done.stderr[-3000:]
-    out = json.loads(done.stdout[done.stdout.index("{"):])
+    out = json.loads(done.stdout[done.stdout.index("{") :])
     assert "run" in out and any(k.startswith("test_") for k in out)
-    bad = stssl("train", "--profile", "smoke", "--quiet", "--set", "dataset=folder", "--set", f"data_root={tmp_path}",
-                "--set", "dataset_params={bands: [1, 2]}")
+    bad = stssl(
+        "train",
+        "--profile",
+        "smoke",
+        "--quiet",
+        "--set",
+        "dataset=folder",
+        "--set",
+        f"data_root={tmp_path}",
+        "--set",
+        "dataset_params={bands: [1, 2]}",
+    )
     assert bad.returncode == 2 and "invalid folder bands=[1, 2]" in bad.stderr
 
 
@@ -335,10 +411,13 @@ def test_prepare_data_cli_takes_the_geotiff_options(tmp_path):
     dn = np.random.default_rng(1).integers(0, 4000, (4, SIZE, SIZE), dtype=np.uint16)
     write_geotiff(tmp_path / "a.tif", dn, 32632, 500_000, 5_300_000, descriptions=("B02", "B03", "B04", "B08"))
     write_csv(tmp_path, ["image", "label"], [["a.tif", "x"]])
-    done = stssl("prepare-data", "folder", "--root", str(tmp_path), "--bands", "3,2,1", "--scale", "3000",
-                 "--classes", "x,y")
+    done = stssl(
+        "prepare-data", "folder", "--root", str(tmp_path), "--bands", "3,2,1", "--scale", "3000", "--classes", "x,y"
+    )
     assert done.returncode == 0, done.stderr
     packed = json.loads((tmp_path / f"stssl-packed-{SIZE}" / "manifest.json").read_text())["signature"]
     assert (packed["bands"], packed["scale"], packed["classes"]) == ([3, 2, 1], 3000, ["x", "y"])
-    no_scale = stssl("prepare-data", "folder", "--root", str(tmp_path), "--out", str(tmp_path / "p2"), "--classes", "x,y")
+    no_scale = stssl(
+        "prepare-data", "folder", "--root", str(tmp_path), "--out", str(tmp_path / "p2"), "--classes", "x,y"
+    )
     assert no_scale.returncode == 1 and "give dataset parameter scale" in no_scale.stderr

@@ -32,11 +32,16 @@ N = 2000
 # lon_min, lon_max, lat_min, lat_max of each country (mainland Portugal), with a margin that
 # also covers the coastal sea zone
 BBOX = {
-    "Austria": (9.5, 17.2, 46.3, 49.1), "Belgium": (2.3, 6.5, 49.4, 51.7),
-    "Finland": (19.0, 31.7, 59.5, 70.2), "Ireland": (-10.8, -5.8, 51.2, 55.6),
-    "Kosovo": (20.0, 21.8, 41.8, 43.3), "Lithuania": (20.6, 26.9, 53.8, 56.5),
-    "Luxembourg": (5.7, 6.6, 49.4, 50.2), "Portugal": (-10.0, -6.1, 36.7, 42.3),
-    "Serbia": (18.8, 23.1, 42.2, 46.2), "Switzerland": (5.9, 10.5, 45.8, 47.8),
+    "Austria": (9.5, 17.2, 46.3, 49.1),
+    "Belgium": (2.3, 6.5, 49.4, 51.7),
+    "Finland": (19.0, 31.7, 59.5, 70.2),
+    "Ireland": (-10.8, -5.8, 51.2, 55.6),
+    "Kosovo": (20.0, 21.8, 41.8, 43.3),
+    "Lithuania": (20.6, 26.9, 53.8, 56.5),
+    "Luxembourg": (5.7, 6.6, 49.4, 50.2),
+    "Portugal": (-10.0, -6.1, 36.7, 42.3),
+    "Serbia": (18.8, 23.1, 42.2, 46.2),
+    "Switzerland": (5.9, 10.5, 45.8, 47.8),
 }
 
 
@@ -69,7 +74,9 @@ def natural_earth():
     for rec in shapereader.Reader(shapereader.natural_earth("50m", "cultural", "admin_0_countries")).records():
         if rec.attributes["NAME"] in COUNTRIES:
             countries[rec.attributes["NAME"]] = rec.geometry
-    ocean = shapely.union_all(list(shapereader.Reader(shapereader.natural_earth("50m", "physical", "ocean")).geometries()))
+    ocean = shapely.union_all(
+        list(shapereader.Reader(shapereader.natural_earth("50m", "physical", "ocean")).geometries())
+    )
     return countries, ocean
 
 
@@ -127,7 +134,7 @@ def test_image_size_option():
 def test_prevalences_imbalanced_but_all_present(ds, ds_single):
     prev = ds.labels.mean(axis=0)
     assert prev.min() >= 0.015, dict(zip(MULTILABEL_CLASSES, prev.round(3)))
-    assert prev.max() / prev.min() > 4          # imbalanced like real data
+    assert prev.max() / prev.min() > 4  # imbalanced like real data
     single = np.bincount(ds_single.labels, minlength=10) / N
     assert single.min() >= 0.015, dict(zip(SINGLELABEL_CLASSES, single.round(3)))
     counts = {c: (ds.country == c).mean() for c in COUNTRIES}
@@ -170,8 +177,8 @@ def test_day_of_year_windows(ds):
         gap = np.abs((d[:, None] - w[None, :, 0] + 182.5) % 365 - 182.5)
         assert (gap <= w[None, :, 1] + 1).any(axis=1).all(), c
     fin, por = ds.doy[ds.country == "Finland"], ds.doy[ds.country == "Portugal"]
-    assert ((fin < 150) | (fin > 300)).sum() == 0          # Finland: summer and early autumn only
-    assert ((por < 45) | (por > 340)).mean() > 0.2         # Portugal: also winter
+    assert ((fin < 150) | (fin > 300)).sum() == 0  # Finland: summer and early autumn only
+    assert ((por < 45) | (por > 340)).mean() > 0.2  # Portugal: also winter
     medians = {c: np.median(ds.doy[ds.country == c]) for c in COUNTRIES}
     assert len(set(medians.values())) >= 6
 
@@ -215,9 +222,9 @@ def test_label_probabilities_is_the_generator(ds, ds0):
         assert p.shape == (N, len(MULTILABEL_CLASSES)) and (p >= 0).all() and (p <= 1).all()
         np.testing.assert_allclose(d.labels.mean(0), p.mean(0), atol=0.035)
     p1 = label_probabilities(ds.lat, ds.lon, ds.doy, ds.config)
-    assert _ap(ds.labels[:, sea], p1[:, sea]) > 0.95        # the metadata-only ceiling
+    assert _ap(ds.labels[:, sea], p1[:, sea]) > 0.95  # the metadata-only ceiling
     p0 = label_probabilities(ds0.lat, ds0.lon, ds0.doy, ds0.config)
-    assert np.ptp(p0, axis=0).max() < 1e-5                  # context 0: the same everywhere
+    assert np.ptp(p0, axis=0).max() < 1e-5  # context 0: the same everywhere
     # single-label: categorical probabilities
     ps = label_probabilities(ds.lat[:50], ds.lon[:50], ds.doy[:50], GeoSynthConfig(multilabel=False))
     assert ps.shape == (50, 10)
@@ -236,7 +243,7 @@ def test_cache_round_trip(tmp_path, monkeypatch):
     cfg = GeoSynthConfig(n_samples=300, seed=3)
     first = load_geosynth(cfg, cache_dir=tmp_path)
     files = sorted(p.name for p in tmp_path.iterdir())
-    assert files == [gs.cache_path(cfg, tmp_path).name], files       # no temp files left behind
+    assert files == [gs.cache_path(cfg, tmp_path).name], files  # no temp files left behind
 
     def boom(config):
         raise AssertionError("should have been read from the cache")
@@ -255,13 +262,20 @@ def test_cache_dir_from_environment_and_key(tmp_path, monkeypatch):
     cfg = GeoSynthConfig(n_samples=40)
     load_geosynth(cfg)
     assert gs.cache_path(cfg).exists() and gs.cache_path(cfg).parent == tmp_path / "env"
-    keys = {GeoSynthConfig(**{**dataclasses.asdict(cfg), f: v}).key()
-            for f, v in [("n_samples", 41), ("seed", 1), ("context_strength", 0.5), ("multilabel", False),
-                         ("image_size", 16)]}
+    keys = {
+        GeoSynthConfig(**{**dataclasses.asdict(cfg), f: v}).key()
+        for f, v in [
+            ("n_samples", 41),
+            ("seed", 1),
+            ("context_strength", 0.5),
+            ("multilabel", False),
+            ("image_size", 16),
+        ]
+    }
     assert len(keys | {cfg.key()}) == 6
     before = cfg.key()
     monkeypatch.setattr(gs, "GENERATOR_VERSION", gs.GENERATOR_VERSION + 1)
-    assert cfg.key() != before                      # a new generator invalidates old caches
+    assert cfg.key() != before  # a new generator invalidates old caches
     assert not gs.cache_path(cfg).exists()
 
 

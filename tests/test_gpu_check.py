@@ -24,8 +24,10 @@ def gpu_check():
     del sys.modules["gpu_check"]
 
 
-@pytest.mark.parametrize("model, size, extra", [("vit_small_patch16", 128, True), ("vit_small_patch16", 128, False),
-                                                ("vit_tiny_patch8", 32, True)])
+@pytest.mark.parametrize(
+    "model, size, extra",
+    [("vit_small_patch16", 128, True), ("vit_small_patch16", 128, False), ("vit_tiny_patch8", 32, True)],
+)
 def test_analytic_flops_match_the_networks_counted_by_torch(gpu_check, model, size, extra):
     """The MFU's numerator: torch's own count of the forward (matrix products and attention)."""
     torch.manual_seed(0)

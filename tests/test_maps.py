@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from stssl.data.base import MetaDataset, TaskInfo
-from stssl.data.geo import nearest_km
 from stssl.data.bigearthnet import CLASSES_19, CLASSES_43
+from stssl.data.geo import nearest_km
 from stssl.data.synthetic import MULTILABEL_CLASSES, SINGLELABEL_CLASSES
 from stssl.experiments import figure4, figure5, table1
 from stssl.meta import encode_meta
@@ -22,10 +22,17 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 def _tiny_dataset(n=10, size=16, seed=0):
     rng = np.random.default_rng(seed)
-    return MetaDataset(rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8),
-                       rng.integers(0, 2, (n, 2)).astype(np.float32), rng.uniform(40, 60, n), rng.uniform(-5, 25, n),
-                       rng.uniform(1, 365, n), np.arange(n).astype(str), TaskInfo(("Forest", "Sea and ocean"), True),
-                       (0.3, 0.4, 0.5), (0.2, 0.25, 0.3))
+    return MetaDataset(
+        rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8),
+        rng.integers(0, 2, (n, 2)).astype(np.float32),
+        rng.uniform(40, 60, n),
+        rng.uniform(-5, 25, n),
+        rng.uniform(1, 365, n),
+        np.arange(n).astype(str),
+        TaskInfo(("Forest", "Sea and ocean"), True),
+        (0.3, 0.4, 0.5),
+        (0.2, 0.25, 0.3),
+    )
 
 
 def _teacher(num_classes=2, size=16):
@@ -47,12 +54,19 @@ def test_grey_prior_feeds_one_constant_image_with_each_metadata_row():
     # each value is the teacher's sigmoid for that one image and that row's metadata
     with torch.no_grad():
         teacher.eval()
-        direct = [torch.sigmoid(teacher(expected.expand(1, 3, 16, 16), encode_meta(lat[i:i + 1], lon[i:i + 1],
-                                                                             doy[i:i + 1])).logits[0, 1]).item()
-                  for i in range(len(ds))]
+        direct = [
+            torch.sigmoid(
+                teacher(
+                    expected.expand(1, 3, 16, 16), encode_meta(lat[i : i + 1], lon[i : i + 1], doy[i : i + 1])
+                ).logits[0, 1]
+            ).item()
+            for i in range(len(ds))
+        ]
     np.testing.assert_allclose(conf, direct, rtol=1e-5)
     assert np.ptp(conf) > 1e-4  # a nonzero meta MLP: the metadata move the output ...
-    twice = figure5.grey_prior(teacher, ds, np.r_[lat[:3], lat[:3]], np.r_[lon[:3], lon[:3]], np.r_[doy[:3], doy[:3]], 1)
+    twice = figure5.grey_prior(
+        teacher, ds, np.r_[lat[:3], lat[:3]], np.r_[lon[:3], lon[:3]], np.r_[doy[:3], doy[:3]], 1
+    )
     np.testing.assert_allclose(twice[:3], twice[3:], rtol=1e-6)  # ... and nothing else does
     with torch.no_grad():
         teacher.meta_mlp[-1].weight.zero_()
@@ -88,14 +102,17 @@ def test_outcomes_and_counts_by_hand():
 
 def _frame():
     fixmatch, teacher, student = figure4.model_names()
-    return pd.DataFrame({
-        "lat": np.zeros(6), "lon": np.zeros(6),
-        "truth": [True, True, False, False, False, False],
-        "is_sea": [True, False, True, False, False, False],
-        fixmatch: [0.9, 0.2, 0.8, 0.7, 0.6, 0.1],  # TP, FN, FP at sea, FP, FP, TN
-        teacher: [0.9, 0.6, 0.8, 0.5, 0.2, 0.1],   # TP, TP, FP at sea, TN (0.5 is not above), TN, TN
-        student: [0.4, 0.3, 0.1, 0.2, 0.2, 0.1],   # FN, FN, nothing predicted
-    })
+    return pd.DataFrame(
+        {
+            "lat": np.zeros(6),
+            "lon": np.zeros(6),
+            "truth": [True, True, False, False, False, False],
+            "is_sea": [True, False, True, False, False, False],
+            fixmatch: [0.9, 0.2, 0.8, 0.7, 0.6, 0.1],  # TP, FN, FP at sea, FP, FP, TN
+            teacher: [0.9, 0.6, 0.8, 0.5, 0.2, 0.1],  # TP, TP, FP at sea, TN (0.5 is not above), TN, TN
+            student: [0.4, 0.3, 0.1, 0.2, 0.2, 0.1],  # FN, FN, nothing predicted
+        }
+    )
 
 
 def test_error_table_by_hand():
@@ -135,8 +152,11 @@ def test_class_is_looked_up_by_name():
 
 
 def test_absent_class_fails_listing_the_classes():
-    with pytest.raises(ValueError, match=r"'Sea and ocean' is not in this data set; its classes are: 'AnnualCrop', "
-                                         r"'Forest'.*'SeaLake'.*EuroSAT has no 'Sea and ocean'"):
+    with pytest.raises(
+        ValueError,
+        match=r"'Sea and ocean' is not in this data set; its classes are: 'AnnualCrop', "
+        r"'Forest'.*'SeaLake'.*EuroSAT has no 'Sea and ocean'",
+    ):
         figure4.class_index(TaskInfo(SINGLELABEL_CLASSES, False), "Sea and ocean")
     with pytest.raises(ValueError, match=r"'Marine waters' is the 19-class BigEarthNet nomenclature's name"):
         figure4.class_index(TaskInfo(CLASSES_19, True), "Sea and ocean")
@@ -158,9 +178,14 @@ def test_configs_are_table1s_fixmatch_runs_of_the_first_seed():
 def test_support_land_and_distances():
     assert nearest_km([51.0], [10.0], [50.0, 20.0], [10.0, 10.0])[0] == pytest.approx(111.19, abs=0.1)
     assert figure5.on_land([48.85, 45.0, 61.5], [2.35, -20.0, 29.0]).tolist() == [True, False, True]
-    grid = figure5.Grid(np.array([0.0, 1.0]), np.array([0.0, 1.0]), np.array([[0.1, 0.3], [0.5, 0.9]]),
-                        in_support=np.array([[True, True], [False, False]]),
-                        is_land=np.array([[True, False], [True, False]]), doy=100)
+    grid = figure5.Grid(
+        np.array([0.0, 1.0]),
+        np.array([0.0, 1.0]),
+        np.array([[0.1, 0.3], [0.5, 0.9]]),
+        in_support=np.array([[True, True], [False, False]]),
+        is_land=np.array([[True, False], [True, False]]),
+        doy=100,
+    )
     t = figure5.support_table(figure5.Prior(pd.DataFrame(), grid, "Sea and ocean", 0.5, 100.0))
     assert t.loc["inside the support"].tolist() == [0.1, 1, 0.3, 1]
     assert t.loc["outside the support"].tolist() == [0.5, 1, 0.9, 1]
@@ -176,8 +201,13 @@ def _outputs(nb) -> tuple[str, set]:
 @pytest.mark.parametrize("name", ["figure4", "figure5"])
 def test_notebook_smoke(tmp_path, name):
     out = tmp_path / f"{name}.ipynb"
-    pm.execute_notebook(str(NOTEBOOKS / f"{name}.ipynb"), str(out), parameters={"profile": "smoke", "seeds": 1},
-                        cwd=str(NOTEBOOKS), progress_bar=False)
+    pm.execute_notebook(
+        str(NOTEBOOKS / f"{name}.ipynb"),
+        str(out),
+        parameters={"profile": "smoke", "seeds": 1},
+        cwd=str(NOTEBOOKS),
+        progress_bar=False,
+    )
     text, kinds = _outputs(nbformat.read(out, as_version=4))
     assert "image/png" in kinds and "text/html" in kinds  # the figure and the styled table
     assert "Sea and ocean" in text and "smoke" in text
@@ -185,8 +215,13 @@ def test_notebook_smoke(tmp_path, name):
 
 def test_notebook_absent_class_fails_with_the_list(tmp_path):
     with pytest.raises(pm.PapermillExecutionError, match=r"'Nope' is not in this data set.*'Sea and ocean'"):
-        pm.execute_notebook(str(NOTEBOOKS / "figure4.ipynb"), str(tmp_path / "out.ipynb"), cwd=str(NOTEBOOKS),
-                            parameters={"profile": "smoke", "seeds": 1, "class_name": "Nope"}, progress_bar=False)
+        pm.execute_notebook(
+            str(NOTEBOOKS / "figure4.ipynb"),
+            str(tmp_path / "out.ipynb"),
+            cwd=str(NOTEBOOKS),
+            parameters={"profile": "smoke", "seeds": 1, "class_name": "Nope"},
+            progress_bar=False,
+        )
 
 
 # ------------------------------------------------------------------------------ where a map looks

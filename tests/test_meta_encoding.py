@@ -20,8 +20,11 @@ from stssl.training import train
 
 TINY = ViTSize(16, 1, 2, 8, mlp_ratio=2.0)
 NEW = ("fourier", "sphere")
-RAW = {"lat": torch.tensor([38.7, 53.3, 60.2]), "lon": torch.tensor([-9.1, -6.3, 24.9]),
-       "doy": torch.tensor([15.0, 200.0, 300.0])}
+RAW = {
+    "lat": torch.tensor([38.7, 53.3, 60.2]),
+    "lon": torch.tensor([-9.1, -6.3, 24.9]),
+    "doy": torch.tensor([15.0, 200.0, 300.0]),
+}
 
 
 def test_sizes():
@@ -32,6 +35,7 @@ def test_sizes():
 
 
 # ----- hand-computed values -----------------------------------------------------------------
+
 
 def test_fourier_scales_and_values_at_lat0_lon0():
     enc = MultiScaleFourier()
@@ -51,12 +55,25 @@ def test_fourier_scales_and_values_at_lat0_lon0():
 
 def test_spherical_harmonics_by_hand():
     # (lat, lon) = (0, 0): u = (1, 0, 0); (45, 90): u = (0, 1/sqrt 2, 1/sqrt 2). Order l, m = -l..l.
-    c0, c1, c2, c20 = 0.5 / math.sqrt(math.pi), math.sqrt(3 / (4 * math.pi)), 0.5 * math.sqrt(15 / math.pi), \
-        0.25 * math.sqrt(5 / math.pi)
+    c0, c1, c2, c20 = (
+        0.5 / math.sqrt(math.pi),
+        math.sqrt(3 / (4 * math.pi)),
+        0.5 * math.sqrt(15 / math.pi),
+        0.25 * math.sqrt(5 / math.pi),
+    )
 
     def by_hand(x, y, z):
-        return [c0, c1 * y, c1 * z, c1 * x, c2 * x * y, c2 * y * z, c20 * (3 * z * z - 1), c2 * x * z,
-                c2 / 2 * (x * x - y * y)]
+        return [
+            c0,
+            c1 * y,
+            c1 * z,
+            c1 * x,
+            c2 * x * y,
+            c2 * y * z,
+            c20 * (3 * z * z - 1),
+            c2 * x * z,
+            c2 / 2 * (x * x - y * y),
+        ]
 
     y = real_spherical_harmonics(torch.tensor([0.0, 45.0]), torch.tensor([0.0, 90.0]), 2)
     s = 1 / math.sqrt(2)
@@ -89,12 +106,13 @@ def test_day_of_year_harmonics_by_hand():
 
 # ----- continuity on the sphere -------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", NEW)
 def test_continuous_across_the_antimeridian(name):
     enc = LOCATION_ENCODERS[name]
     at = enc(torch.tensor([37.0, 37.0]), torch.tensor([180.0, -180.0]))
     torch.testing.assert_close(at[0], at[1], atol=1e-5, rtol=0)
-    step = 2.0 ** -12  # degrees, exact in float32
+    step = 2.0**-12  # degrees, exact in float32
     near = enc(torch.tensor([37.0, 37.0]), torch.tensor([180.0 - step, -180.0 + step]))
     # about 43 m apart: no feature moves by more than a phase of 2 pi 43 m / 10 km (the shortest wavelength)
     km = 2 * step * math.pi / 180 * 6371 * math.cos(math.radians(37))
@@ -109,6 +127,7 @@ def test_one_value_at_each_pole(name, pole):
 
 
 # ----- the paper's encoding is unchanged ----------------------------------------------------
+
 
 def test_default_encoding_leaves_run_keys_unchanged():
     # keys of these configs before meta_encoding existed
@@ -131,12 +150,15 @@ def test_default_encoding_gives_the_paper_vector_and_the_same_teacher_output():
     x = torch.linspace(-1, 1, 2 * 3 * 16 * 16).reshape(2, 3, 16, 16)
     with torch.no_grad():
         logits = teacher(x, meta).logits
-    before = [[-0.60448003, 0.96250904, -0.01707527, -0.09678657, 0.26060751],  # this code before the option
-              [-0.51181686, 0.92320883, -0.49901199, -0.49702537, 0.12322313]]
+    before = [
+        [-0.60448003, 0.96250904, -0.01707527, -0.09678657, 0.26060751],  # this code before the option
+        [-0.51181686, 0.92320883, -0.49901199, -0.49702537, 0.12322313],
+    ]
     torch.testing.assert_close(logits, torch.tensor(before), atol=1e-5, rtol=0)
 
 
 # ----- ablations, OOD metadata and training with every encoding ----------------------------
+
 
 @pytest.mark.parametrize("name", NEW)
 def test_ablations_and_ood_overwrite_work_with_any_encoding(name):

@@ -23,7 +23,9 @@ BOOK_ORDER = [p.name for p in PAGES]
 
 
 def _outputs(nb) -> str:
-    return "\n".join(str(o.get("data", o.get("text", ""))) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    return "\n".join(
+        str(o.get("data", o.get("text", ""))) for c in nb.cells if c.cell_type == "code" for o in c.outputs
+    )
 
 
 def test_the_book_runs_every_notebook_and_the_toc_shows_every_page():
@@ -63,9 +65,13 @@ def test_make_book_in_the_smoke_profile_executes_every_page_and_builds_the_html(
     shutil.copytree(ROOT / "book", tmp_path / "book", ignore=shutil.ignore_patterns("results"))
     stamp = tmp_path / "installed"
     stamp.touch()
-    done = subprocess.run(["make", "-C", str(tmp_path), "book", "PROFILE=smoke", "SEEDS=1", f"PY={sys.executable}",
-                           f"STAMP={stamp}"], capture_output=True, text=True, timeout=1500,
-                          env={**os.environ, "STSSL_RUNS": str(tmp_path / "runs")})  # its own, empty run cache
+    done = subprocess.run(
+        ["make", "-C", str(tmp_path), "book", "PROFILE=smoke", "SEEDS=1", f"PY={sys.executable}", f"STAMP={stamp}"],
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        env={**os.environ, "STSSL_RUNS": str(tmp_path / "runs")},
+    )  # its own, empty run cache
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "-W -n --keep-going" in done.stdout and "every page of _toc.yml built" in done.stdout
     # progress: every page's runs trained first, each once, a line per finished run; then each page
@@ -102,11 +108,30 @@ def test_two_notebooks_at_once_share_their_runs(tmp_path):
     time in two processes, one trains it and the other waits for it; both pages complete."""
     runs = tmp_path / "runs"
     env = {**os.environ, "STSSL_RUNS": str(runs)}
-    procs = [subprocess.Popen([sys.executable, "-m", "papermill", str(NOTEBOOKS / f"{name}.ipynb"),
-                               str(tmp_path / f"{name}.ipynb"), "-p", "profile", "smoke", *extra, "--cwd",
-                               str(NOTEBOOKS), "--log-level", "WARNING"],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for name, extra in (("figure6", ["-p", "seeds", "1"]), ("explore", ["-p", "n_predict", "200"]))]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "papermill",
+                str(NOTEBOOKS / f"{name}.ipynb"),
+                str(tmp_path / f"{name}.ipynb"),
+                "-p",
+                "profile",
+                "smoke",
+                *extra,
+                "--cwd",
+                str(NOTEBOOKS),
+                "--log-level",
+                "WARNING",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for name, extra in (("figure6", ["-p", "seeds", "1"]), ("explore", ["-p", "n_predict", "200"]))
+    ]
     outputs = [p.communicate(timeout=600)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
     shared = [d for d in (runs / "geosynth").iterdir() if not d.name.startswith(".")]
@@ -117,8 +142,13 @@ def test_two_notebooks_at_once_share_their_runs(tmp_path):
 
 def test_table1_smoke(tmp_path):
     out = tmp_path / "table1.ipynb"
-    pm.execute_notebook(str(NOTEBOOKS / "table1.ipynb"), str(out), parameters={"profile": "smoke", "seeds": 2},
-                        cwd=str(NOTEBOOKS), progress_bar=False)
+    pm.execute_notebook(
+        str(NOTEBOOKS / "table1.ipynb"),
+        str(out),
+        parameters={"profile": "smoke", "seeds": 2},
+        cwd=str(NOTEBOOKS),
+        progress_bar=False,
+    )
     text = _outputs(nbformat.read(out, as_version=4))
     for expected in ("FixMatch + ST-SSL", "Supervised only", "46.12", "42.56", "smoke"):
         assert expected in text
@@ -127,8 +157,13 @@ def test_table1_smoke(tmp_path):
 @pytest.mark.parametrize("algo", [a for a in ALGORITHMS if a != "fixmatch"])
 def test_table1_runs_each_algorithm(tmp_path, algo):
     out = tmp_path / "table1.ipynb"
-    pm.execute_notebook(str(NOTEBOOKS / "table1.ipynb"), str(out), parameters={"algo": algo, "profile": "smoke", "seeds": 1},
-                        cwd=str(NOTEBOOKS), progress_bar=False)
+    pm.execute_notebook(
+        str(NOTEBOOKS / "table1.ipynb"),
+        str(out),
+        parameters={"algo": algo, "profile": "smoke", "seeds": 1},
+        cwd=str(NOTEBOOKS),
+        progress_bar=False,
+    )
     text = _outputs(nbformat.read(out, as_version=4))
     name = DISPLAY_NAMES[algo]
     assert "Supervised only" in text
@@ -139,8 +174,13 @@ def test_table1_runs_each_algorithm(tmp_path, algo):
 def test_table1_all_algorithms_in_one_table(tmp_path):
     """After the per-algorithm runs above (same run cache), ``algo="all"`` only reads them."""
     out = tmp_path / "table1.ipynb"
-    pm.execute_notebook(str(NOTEBOOKS / "table1.ipynb"), str(out), parameters={"profile": "smoke", "seeds": 1},
-                        cwd=str(NOTEBOOKS), progress_bar=False)
+    pm.execute_notebook(
+        str(NOTEBOOKS / "table1.ipynb"),
+        str(out),
+        parameters={"profile": "smoke", "seeds": 1},
+        cwd=str(NOTEBOOKS),
+        progress_bar=False,
+    )
     text = _outputs(nbformat.read(out, as_version=4))
     for algo, name in DISPLAY_NAMES.items():
         assert name in text
@@ -151,24 +191,45 @@ def test_table1_all_algorithms_in_one_table(tmp_path):
 
 def test_table1_hyper_parameters_reach_the_run(tmp_path):
     out = tmp_path / "table1.ipynb"
-    pm.execute_notebook(str(NOTEBOOKS / "table1.ipynb"), str(out), cwd=str(NOTEBOOKS), progress_bar=False,
-                        parameters={"algo": "udal", "profile": "smoke", "seeds": 1, "algo_params": {"threshold": 0.6},
-                                    "config": {"steps": 10}})
+    pm.execute_notebook(
+        str(NOTEBOOKS / "table1.ipynb"),
+        str(out),
+        cwd=str(NOTEBOOKS),
+        progress_bar=False,
+        parameters={
+            "algo": "udal",
+            "profile": "smoke",
+            "seeds": 1,
+            "algo_params": {"threshold": 0.6},
+            "config": {"steps": 10},
+        },
+    )
     text = _outputs(nbformat.read(out, as_version=4))
     assert "10 steps" in text
     runs = [load_run(p) for p in (runs_root() / "geosynth").iterdir() if (p / "metrics.json").exists()]
-    assert any(r.config.algo == "udal" and r.config.algo_params == {"threshold": 0.6} and r.config.steps == 10 for r in runs)
+    assert any(
+        r.config.algo == "udal" and r.config.algo_params == {"threshold": 0.6} and r.config.steps == 10 for r in runs
+    )
 
 
 def test_table1_unknown_algorithm_fails_at_once(tmp_path):
     with pytest.raises(pm.PapermillExecutionError, match=r"unknown algorithm 'nope'.*valid: supervised, fixmatch"):
-        pm.execute_notebook(str(NOTEBOOKS / "table1.ipynb"), str(tmp_path / "out.ipynb"),
-                            parameters={"algo": "nope", "profile": "smoke"}, cwd=str(NOTEBOOKS), progress_bar=False)
+        pm.execute_notebook(
+            str(NOTEBOOKS / "table1.ipynb"),
+            str(tmp_path / "out.ipynb"),
+            parameters={"algo": "nope", "profile": "smoke"},
+            cwd=str(NOTEBOOKS),
+            progress_bar=False,
+        )
 
 
 def test_geosynth_page_notebook(tmp_path):
-    pm.execute_notebook(str(NOTEBOOKS / "geosynth.ipynb"), str(tmp_path / "geosynth.ipynb"),
-                        parameters={"n_samples": 2000, "out_dir": str(tmp_path / "figures")},
-                        cwd=str(NOTEBOOKS), progress_bar=False)
+    pm.execute_notebook(
+        str(NOTEBOOKS / "geosynth.ipynb"),
+        str(tmp_path / "geosynth.ipynb"),
+        parameters={"n_samples": 2000, "out_dir": str(tmp_path / "figures")},
+        cwd=str(NOTEBOOKS),
+        progress_bar=False,
+    )
     assert (tmp_path / "figures" / "geosynth_map.png").stat().st_size > 10_000
     assert (tmp_path / "figures" / "geosynth_examples.png").stat().st_size > 10_000

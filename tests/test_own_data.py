@@ -29,18 +29,26 @@ def test_the_export_is_a_folder_that_reads_back_as_the_same_samples(tmp_path):
         row = table.iloc[k]
         assert datetime.date.fromisoformat(row.date).timetuple().tm_yday == gs.doy[i] == fs.doy[k]
         names = {gs.task.class_names[c] for c in np.flatnonzero(gs.label_matrix()[i])}
-        assert names == {fs.task.class_names[c] for c in np.flatnonzero(fs.label_matrix()[k])} == set(row.label.split(";"))
+        assert (
+            names == {fs.task.class_names[c] for c in np.flatnonzero(fs.label_matrix()[k])} == set(row.label.split(";"))
+        )
         split = next(s for s in ("train", "val", "test") if i in set(getattr(geo, s)))
         assert row.split == split and k in set(getattr(folder, split))
     # done once: a second call reuses it, and the runs' keys (which hold the table's SHA-1) stay put
     stamp = (out / "labels.csv").stat().st_mtime_ns
-    assert own_data.export_geosynth(out, "smoke", n_images=120) == out and (out / "labels.csv").stat().st_mtime_ns == stamp
+    assert (
+        own_data.export_geosynth(out, "smoke", n_images=120) == out and (out / "labels.csv").stat().st_mtime_ns == stamp
+    )
 
 
 def test_the_page_s_runs_train_on_the_folder(tmp_path):
     cfgs = own_data.configs("smoke", data_root=str(tmp_path / "nowhere"), seeds=2)
-    assert [(c.dataset, c.st, c.seed) for c in cfgs] == [("folder", False, 0), ("folder", False, 1),
-                                                         ("folder", True, 0), ("folder", True, 1)]
+    assert [(c.dataset, c.st, c.seed) for c in cfgs] == [
+        ("folder", False, 0),
+        ("folder", False, 1),
+        ("folder", True, 0),
+        ("folder", True, 1),
+    ]
     assert {c.data_root for c in cfgs} == {str(tmp_path / "nowhere")} and all(c.algo == "fixmatch" for c in cfgs)
     with pytest.raises(ValueError, match="trains on the 'folder' data set; got dataset 'geosynth'"):
         own_data.configs("smoke", dataset="geosynth")
@@ -49,14 +57,18 @@ def test_the_page_s_runs_train_on_the_folder(tmp_path):
 def _run(st: bool, seed: int, metrics: dict):
     from types import SimpleNamespace
 
-    return SimpleNamespace(config=SimpleNamespace(algo="fixmatch", st=st, seed=seed), metrics=metrics,
-                           history=pd.DataFrame({"step": [1]}))
+    return SimpleNamespace(
+        config=SimpleNamespace(algo="fixmatch", st=st, seed=seed), metrics=metrics, history=pd.DataFrame({"step": [1]})
+    )
 
 
 def test_the_table_reports_accuracy_for_single_label_folders_and_map_for_multi_label_ones():
-    runs = [_run(False, 0, {"test_acc": 0.50, "test_mAP": 0.9}), _run(False, 1, {"test_acc": 0.60, "test_mAP": 0.9}),
-            _run(True, 0, {"test_acc": 0.55, "teacher_test_acc": 0.70, "test_mAP": 0.1}),
-            _run(True, 1, {"test_acc": 0.58, "teacher_test_acc": 0.72, "test_mAP": 0.1})]
+    runs = [
+        _run(False, 0, {"test_acc": 0.50, "test_mAP": 0.9}),
+        _run(False, 1, {"test_acc": 0.60, "test_mAP": 0.9}),
+        _run(True, 0, {"test_acc": 0.55, "teacher_test_acc": 0.70, "test_mAP": 0.1}),
+        _run(True, 1, {"test_acc": 0.58, "teacher_test_acc": 0.72, "test_mAP": 0.1}),
+    ]
     single = own_data.table(runs, multilabel=False)
     assert list(single.index) == ["test accuracy (%)"]
     assert single.iloc[0].tolist() == ["55.00 ± 7.07", "56.50 ± 2.12", "71.00 ± 1.41", "+1.50 ± 4.95 (1/2)"]
@@ -71,13 +83,25 @@ def test_the_page_runs_on_a_single_label_survey_of_one_s_own_outside_europe(tmp_
     (survey / "tiles").mkdir(parents=True)
     for i in range(96):
         Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(survey / "tiles" / f"{i}.png")
-        rows.append({"image": f"tiles/{i}.png", "lat": -1 + i / 48, "lon": 36 + i / 48, "doy": 1 + 3 * i,
-                     "label": ("maize", "beans", "fallow")[i % 3]})
+        rows.append(
+            {
+                "image": f"tiles/{i}.png",
+                "lat": -1 + i / 48,
+                "lon": 36 + i / 48,
+                "doy": 1 + 3 * i,
+                "label": ("maize", "beans", "fallow")[i % 3],
+            }
+        )
     pd.DataFrame(rows).to_csv(survey / "plots.csv", index=False)
     out = tmp_path / "own_data.ipynb"
     notebook = Path(__file__).resolve().parents[1] / "notebooks" / "own_data.ipynb"
-    pm.execute_notebook(str(notebook), str(out), parameters={"profile": "smoke", "data_root": str(survey), "seeds": 1},
-                        kernel_name="python3", progress_bar=False)
+    pm.execute_notebook(
+        str(notebook),
+        str(out),
+        parameters={"profile": "smoke", "data_root": str(survey), "seeds": 1},
+        kernel_name="python3",
+        progress_bar=False,
+    )
     text = out.read_text()
     assert "Test top-1 accuracy (%) on the folder" in text and "single-label" in text
     assert text.count('"image/png"') >= 2  # the samples and the map

@@ -100,4 +100,6 @@ def test_prepare_data_eurosat_and_a_bad_root(tmp_path, capsys):
     assert len(open_packed(tmp_path / "p")) == 20
     with pytest.raises(SystemExit) as exit_info:
         main(["prepare-data", "bigearthnet", "--root", str(tmp_path / "nowhere")])
-    assert exit_info.value.code == 1 and "no BigEarthNet-S2 v1.0 patches" in capsys.readouterr().err  # data, not a setting
+    assert (
+        exit_info.value.code == 1 and "no BigEarthNet-S2 v1.0 patches" in capsys.readouterr().err
+    )  # data, not a setting

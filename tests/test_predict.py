@@ -12,14 +12,13 @@ import torch
 from PIL import Image
 
 import stssl.config
+from stssl.cache import RunFolder, find_run, load_run
 from stssl.cli import main
 from stssl.config import resolve
 from stssl.evaluate import classification_metrics, predict
-from stssl.predict import predict_input
-from stssl.cache import RunFolder
-from stssl.cache import find_run, load_run
-from stssl.runs import get_run
 from stssl.networks import PredictError
+from stssl.predict import predict_input
+from stssl.runs import get_run
 
 SIZE = 24  # the folder's images; the runs' are 32 px, so every read resizes
 
@@ -31,8 +30,10 @@ def write_folder(root, n=48):
     for i in range(n):
         rng = np.random.default_rng(i)
         Image.fromarray(rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)).save(root / "img" / f"{i:03d}.png")
-        lines.append(f"img/{i:03d}.png,{40 + i / 10},{-3 + i / 10},2018-{1 + i % 12:02d}-13,{'abc'[i % 3]},"
-                     f"{('train', 'train', 'val', 'test')[i % 4]}")
+        lines.append(
+            f"img/{i:03d}.png,{40 + i / 10},{-3 + i / 10},2018-{1 + i % 12:02d}-13,{'abc'[i % 3]},"
+            f"{('train', 'train', 'val', 'test')[i % 4]}"
+        )
     (root / "table.csv").write_text("\n".join(lines) + "\n")
     return root / "table.csv"
 
@@ -44,10 +45,13 @@ def runs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("folder")
     table = write_folder(folder)
     smoke = dict(steps=10, eval_every=5)
-    cfgs = {"st": resolve("smoke", algo="fixmatch", st=True, **smoke),
-            "cdmad": resolve("smoke", algo="cdmad", **smoke),
-            "folder": resolve("smoke", algo="fixmatch", st=True, dataset="folder", data_root=str(folder),
-                              label_fraction=0.2, **smoke)}
+    cfgs = {
+        "st": resolve("smoke", algo="fixmatch", st=True, **smoke),
+        "cdmad": resolve("smoke", algo="cdmad", **smoke),
+        "folder": resolve(
+            "smoke", algo="fixmatch", st=True, dataset="folder", data_root=str(folder), label_fraction=0.2, **smoke
+        ),
+    }
     out = {name: get_run(cfg, root=root, progress=False) for name, cfg in cfgs.items()}
     out.update(root=root, table=table)
     return out
@@ -170,13 +174,15 @@ def test_runs_are_found_by_key_and_a_wrong_run_or_input_is_one_line(runs, capsys
     assert find_run(run.path.name).path == run.path
     empty = tmp_path / "empty"
     empty.mkdir()
-    cases = [("0123456789ab", "geosynth", "no finished run with key 0123456789ab under"),
-             ("not-a-run", "geosynth", "no run 'not-a-run': neither a run folder nor a 12-character run key"),
-             (tmp_path, "geosynth", "is not a run folder (it has no config.yaml)"),
-             (run.path.name, tmp_path / "nowhere", "neither a file, a folder nor a data set name"),
-             (run.path.name, empty, "holds no table and no image"),
-             (run.path.name, "eurosat", "data set 'eurosat' needs --data-root"),
-             (runs["cdmad"].path, "geosynth", "has no teacher network; it has: model")]
+    cases = [
+        ("0123456789ab", "geosynth", "no finished run with key 0123456789ab under"),
+        ("not-a-run", "geosynth", "no run 'not-a-run': neither a run folder nor a 12-character run key"),
+        (tmp_path, "geosynth", "is not a run folder (it has no config.yaml)"),
+        (run.path.name, tmp_path / "nowhere", "neither a file, a folder nor a data set name"),
+        (run.path.name, empty, "holds no table and no image"),
+        (run.path.name, "eurosat", "data set 'eurosat' needs --data-root"),
+        (runs["cdmad"].path, "geosynth", "has no teacher network; it has: model"),
+    ]
     for key, source, message in cases:
         args = (key, source) + (("--network", "teacher") if key == runs["cdmad"].path else ())
         code, said, err = cli(capsys, *args)
@@ -207,8 +213,9 @@ def test_a_data_set_name_and_a_run_from_before_task_json(runs, capsys, monkeypat
     assert list(df.id) == list(data.dataset.ids[data.test])
     classes = data.dataset.task.class_names
     probs = df[[f"p_{c}" for c in classes]].to_numpy()
-    assert classification_metrics(np.log(probs / (1 - probs)), data.dataset.labels[data.test], True)["mAP"] \
-        == pytest.approx(run.metrics["test_mAP"], abs=1e-12)
+    assert classification_metrics(np.log(probs / (1 - probs)), data.dataset.labels[data.test], True)[
+        "mAP"
+    ] == pytest.approx(run.metrics["test_mAP"], abs=1e-12)
     names = np.array(classes)
     assert list(df.predicted) == [";".join(names[row >= 0.5]) for row in probs]
     assert list(df.label) == [";".join(names[row > 0]) for row in data.dataset.labels[data.test]]
@@ -224,9 +231,11 @@ def test_images_of_another_size_fail_clearly(runs):
 
 def test_predicting_and_the_pages_that_predict_never_import_training():
     """Prediction is separate from training: none of these modules pulls in stssl.training (nor Lightning's loop)."""
-    code = ("import sys, stssl.predict, stssl.experiments.explore, stssl.cli\n"
-            "from stssl.experiments import table3, figure4, figure5, encoders, own_data\n"
-            "print(sorted(m for m in sys.modules if m.startswith(('stssl.training', 'lightning.pytorch.trainer'))))")
+    code = (
+        "import sys, stssl.predict, stssl.experiments.explore, stssl.cli\n"
+        "from stssl.experiments import table3, figure4, figure5, encoders, own_data\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('stssl.training', 'lightning.pytorch.trainer'))))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"

@@ -92,8 +92,9 @@ def smoke_data():
     return load_data(CFG.dataset, None, CFG.dataset_params, CFG.label_fraction, CFG.seed)
 
 
-def test_training_reads_ahead_without_changing_a_number_and_resumes_exactly(smoke_data, tmp_path, monkeypatch,
-                                                                            crash_after_evaluation):
+def test_training_reads_ahead_without_changing_a_number_and_resumes_exactly(
+    smoke_data, tmp_path, monkeypatch, crash_after_evaluation
+):
     assert stssl.training.feed.PREFETCH > 0
     ahead = pd.DataFrame(train(CFG, progress=False, data=smoke_data).history)
     monkeypatch.setattr(stssl.training.feed, "PREFETCH", 0)

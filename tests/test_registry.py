@@ -2,9 +2,9 @@
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
-import re
 import textwrap
 from pathlib import Path
 
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import stssl
-from stssl.core.checks import ConfigError
 from stssl.config import resolve
+from stssl.core.checks import ConfigError
 from stssl.data import canonical_params, load_data, registry
 from stssl.data.augment import views
 from stssl.runs import get_run
@@ -64,8 +64,17 @@ def stripes(tmp_path):
 def test_a_data_set_in_one_file_trains_through_the_whole_library(stripes, tmp_path):
     """Config checks, the profile settings it declares, its augmentation, loading, training and
     the run cache all take the new data set by its name alone."""
-    cfg = resolve("smoke", dataset="stripes", dataset_params={"n": 64}, algo="fixmatch", st=True, steps=6,
-                  eval_every=3, batch_lb=4, uratio=2)
+    cfg = resolve(
+        "smoke",
+        dataset="stripes",
+        dataset_params={"n": 64},
+        algo="fixmatch",
+        st=True,
+        steps=6,
+        eval_every=3,
+        batch_lb=4,
+        uratio=2,
+    )
     assert cfg.label_fraction == 0.25  # its smoke-profile override
     with pytest.raises(ConfigError, match=r"unknown parameter\(s\) colour for stripes; valid: image_size, n"):
         resolve("smoke", dataset="stripes", dataset_params={"colour": 1})
@@ -97,7 +106,9 @@ def test_declared_settings_replace_the_old_switches():
     assert resolve("paper", data_root="/x").model == "vit_small_patch16"
     assert registry.get("bigearthnet").stratified_labels and not registry.get("geosynth").stratified_labels
     assert canonical_params("geosynth", {"context_strength": 1.0, "image_size": 32, "seed": 1}) == {
-        "image_size": 32, "seed": 1}
+        "image_size": 32,
+        "seed": 1,
+    }
     assert canonical_params("eurosat", {"image_size": 32, "workers": 2}) == {"image_size": 32, "workers": 2}
     with pytest.raises(ConfigError, match="invalid split='geographic' for eurosat; valid: standard"):
         resolve("smoke", dataset="eurosat", data_root="/x", split="geographic")
@@ -110,9 +121,13 @@ def test_no_string_switch_on_a_data_set_name_outside_its_declaration():
     names = "|".join(re.escape(n) for n in ("geosynth", "eurosat", "bigearthnet", "folder"))
     switch = re.compile(rf"""data(set)?\w*\s*(==|!=|\bin|\bnot in)\s*\(?["']({names})["']""")
     own = {"synthetic.py", "eurosat.py", "bigearthnet.py", "folder.py", "copernicus.py"}
-    offenders = [f"{path.relative_to(Path(stssl.__file__).parent)}:{i}"
-                 for path in Path(stssl.__file__).parent.rglob("*.py") if path.name not in own
-                 for i, line in enumerate(path.read_text().splitlines(), 1) if switch.search(line)]
+    offenders = [
+        f"{path.relative_to(Path(stssl.__file__).parent)}:{i}"
+        for path in Path(stssl.__file__).parent.rglob("*.py")
+        if path.name not in own
+        for i, line in enumerate(path.read_text().splitlines(), 1)
+        if switch.search(line)
+    ]
     assert offenders == []
 
 
@@ -121,11 +136,28 @@ def test_the_command_line_and_worker_processes_find_a_data_set_named_in_STSSL_DA
     path = tmp_path / "stripes_data.py"
     path.write_text(textwrap.dedent(USER_FILE))
     env = {**os.environ, "STSSL_DATASETS": str(path), "STSSL_RUNS": str(tmp_path / "runs")}
-    cmd = [sys.executable, "-m", "stssl", "train", "--profile", "smoke", "--quiet", "--set", "dataset=stripes",
-           "--set", "steps=4", "--set", "eval_every=2", "--set", "batch_lb=4"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "stssl",
+        "train",
+        "--profile",
+        "smoke",
+        "--quiet",
+        "--set",
+        "dataset=stripes",
+        "--set",
+        "steps=4",
+        "--set",
+        "eval_every=2",
+        "--set",
+        "batch_lb=4",
+    ]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "test_acc" in done.stdout and any((tmp_path / "runs" / "stripes").iterdir())
     env["STSSL_DATASETS"] = str(tmp_path / "missing.py")
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 1 and f"STSSL_DATASETS names {tmp_path / 'missing.py'}, which does not exist" in done.stderr
+    assert (
+        done.returncode == 1 and f"STSSL_DATASETS names {tmp_path / 'missing.py'}, which does not exist" in done.stderr
+    )

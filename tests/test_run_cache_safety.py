@@ -17,9 +17,9 @@ import yaml
 
 import stssl.runs
 import stssl.training.fit
+from stssl.cache import DamagedRunError, RunFolder
 from stssl.config import resolve
 from stssl.core.locks import RunLock
-from stssl.cache import DamagedRunError, RunFolder
 from stssl.runs import get_run, load_run, run_dir
 from stssl.training import DivergedError
 
@@ -31,9 +31,12 @@ def _train_process(cfg, root: Path, log: Path) -> subprocess.Popen:
     path = root / f"{cfg.key()}-{len(list(root.glob('*.yaml')))}.yaml"
     root.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(json.loads(json.dumps(cfg.__dict__))))
-    return subprocess.Popen([sys.executable, "-m", "stssl", "train", "--config", str(path), "--quiet"],
-                            stdout=open(log, "w"), stderr=subprocess.STDOUT,
-                            env={**os.environ, "STSSL_RUNS": str(root), "OMP_NUM_THREADS": "1"})
+    return subprocess.Popen(
+        [sys.executable, "-m", "stssl", "train", "--config", str(path), "--quiet"],
+        stdout=open(log, "w"),
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "STSSL_RUNS": str(root), "OMP_NUM_THREADS": "1"},
+    )
 
 
 # ----- the lock ---------------------------------------------------------------------------------
@@ -83,7 +86,7 @@ def test_two_processes_asking_for_one_run_train_it_once(tmp_path, attempt):
     procs = [_train_process(cfg, tmp_path, tmp_path / f"{i}.log") for i in range(2)]
     assert [p.wait(timeout=300) for p in procs] == [0, 0], [(tmp_path / f"{i}.log").read_text() for i in range(2)]
     logs = [(tmp_path / f"{i}.log").read_text() for i in range(2)]
-    results = [json.loads(log[log.index("{"):]) for log in logs]
+    results = [json.loads(log[log.index("{") :]) for log in logs]
     assert results[0] == results[1]  # the very same result (train_seconds included): one run, read twice
     waited = [log for log in logs if "waiting for run" in log]
     assert len(waited) <= 1 and all(f"pid {p.pid}" in w for w in waited for p in procs if f"pid {p.pid}" in w)
@@ -131,13 +134,16 @@ def _damaged_copy(finished: Path, tmp_path: Path) -> Path:
     return copy
 
 
-@pytest.mark.parametrize("name, damage, problem", [
-    ("history.csv", lambda p: p.write_text(p.read_text()[:40]), "truncated"),
-    ("metrics.json", lambda p: p.write_text(p.read_text()[:30]), "unreadable metrics"),
-    ("model.pt", lambda p: p.write_bytes(b"garbage" * 100), "unreadable networks"),
-    ("config.yaml", lambda p: p.write_text(p.read_text().replace("seed: 0", "seed: 3")), "hashes to"),
-    ("metrics.json", lambda p: p.unlink(), None),  # no metrics: not finished, it retrains
-])
+@pytest.mark.parametrize(
+    "name, damage, problem",
+    [
+        ("history.csv", lambda p: p.write_text(p.read_text()[:40]), "truncated"),
+        ("metrics.json", lambda p: p.write_text(p.read_text()[:30]), "unreadable metrics"),
+        ("model.pt", lambda p: p.write_bytes(b"garbage" * 100), "unreadable networks"),
+        ("config.yaml", lambda p: p.write_text(p.read_text().replace("seed: 0", "seed: 3")), "hashes to"),
+        ("metrics.json", lambda p: p.unlink(), None),  # no metrics: not finished, it retrains
+    ],
+)
 def test_a_damaged_run_is_never_read_as_finished(finished, tmp_path, name, damage, problem):
     path = _damaged_copy(finished, tmp_path)
     damage(path / name)
@@ -200,7 +206,12 @@ def test_a_non_finite_loss_stops_the_run_with_one_clear_line_and_caches_nothing(
     with pytest.raises(DivergedError) as err:
         get_run(CFG, tmp_path, progress=False)
     message = str(err.value)
-    assert "not finite at step 7" in message and "loss inf" in message and "lr 0.000887" in message and "(now 0.001)" in message
+    assert (
+        "not finite at step 7" in message
+        and "loss inf" in message
+        and "lr 0.000887" in message
+        and "(now 0.001)" in message
+    )
     assert "\n" not in message
     assert not run_dir(CFG, tmp_path).exists() and not (tmp_path / "geosynth" / f"{CFG.key()}.partial").exists()
 

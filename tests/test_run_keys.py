@@ -24,8 +24,11 @@ PINNED = json.loads((Path(__file__).parent / "data" / "run_keys_cpu.json").read_
 def fixed_export(monkeypatch):
     monkeypatch.setattr(own_data, "data_folder", lambda profile="cpu", data_root=None: Path("/pinned/own-data"))
     folder = registry.get("folder")
-    monkeypatch.setitem(registry._REGISTRY, "folder", dataclasses.replace(
-        folder, fingerprint=lambda root, params: {"table_sha1": "0" * 40}))
+    monkeypatch.setitem(
+        registry._REGISTRY,
+        "folder",
+        dataclasses.replace(folder, fingerprint=lambda root, params: {"table_sha1": "0" * 40}),
+    )
 
 
 def test_every_cpu_page_asks_for_the_runs_it_asked_for_when_pinned(fixed_export):

@@ -86,8 +86,10 @@ def test_describe_runs_lists_what_differs_between_runs(tmp_path):
     def run(**overrides):
         return Run(resolve("smoke", st=True, **overrides), {}, pd.DataFrame(), tmp_path)
 
-    runs = [run(num_labels=n, seed=s, dataset_params={"n_samples": 2000, "multilabel": False, "context_strength": c})
-            for n, s, c in ((10, 0, 0.5), (20, 1, 0.0), (20, 0, 0.5))]
+    runs = [
+        run(num_labels=n, seed=s, dataset_params={"n_samples": 2000, "multilabel": False, "context_strength": c})
+        for n, s, c in ((10, 0, 0.5), (20, 1, 0.0), (20, 0, 0.5))
+    ]
     runs.append(run(num_labels=20, dataset_params={"n_samples": 2000, "multilabel": False}))  # strength at its default
     text = describe_runs(runs)
     assert "10, 20 labels," in text and "seeds 0, 1;" in text

@@ -13,20 +13,24 @@ from submitit.local.local import LocalJobEnvironment
 
 from stssl.cli import main
 from stssl.config import resolve
-from stssl.experiments import figure6, table1, table2
-from stssl.experiments import BY_NAME, notebook_params, page_configs, pages
+from stssl.experiments import BY_NAME, figure6, notebook_params, page_configs, pages, table1, table2
 from stssl.runs import run_dir, run_folder
 from stssl.sweep import LocalExecutor, SlurmExecutor, TrainRun, plan, sweep
 
 
 def test_pages_share_runs_and_plan_lists_each_once(tmp_path):
-    cfgs = [c for name in ("table1", "table2", "figure6", "explore")
-            for c in page_configs(BY_NAME[name], "smoke", seeds=1)]
+    cfgs = [
+        c for name in ("table1", "table2", "figure6", "explore") for c in page_configs(BY_NAME[name], "smoke", seeds=1)
+    ]
     planned = plan(cfgs, tmp_path)
     keys = [p.cfg.key() for p in planned]
     assert len(keys) == len(set(keys)) < len(cfgs)
     st_fixmatch = table1.configs("smoke", seeds=1, algo="fixmatch")[-1]
-    assert st_fixmatch.st and st_fixmatch in table2.configs("smoke", seeds=1) and st_fixmatch in figure6.configs("smoke", seeds=1)
+    assert (
+        st_fixmatch.st
+        and st_fixmatch in table2.configs("smoke", seeds=1)
+        and st_fixmatch in figure6.configs("smoke", seeds=1)
+    )
     assert keys.count(st_fixmatch.key()) == 1
     assert {p.status for p in planned} == {"missing"}
 
@@ -35,8 +39,9 @@ def test_plan_command_lists_every_page_s_runs_with_an_estimate(tmp_path, monkeyp
     monkeypatch.setenv("STSSL_RUNS", str(tmp_path))
     main(["plan", "all", "--profile", "smoke", "--step-seconds", "0.5"])
     out = capsys.readouterr().out.splitlines()
-    everything = {c.key() for c in page_configs(BY_NAME["summary"], "smoke")} | \
-        {c.key() for c in page_configs(BY_NAME["explore"], "smoke")}
+    everything = {c.key() for c in page_configs(BY_NAME["summary"], "smoke")} | {
+        c.key() for c in page_configs(BY_NAME["explore"], "smoke")
+    }
     assert len(out) == len(everything) + 2  # header, one line per run, the summary
     assert out[-1].startswith(f"{len(everything)} runs: {len(everything)} missing; to train: {len(everything)}")
     assert "about" in out[-1] and "context_strength" in "\n".join(out)  # runs that differ say how
@@ -44,7 +49,10 @@ def test_plan_command_lists_every_page_s_runs_with_an_estimate(tmp_path, monkeyp
 
 def test_paper_book_pages_take_their_data_and_geosynth_pages_keep_cpu():
     assert notebook_params(BY_NAME["table1"], "paper", "/ben", "/eurosat") == {"profile": "paper", "data_root": "/ben"}
-    assert notebook_params(BY_NAME["table4"], "paper", "/ben", "/eurosat") == {"profile": "paper", "data_root": "/eurosat"}
+    assert notebook_params(BY_NAME["table4"], "paper", "/ben", "/eurosat") == {
+        "profile": "paper",
+        "data_root": "/eurosat",
+    }
     assert notebook_params(BY_NAME["context"], "paper", "/ben", "/eurosat") == {"profile": "cpu"}
     summary = notebook_params(BY_NAME["summary"], "paper", "/ben", "/eurosat", seeds=3)
     assert summary["eurosat_root"] == "/eurosat" and set(summary["seeds"].values()) == {3}
@@ -91,7 +99,9 @@ def test_a_worker_that_crashes_on_its_way_out_after_writing_its_run_counts_as_do
     def exits_134_after_training(cmd, **kwargs):
         # ``python -m stssl train ...``, which then dies at interpreter exit as an abort would
         assert cmd[1:3] == ["-m", "stssl"]
-        code = "import atexit, os, runpy; atexit.register(os._exit, 134); runpy.run_module('stssl', run_name='__main__')"
+        code = (
+            "import atexit, os, runpy; atexit.register(os._exit, 134); runpy.run_module('stssl', run_name='__main__')"
+        )
         return popen([cmd[0], "-c", code, *cmd[3:]], **kwargs)
 
     monkeypatch.setattr(subprocess, "Popen", exits_134_after_training)

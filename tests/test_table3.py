@@ -11,11 +11,11 @@ import pytest
 import torch
 from pyproj import Geod
 
+from stssl.config import run_data
 from stssl.experiments import table1, table3
 from stssl.meta import batch_meta, encode_meta
 from stssl.ood import MIN_DISTANCE_KM, OOD_LOCATIONS, ood_days, ood_locations, overwrite_meta
 from stssl.runs import get_runs
-from stssl.config import run_data
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -33,10 +33,14 @@ def data(smoke_configs):
 def test_ood_locations_lie_outside_the_training_support(data):
     lat, lon = data.dataset.lat[data.train], data.dataset.lon[data.train]
     locations = ood_locations(lat, lon)
-    assert [(p, la, lo) for p, la, lo in locations[["place", "lat", "lon"]].itertuples(index=False)] == list(OOD_LOCATIONS)
+    assert [(p, la, lo) for p, la, lo in locations[["place", "lat", "lon"]].itertuples(index=False)] == list(
+        OOD_LOCATIONS
+    )
     geod = Geod(ellps="WGS84")  # geodesic on the ellipsoid: an independent check of the haversine distance
     for p in locations.itertuples():
-        _, _, metres = geod.inv(np.full(len(lat), p.lon), np.full(len(lat), p.lat), lon.astype(float), lat.astype(float))
+        _, _, metres = geod.inv(
+            np.full(len(lat), p.lon), np.full(len(lat), p.lat), lon.astype(float), lat.astype(float)
+        )
         nearest = metres.min() / 1000
         assert nearest >= MIN_DISTANCE_KM
         assert p.nearest_km == pytest.approx(nearest, rel=0.006)  # sphere vs ellipsoid
@@ -110,7 +114,9 @@ def test_configs_share_table1_runs_and_add_the_geographic_split(smoke_configs):
     paper = table3.configs("paper", data_root="/x", seeds=2)
     assert len(paper) == 4 and {c.dataset for c in paper} == {"bigearthnet"} and all(c.st for c in paper)
     assert [c.split for c in paper] == ["standard", "standard", "geographic", "geographic"]
-    with pytest.raises(ValueError, match="needs dates and countries, which eurosat lacks; valid: geosynth, bigearthnet"):
+    with pytest.raises(
+        ValueError, match="needs dates and countries, which eurosat lacks; valid: geosynth, bigearthnet"
+    ):
         table3.configs("paper", dataset="eurosat", data_root="/x")
 
 
@@ -124,16 +130,36 @@ def test_geographic_runs_hold_out_portugal_and_ireland(smoke_configs):
 
 
 def _outputs(nb) -> str:
-    return "\n".join(str(o.get("data", o.get("text", ""))) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    return "\n".join(
+        str(o.get("data", o.get("text", ""))) for c in nb.cells if c.cell_type == "code" for o in c.outputs
+    )
 
 
 def test_table3_notebook_smoke(tmp_path, smoke_configs):
     out = tmp_path / "table3.ipynb"
-    pm.execute_notebook(str(NOTEBOOKS / "table3.ipynb"), str(out), parameters={"profile": "smoke", "seeds": 1},
-                        cwd=str(NOTEBOOKS), progress_bar=False)
+    pm.execute_notebook(
+        str(NOTEBOOKS / "table3.ipynb"),
+        str(out),
+        parameters={"profile": "smoke", "seeds": 1},
+        cwd=str(NOTEBOOKS),
+        progress_bar=False,
+    )
     text = _outputs(nbformat.read(out, as_version=4))
-    for expected in ("30.15 ± 1.38", "42.75 ± 1.30", "46.12", "16.65", "(a) Student", "(b) Teacher", "(c) Teacher",
-                     "(d) Teacher", "(e) Student †", "(f) Teacher †", "not comparable", "smoke", "Central Australia"):
+    for expected in (
+        "30.15 ± 1.38",
+        "42.75 ± 1.30",
+        "46.12",
+        "16.65",
+        "(a) Student",
+        "(b) Teacher",
+        "(c) Teacher",
+        "(d) Teacher",
+        "(e) Student †",
+        "(f) Teacher †",
+        "not comparable",
+        "smoke",
+        "Central Australia",
+    ):
         assert expected in text
 
     # the notebook's runs are cached now: check the OOD evaluation and the table against them

@@ -26,15 +26,35 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # (split, path under BigEarthNet-S2-5%, labels (19), (EPSG, x, y) of the upper-left corner, day of year)
 BEN = [
-    ("train", "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_26_57.tif",
-     [1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0], (32633, 500_000, 5_300_000), 164),
-    ("train", "S2B_MSIL2A_20180421T114349_N9999_R123_T29UPU/S2B_MSIL2A_20180421T114349_N9999_R123_T29UPU_77_06/"
-              "S2B_MSIL2A_20180421T114349_N9999_R123_T29UPU_77_06_allbands.tif",
-     [0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 1, 0, 0, 0, 1, 0, 1, 0, 1], (32629, 600_000, 5_900_000), 111),
-    ("val", "S2A_MSIL2A_20180105T100000_N9999_R122_T35VLG_10_10.tif",
-     [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0], (32635, 400_000, 6_700_000), 5),
-    ("test", "S2B_MSIL2A_20170901T093029_N9999_R136_T34TDN_44_71.tif",
-     [0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], (32634, 450_000, 4_800_000), 244),
+    (
+        "train",
+        "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_26_57.tif",
+        [1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        (32633, 500_000, 5_300_000),
+        164,
+    ),
+    (
+        "train",
+        "S2B_MSIL2A_20180421T114349_N9999_R123_T29UPU/S2B_MSIL2A_20180421T114349_N9999_R123_T29UPU_77_06/"
+        "S2B_MSIL2A_20180421T114349_N9999_R123_T29UPU_77_06_allbands.tif",
+        [0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 1, 0, 0, 0, 1, 0, 1, 0, 1],
+        (32629, 600_000, 5_900_000),
+        111,
+    ),
+    (
+        "val",
+        "S2A_MSIL2A_20180105T100000_N9999_R122_T35VLG_10_10.tif",
+        [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0],
+        (32635, 400_000, 6_700_000),
+        5,
+    ),
+    (
+        "test",
+        "S2B_MSIL2A_20170901T093029_N9999_R136_T34TDN_44_71.tif",
+        [0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        (32634, 450_000, 4_800_000),
+        244,
+    ),
 ]
 # (split, file in the split list, (EPSG, x, y)); labels in stssl's EuroSAT order (alphabetical)
 EUROSAT = [
@@ -51,14 +71,24 @@ RGB_DN, RGB8 = {"B04": 1800, "B03": 3000, "B02": 600}, [153, 255, 51]
 def _tif(path: Path, bands: tuple[str, ...], size: int, epsg: int, x: float, y: float) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     data = np.stack([np.full((size, size), RGB_DN.get(b, 9999), np.uint16) for b in bands])
-    with rasterio.open(path, "w", driver="GTiff", width=size, height=size, count=len(bands), dtype="uint16",
-                       crs=f"EPSG:{epsg}", transform=Affine(10, 0, x, 0, -10, y)) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=size,
+        height=size,
+        count=len(bands),
+        dtype="uint16",
+        crs=f"EPSG:{epsg}",
+        transform=Affine(10, 0, x, 0, -10, y),
+    ) as dst:
         dst.write(data)
 
 
 def _centre(epsg: int, x: float, y: float, size: int) -> tuple[float, float]:
     lon, lat = Transformer.from_crs(f"EPSG:{epsg}", "EPSG:4326", always_xy=True).transform(
-        x + 10 * size / 2, y - 10 * size / 2)
+        x + 10 * size / 2, y - 10 * size / 2
+    )
     return lat, lon
 
 
@@ -115,10 +145,12 @@ def test_copernicus_bigearthnet_reads_labels_places_dates_and_splits_through_tor
         lat, lon = _centre(epsg, x, y, 20)
         assert ds.lat[i] == pytest.approx(lat, abs=1e-4) and ds.lon[i] == pytest.approx(lon, abs=1e-4)
         assert ds.doy[i] == doy
-    assert list(ds.ids) == ["train/S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_26_57",
-                            "train/S2B_MSIL2A_20180421T114349_N9999_R123_T29UPU_77_06",
-                            "val/S2A_MSIL2A_20180105T100000_N9999_R122_T35VLG_10_10",
-                            "test/S2B_MSIL2A_20170901T093029_N9999_R136_T34TDN_44_71"]
+    assert list(ds.ids) == [
+        "train/S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_26_57",
+        "train/S2B_MSIL2A_20180421T114349_N9999_R123_T29UPU_77_06",
+        "val/S2A_MSIL2A_20180105T100000_N9999_R122_T35VLG_10_10",
+        "test/S2B_MSIL2A_20170901T093029_N9999_R136_T34TDN_44_71",
+    ]
     assert (data.train.tolist(), data.val.tolist(), data.test.tolist()) == ([0, 1], [2], [3])
     assert set(data.labelled) <= {0, 1} and data.unlabelled.tolist() == [0, 1]
 
@@ -253,8 +285,14 @@ def test_plot_shows_the_image_its_label_names_a_map_with_the_point_and_the_date(
     plt.close(fig)
     # a torchgeo sample with ``time`` (POSIX seconds) instead of ``doy``; a point outside Europe
     sample = {k: v for k, v in eu[1].items() if k != "doy"}
-    fig = eu.plot({**sample, "time": torch.tensor(1497348631.5, dtype=torch.float64), "lat": torch.tensor(-33.9),
-                   "lon": torch.tensor(18.4)})
+    fig = eu.plot(
+        {
+            **sample,
+            "time": torch.tensor(1497348631.5, dtype=torch.float64),
+            "lat": torch.tensor(-33.9),
+            "lon": torch.tensor(18.4),
+        }
+    )
     assert "2017-06-13 (day of year 164)" in _texts(fig) and fig.axes[1].title.get_text() == "33.900°S, 18.400°E"
     plt.close(fig)
 
@@ -281,12 +319,15 @@ def offline(monkeypatch):
     return calls
 
 
-@pytest.mark.parametrize("name, host, file", [
-    ("eurosat", "hf.co", "EuroSATallBands.zip"),
-    ("bigearthnet", "zenodo.org", "BigEarthNet-S2-v1.0.tar.gz"),
-    ("copernicus-bigearthnet", "hf.co", "bigearthnetv2.zip"),
-    ("copernicus-eurosat", "hf.co", "eurosat_s2.zip"),
-])
+@pytest.mark.parametrize(
+    "name, host, file",
+    [
+        ("eurosat", "hf.co", "EuroSATallBands.zip"),
+        ("bigearthnet", "zenodo.org", "BigEarthNet-S2-v1.0.tar.gz"),
+        ("copernicus-bigearthnet", "hf.co", "bigearthnetv2.zip"),
+        ("copernicus-eurosat", "hf.co", "eurosat_s2.zip"),
+    ],
+)
 def test_download_offline_is_one_line_saying_what_to_fetch_by_hand(tmp_path, offline, name, host, file):
     with pytest.raises(DataError) as err:
         registry.get(name).download(tmp_path / name)

@@ -87,8 +87,17 @@ def test_training_runs_on_the_real_data_layouts(tmp_path, dataset):
     else:
         make_eurosat_ms(tmp_path, per_class=5)
         overrides = dict(num_labels=10, algo="defixmatch")
-    cfg = resolve("smoke", dataset=dataset, data_root=str(tmp_path), st=True, steps=4, eval_every=2,
-                  batch_lb=2, uratio=2, **overrides)
+    cfg = resolve(
+        "smoke",
+        dataset=dataset,
+        data_root=str(tmp_path),
+        st=True,
+        steps=4,
+        eval_every=2,
+        batch_lb=2,
+        uratio=2,
+        **overrides,
+    )
     module = train(cfg, progress=False)
     assert module.data.dataset.pixels.shape[1] == 32 and module.weak_view is not weak_view
     assert all(np.isfinite(row["train_loss"]) for row in module.history)

@@ -60,17 +60,29 @@ class OpenPayload(Payload):
 def _authors_split(names: list[str]) -> pd.DataFrame:
     """A split DataFrame with the authors' columns (``semilearn/datasets/cv_datasets/bigearthnet.py``)."""
     n = len(names)
-    return pd.DataFrame({"patch": names, "lat": np.linspace(40, 60, n), "lng": np.linspace(-9, 20, n),
-                         "country": ["Ireland"] * n, "date": ["2017-06-17 11:33:21"] * n, "season": ["Summer"] * n,
-                         "original_split": ["train"] * n,
-                         "multi_hot_labels43": [np.eye(43, dtype=np.float32)[i] for i in range(n)]})
+    return pd.DataFrame(
+        {
+            "patch": names,
+            "lat": np.linspace(40, 60, n),
+            "lng": np.linspace(-9, 20, n),
+            "country": ["Ireland"] * n,
+            "date": ["2017-06-17 11:33:21"] * n,
+            "season": ["Summer"] * n,
+            "original_split": ["train"] * n,
+            "multi_hot_labels43": [np.eye(43, dtype=np.float32)[i] for i in range(n)],
+        }
+    )
 
 
-@pytest.mark.parametrize("payload", [
-    lambda marker: Payload(marker),
-    lambda marker: OpenPayload(marker),  # builtins is partly allowed (slice): open is not
-    lambda marker: _authors_split(["S2A_MSIL2A_20170617T113321_36_85"]).assign(patch=[Payload(marker)]),
-], ids=["os.system", "builtins.open", "inside-a-valid-split"])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        lambda marker: Payload(marker),
+        lambda marker: OpenPayload(marker),  # builtins is partly allowed (slice): open is not
+        lambda marker: _authors_split(["S2A_MSIL2A_20170617T113321_36_85"]).assign(patch=[Payload(marker)]),
+    ],
+    ids=["os.system", "builtins.open", "inside-a-valid-split"],
+)
 def test_a_crafted_split_pickle_is_refused_without_running_it(tmp_path, payload):
     marker, path = tmp_path / "marker", tmp_path / "train.pkl"
     path.write_bytes(pickle.dumps(payload(marker)))
@@ -101,8 +113,11 @@ def test_a_pandas_1_split_pickle_loads(tmp_path):
 
 
 def _calls(tree: ast.AST, attribute: str):
-    return [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
-            and n.func.attr == attribute]
+    return [
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == attribute
+    ]
 
 
 def test_every_torch_load_and_checkpoint_resume_takes_weights_only():
@@ -114,6 +129,8 @@ def test_every_torch_load_and_checkpoint_resume_takes_weights_only():
         calls += [c for c in _calls(tree, "fit") if any(k.arg == "ckpt_path" for k in c.keywords)]
         for call in calls:
             weights_only = [k.value for k in call.keywords if k.arg == "weights_only"]
-            assert len(weights_only) == 1 and getattr(weights_only[0], "value", None) is True,                 f"{path.relative_to(ROOT)}:{call.lineno}"
+            assert len(weights_only) == 1 and getattr(weights_only[0], "value", None) is True, (
+                f"{path.relative_to(ROOT)}:{call.lineno}"
+            )
         loads += len(calls)
     assert loads >= 3

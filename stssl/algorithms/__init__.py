@@ -24,7 +24,9 @@ def check_algorithm(name: str, multilabel: bool | None = None) -> type[SSLAlgori
 
 
 def _valid(multilabel: bool) -> str:
-    return ", ".join(n for n, c in ALGORITHMS.items() if (c.supports_multilabel if multilabel else c.supports_single_label))
+    return ", ".join(
+        n for n, c in ALGORITHMS.items() if (c.supports_multilabel if multilabel else c.supports_single_label)
+    )
 
 
 def hyper_parameters(name: str) -> list[str]:
@@ -46,5 +48,14 @@ def build_algorithm(name: str, ctx: TaskContext, lambda_u: float = 1.0, **params
     return cls(ctx, lambda_u=lambda_u, **params)
 
 
-__all__ = ["ALGORITHMS", "Logits", "PseudoLabels", "SSLAlgorithm", "TaskContext", "build_algorithm", "check_algorithm",
-           "check_params", "hyper_parameters"]
+__all__ = [
+    "ALGORITHMS",
+    "Logits",
+    "PseudoLabels",
+    "SSLAlgorithm",
+    "TaskContext",
+    "build_algorithm",
+    "check_algorithm",
+    "check_params",
+    "hyper_parameters",
+]

@@ -17,8 +17,9 @@ and means the same thing in the ``cpu`` and ``smoke`` profiles.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -124,13 +125,15 @@ class SSLAlgorithm(nn.Module):
         """Mean CE over B_l (single-label) or mean BCE over B_l x C (multi-label)."""
         return classification_loss(logits, labels, self.multilabel).mean()
 
-    def before_pseudo_label(self, forward: Callable[[torch.Tensor], torch.Tensor], like: torch.Tensor,
-                            progress: float) -> None:
+    def before_pseudo_label(
+        self, forward: Callable[[torch.Tensor], torch.Tensor], like: torch.Tensor, progress: float
+    ) -> None:
         """Hook with the pseudo-labelling network's metadata-free forward (CDMAD's bias)."""
 
     @torch.no_grad()
-    def pseudo_label(self, weak_logits: torch.Tensor, progress: float,
-                     lb_logits: torch.Tensor | None = None) -> PseudoLabels:
+    def pseudo_label(
+        self, weak_logits: torch.Tensor, progress: float, lb_logits: torch.Tensor | None = None
+    ) -> PseudoLabels:
         """Targets and weights from weak unlabelled logits (and, for DeFixMatch, weak labelled
         logits); updates the running state."""
         raise NotImplementedError(f"{self.name} uses no pseudo-labels")
@@ -139,13 +142,15 @@ class SSLAlgorithm(nn.Module):
         """False during a supervised-only warm-up (FreeMatch): no unlabelled or distillation loss."""
         return True
 
-    def unsupervised_loss(self, strong_logits: torch.Tensor, pl: PseudoLabels, progress: float = 0.0,
-                          role: Role = "self") -> torch.Tensor:
+    def unsupervised_loss(
+        self, strong_logits: torch.Tensor, pl: PseudoLabels, progress: float = 0.0, role: Role = "self"
+    ) -> torch.Tensor:
         """Weighted loss, averaged over *all* entries (masked ones count in the denominator)."""
         return (classification_loss(strong_logits, pl.targets, self.multilabel) * pl.weights).mean()
 
-    def losses(self, z: Logits, labels: torch.Tensor, pl: PseudoLabels | None, progress: float,
-               role: Role = "self") -> dict[str, torch.Tensor]:
+    def losses(
+        self, z: Logits, labels: torch.Tensor, pl: PseudoLabels | None, progress: float, role: Role = "self"
+    ) -> dict[str, torch.Tensor]:
         """Named, already weighted loss terms of one consuming network; the loss is their sum."""
         terms = {"sup": self.supervised_loss(z.lb, labels, progress)}
         if pl is not None and self.unsupervised_active(progress):
@@ -153,7 +158,9 @@ class SSLAlgorithm(nn.Module):
         return terms
 
     @classmethod
-    def eval_logit_shift(cls, forward: Callable[[torch.Tensor], torch.Tensor], like: torch.Tensor) -> torch.Tensor | None:
+    def eval_logit_shift(
+        cls, forward: Callable[[torch.Tensor], torch.Tensor], like: torch.Tensor
+    ) -> torch.Tensor | None:
         """A per-class shift subtracted from the evaluated network's logits (CDMAD), or None: a
         function of the network alone, so that a finished run predicts without the algorithm's state."""
         return None

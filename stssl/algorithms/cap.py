@@ -18,14 +18,20 @@ from __future__ import annotations
 
 import torch
 
-from stssl.algorithms.base import register_algorithm, PseudoLabels, Role, SSLAlgorithm, TaskContext
+from stssl.algorithms.base import PseudoLabels, Role, SSLAlgorithm, TaskContext, register_algorithm
 from stssl.core.checks import Number
 
 PAPER_QUEUE_STEPS = 64_000 / 448
 
 
-def asymmetric_loss(logits: torch.Tensor, targets: torch.Tensor, gamma_neg: float = 4.0, gamma_pos: float = 1.0,
-                    clip: float = 0.05, eps: float = 1e-8) -> torch.Tensor:
+def asymmetric_loss(
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    gamma_neg: float = 4.0,
+    gamma_pos: float = 1.0,
+    clip: float = 0.05,
+    eps: float = 1e-8,
+) -> torch.Tensor:
     """Element-wise ASL: ``-[y log(p) (1-p)^g+ + (1-y) log(p_-) (1-p_-)^g-]``, ``p_- = min(1-p+clip, 1)``."""
     p = torch.sigmoid(logits.float())
     y = targets.float()
@@ -40,14 +46,30 @@ def asymmetric_loss(logits: torch.Tensor, targets: torch.Tensor, gamma_neg: floa
 @register_algorithm
 class CAP(SSLAlgorithm):
     name = "cap"
-    param_rules = {"gamma_neg": Number(0), "gamma_pos": Number(0), "clip": Number(0, 1), "eps": Number(0, open_low=True),
-                   "pos_per": Number(0), "neg_per": Number(0), "queue_size": Number(1, integer=True, optional=True)}
+    param_rules = {
+        "gamma_neg": Number(0),
+        "gamma_pos": Number(0),
+        "clip": Number(0, 1),
+        "eps": Number(0, open_low=True),
+        "pos_per": Number(0),
+        "neg_per": Number(0),
+        "queue_size": Number(1, integer=True, optional=True),
+    }
     supports_single_label = False
     pl_from_ema = True
 
-    def __init__(self, ctx: TaskContext, lambda_u: float = 1.0, gamma_neg: float = 4.0, gamma_pos: float = 1.0,
-                 clip: float = 0.05, eps: float = 1e-8, pos_per: float = 1.0, neg_per: float = 1.0,
-                 queue_size: int | None = None):
+    def __init__(
+        self,
+        ctx: TaskContext,
+        lambda_u: float = 1.0,
+        gamma_neg: float = 4.0,
+        gamma_pos: float = 1.0,
+        clip: float = 0.05,
+        eps: float = 1e-8,
+        pos_per: float = 1.0,
+        neg_per: float = 1.0,
+        queue_size: int | None = None,
+    ):
         super().__init__(ctx, lambda_u)
         self.asl = dict(gamma_neg=gamma_neg, gamma_pos=gamma_pos, clip=clip, eps=eps)
         self.pos_per, self.neg_per = pos_per, neg_per
@@ -70,12 +92,14 @@ class CAP(SSLAlgorithm):
         return list(column_sorted.gather(1, index).unbind(1))
 
     @torch.no_grad()
-    def pseudo_label(self, weak_logits: torch.Tensor, progress: float,
-                     lb_logits: torch.Tensor | None = None) -> PseudoLabels:
+    def pseudo_label(
+        self, weak_logits: torch.Tensor, progress: float, lb_logits: torch.Tensor | None = None
+    ) -> PseudoLabels:
         probs = torch.sigmoid(weak_logits.float())
         self.push(probs)
-        label_thr, pos_thr, neg_thr = self.quantiles(1 - self.pi, 1 - self.pos_per * self.pi,
-                                                     self.neg_per * (1 - self.pi))
+        label_thr, pos_thr, neg_thr = self.quantiles(
+            1 - self.pi, 1 - self.pos_per * self.pi, self.neg_per * (1 - self.pi)
+        )
         targets = (probs >= label_thr).float()
         weights = ((probs >= pos_thr) | (probs <= neg_thr)).float()
         return PseudoLabels(targets, weights)
@@ -83,6 +107,7 @@ class CAP(SSLAlgorithm):
     def supervised_loss(self, logits: torch.Tensor, labels: torch.Tensor, progress: float = 0.0) -> torch.Tensor:
         return asymmetric_loss(logits, labels, **self.asl).mean()
 
-    def unsupervised_loss(self, strong_logits: torch.Tensor, pl: PseudoLabels, progress: float = 0.0,
-                          role: Role = "self") -> torch.Tensor:
+    def unsupervised_loss(
+        self, strong_logits: torch.Tensor, pl: PseudoLabels, progress: float = 0.0, role: Role = "self"
+    ) -> torch.Tensor:
         return (asymmetric_loss(strong_logits, pl.targets, **self.asl) * pl.weights).sum() / (pl.weights.sum() + 1e-8)

@@ -16,11 +16,11 @@ metatoken (the authors' code reads an untrained internal head; ``book/difference
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
-from stssl.algorithms.base import register_algorithm, FRACTION, PseudoLabels, SSLAlgorithm, TaskContext, probabilities
+from stssl.algorithms.base import FRACTION, PseudoLabels, SSLAlgorithm, TaskContext, probabilities, register_algorithm
 from stssl.algorithms.fixmatch import THRESHOLD, Threshold, fixed_threshold_mask, threshold_or_default
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
@@ -37,8 +37,13 @@ class CDMAD(SSLAlgorithm):
     name = "cdmad"
     param_rules = {"threshold": THRESHOLD, "debias_start": FRACTION}
 
-    def __init__(self, ctx: TaskContext, lambda_u: float = 1.0, threshold: Threshold | None = None,
-                 debias_start: float = 2000 / 64000):
+    def __init__(
+        self,
+        ctx: TaskContext,
+        lambda_u: float = 1.0,
+        threshold: Threshold | None = None,
+        debias_start: float = 2000 / 64000,
+    ):
         super().__init__(ctx, lambda_u)
         self.threshold = threshold_or_default(threshold, ctx.multilabel, (0.05, 0.95))
         self.debias_start = debias_start
@@ -51,8 +56,9 @@ class CDMAD(SSLAlgorithm):
             self.bias.zero_()
 
     @torch.no_grad()
-    def pseudo_label(self, weak_logits: torch.Tensor, progress: float,
-                     lb_logits: torch.Tensor | None = None) -> PseudoLabels:
+    def pseudo_label(
+        self, weak_logits: torch.Tensor, progress: float, lb_logits: torch.Tensor | None = None
+    ) -> PseudoLabels:
         probs = probabilities(weak_logits.float() - self.bias, self.multilabel)
         targets = probs if self.multilabel else probs.argmax(-1)
         return PseudoLabels(targets, fixed_threshold_mask(probs, self.threshold, self.multilabel))

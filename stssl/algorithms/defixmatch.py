@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from stssl.algorithms.base import register_algorithm, Logits, PseudoLabels, Role
+from stssl.algorithms.base import Logits, PseudoLabels, Role, register_algorithm
 from stssl.algorithms.fixmatch import FixMatch
 
 
@@ -21,15 +21,17 @@ class DeFixMatch(FixMatch):
     uses_lb_strong = True
 
     @torch.no_grad()
-    def pseudo_label(self, weak_logits: torch.Tensor, progress: float,
-                     lb_logits: torch.Tensor | None = None) -> PseudoLabels:
+    def pseudo_label(
+        self, weak_logits: torch.Tensor, progress: float, lb_logits: torch.Tensor | None = None
+    ) -> PseudoLabels:
         if lb_logits is None:
             raise ValueError("defixmatch needs the weak labelled logits (lb_logits) for its anti term")
         ulb, lb = super().pseudo_label(weak_logits, progress), super().pseudo_label(lb_logits, progress)
         return PseudoLabels(ulb.targets, ulb.weights, lb.targets, lb.weights)
 
-    def losses(self, z: Logits, labels: torch.Tensor, pl: PseudoLabels | None, progress: float,
-               role: Role = "self") -> dict[str, torch.Tensor]:
+    def losses(
+        self, z: Logits, labels: torch.Tensor, pl: PseudoLabels | None, progress: float, role: Role = "self"
+    ) -> dict[str, torch.Tensor]:
         if z.lb_s is None:
             raise ValueError("defixmatch needs the strong labelled view's logits (Logits.lb_s)")
         terms = {"sup": (self.supervised_loss(z.lb, labels) + self.supervised_loss(z.lb_s, labels)) / 2}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from stssl.algorithms.base import register_algorithm, PseudoLabels, SSLAlgorithm, TaskContext, probabilities
+from stssl.algorithms.base import PseudoLabels, SSLAlgorithm, TaskContext, probabilities, register_algorithm
 from stssl.core.checks import Number, NumberOrPair
 
 Threshold = float | tuple[float, float]
@@ -30,8 +30,12 @@ def hard_labels(logits: torch.Tensor, multilabel: bool) -> torch.Tensor:
     return (logits >= 0).float() if multilabel else logits.argmax(dim=-1)
 
 
-def threshold_or_default(threshold: Threshold | list | None, multilabel: bool,
-                         multilabel_default: Threshold, single_label_default: float = 0.95) -> Threshold:
+def threshold_or_default(
+    threshold: Threshold | list | None,
+    multilabel: bool,
+    multilabel_default: Threshold,
+    single_label_default: float = 0.95,
+) -> Threshold:
     """A config's threshold (YAML gives lists) or the algorithm's default for the task."""
     if threshold is None:
         return multilabel_default if multilabel else single_label_default
@@ -48,8 +52,10 @@ class FixMatch(SSLAlgorithm):
         self.threshold = threshold_or_default(threshold, ctx.multilabel, (0.05, 0.7))
 
     @torch.no_grad()
-    def pseudo_label(self, weak_logits: torch.Tensor, progress: float,
-                     lb_logits: torch.Tensor | None = None) -> PseudoLabels:
+    def pseudo_label(
+        self, weak_logits: torch.Tensor, progress: float, lb_logits: torch.Tensor | None = None
+    ) -> PseudoLabels:
         probs = probabilities(weak_logits.float(), self.multilabel)
-        return PseudoLabels(hard_labels(weak_logits, self.multilabel),
-                            fixed_threshold_mask(probs, self.threshold, self.multilabel))
+        return PseudoLabels(
+            hard_labels(weak_logits, self.multilabel), fixed_threshold_mask(probs, self.threshold, self.multilabel)
+        )

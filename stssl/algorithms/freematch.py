@@ -20,8 +20,18 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from stssl.algorithms.base import (register_algorithm, FRACTION, MOMENTUM, Logits, PseudoLabels, Role, SSLAlgorithm, TaskContext, ema_,
-                                   probabilities)
+from stssl.algorithms.base import (
+    FRACTION,
+    MOMENTUM,
+    Logits,
+    PseudoLabels,
+    Role,
+    SSLAlgorithm,
+    TaskContext,
+    ema_,
+    probabilities,
+    register_algorithm,
+)
 from stssl.algorithms.fixmatch import hard_labels
 from stssl.core.checks import Number
 
@@ -46,8 +56,14 @@ class FreeMatch(SSLAlgorithm):
     name = "freematch"
     param_rules = {"lambda_e": Number(0), "warmup": FRACTION, "ema_p": MOMENTUM}
 
-    def __init__(self, ctx: TaskContext, lambda_u: float = 1.0, lambda_e: float = 0.001, warmup: float = 2000 / 64000,
-                 ema_p: float | None = None):
+    def __init__(
+        self,
+        ctx: TaskContext,
+        lambda_u: float = 1.0,
+        lambda_e: float = 0.001,
+        warmup: float = 2000 / 64000,
+        ema_p: float | None = None,
+    ):
         super().__init__(ctx, lambda_u)
         self.lambda_e, self.warmup = lambda_e, warmup
         self.ema_p = ctx.momentum if ema_p is None else ema_p
@@ -61,8 +77,9 @@ class FreeMatch(SSLAlgorithm):
         return progress >= self.warmup
 
     @torch.no_grad()
-    def pseudo_label(self, weak_logits: torch.Tensor, progress: float,
-                     lb_logits: torch.Tensor | None = None) -> PseudoLabels:
+    def pseudo_label(
+        self, weak_logits: torch.Tensor, progress: float, lb_logits: torch.Tensor | None = None
+    ) -> PseudoLabels:
         probs = probabilities(weak_logits.float(), self.multilabel)
         yhat = hard_labels(weak_logits, self.multilabel)
         if self.multilabel:
@@ -102,8 +119,9 @@ class FreeMatch(SSLAlgorithm):
         batch, model = batch / batch.sum().clamp_min(LOG_EPS), model / model.sum()
         return (model * torch.log(batch + LOG_EPS)).sum() * (n > 0)
 
-    def losses(self, z: Logits, labels: torch.Tensor, pl: PseudoLabels | None, progress: float,
-               role: Role = "self") -> dict[str, torch.Tensor]:
+    def losses(
+        self, z: Logits, labels: torch.Tensor, pl: PseudoLabels | None, progress: float, role: Role = "self"
+    ) -> dict[str, torch.Tensor]:
         terms = super().losses(z, labels, pl, progress, role)
         if "unsup" in terms:
             terms["fairness"] = self.lambda_e * self.fairness_loss(z.s, pl.weights)

@@ -18,7 +18,16 @@ from __future__ import annotations
 
 import torch
 
-from stssl.algorithms.base import register_algorithm, MOMENTUM, PseudoLabels, SSLAlgorithm, TaskContext, ema_, probabilities, unseen
+from stssl.algorithms.base import (
+    MOMENTUM,
+    PseudoLabels,
+    SSLAlgorithm,
+    TaskContext,
+    ema_,
+    probabilities,
+    register_algorithm,
+    unseen,
+)
 from stssl.core.checks import Number
 
 EPS = 1e-6
@@ -50,8 +59,9 @@ class SoftMatch(SSLAlgorithm):
         return aligned / aligned.sum(-1, keepdim=True)
 
     @torch.no_grad()
-    def pseudo_label(self, weak_logits: torch.Tensor, progress: float,
-                     lb_logits: torch.Tensor | None = None) -> PseudoLabels:
+    def pseudo_label(
+        self, weak_logits: torch.Tensor, progress: float, lb_logits: torch.Tensor | None = None
+    ) -> PseudoLabels:
         probs = probabilities(weak_logits.float(), self.multilabel)
         ema_(self.p_model, probs.mean(0), self.ema_p)
         aligned = self.align(probs)
@@ -65,5 +75,5 @@ class SoftMatch(SSLAlgorithm):
         if len(conf) > 1:  # the unbiased variance of one sample is undefined
             ema_(self.var, batch_var, self.ema_p)
         below = (conf - self.mu).clamp(max=0)
-        weights = torch.exp(-below ** 2 / (2 * self.var / self.n_sigma ** 2))
+        weights = torch.exp(-(below**2) / (2 * self.var / self.n_sigma**2))
         return PseudoLabels(targets, weights)

@@ -19,8 +19,8 @@ it is forwarded separately under ``no_grad``: the same numbers as one ``[x_lb; x
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -92,7 +92,9 @@ def backward_outside_autocast(loss: torch.Tensor) -> None:
         loss.backward()
 
 
-def _pseudo_label_source(algo: SSLAlgorithm, nets: nn.ModuleDict, ema_nets: nn.ModuleDict | None, name: str) -> nn.Module:
+def _pseudo_label_source(
+    algo: SSLAlgorithm, nets: nn.ModuleDict, ema_nets: nn.ModuleDict | None, name: str
+) -> nn.Module:
     if not algo.pl_from_ema:
         return nets[name]
     if ema_nets is None:
@@ -120,7 +122,9 @@ class PlainStep(nn.Module):
         super().__init__()
         self.algo = algo
 
-    def forward(self, nets: nn.ModuleDict, v: Views, progress: float, ema_nets: nn.ModuleDict | None = None) -> StepResult:
+    def forward(
+        self, nets: nn.ModuleDict, v: Views, progress: float, ema_nets: nn.ModuleDict | None = None
+    ) -> StepResult:
         algo, model = self.algo, nets["model"]
         pl = z_w = None
         if algo.uses_unlabelled:
@@ -133,10 +137,16 @@ class PlainStep(nn.Module):
 
 
 class STStep(nn.Module):
-    """"+ ST-SSL" around any algorithm: teacher targets feed teacher and student."""
+    """ "+ ST-SSL" around any algorithm: teacher targets feed teacher and student."""
 
-    def __init__(self, algo: SSLAlgorithm, lambda_d: float = 1.0, distill: Distill = "mse",
-                 target: str = "meta", stop_gradient: bool = True):
+    def __init__(
+        self,
+        algo: SSLAlgorithm,
+        lambda_d: float = 1.0,
+        distill: Distill = "mse",
+        target: str = "meta",
+        stop_gradient: bool = True,
+    ):
         """``target="cls"`` distils the teacher's CLS output instead of its metatoken output, and
         ``stop_gradient=False`` lets the distillation loss train the teacher too (Table 2 i, j)."""
         super().__init__()
@@ -148,8 +158,14 @@ class STStep(nn.Module):
         self.algo, self.lambda_d, self.distill = algo, lambda_d, distill
         self.target, self.stop_gradient = target, stop_gradient
 
-    def forward(self, nets: nn.ModuleDict, v: Views, progress: float, ema_nets: nn.ModuleDict | None = None,
-                backward_teacher: Callable[[torch.Tensor], None] | None = None) -> StepResult:
+    def forward(
+        self,
+        nets: nn.ModuleDict,
+        v: Views,
+        progress: float,
+        ema_nets: nn.ModuleDict | None = None,
+        backward_teacher: Callable[[torch.Tensor], None] | None = None,
+    ) -> StepResult:
         """One step's losses. With ``backward_teacher`` (e.g. ``Tensor.backward``), the teacher's
         loss is back-propagated as soon as it is known, before the student's forward, wherever
         the student's loss reaches no teacher parameter (two networks, stop-gradient): the
@@ -177,8 +193,9 @@ class STStep(nn.Module):
         loss = loss_t + sum(terms_s.values())
         if s.token is not None and self.lambda_d > 0 and algo.unsupervised_active(progress):
             # Distillation views: every view both networks saw, the same tensors.
-            dist = distillation_loss(s.token, distill_target.detach() if self.stop_gradient else distill_target,
-                                     self.distill)
+            dist = distillation_loss(
+                s.token, distill_target.detach() if self.stop_gradient else distill_target, self.distill
+            )
             loss = loss + self.lambda_d * dist
             logs["loss_distill"] = dist.detach()
         return StepResult(loss, logs, pl, z_w)

@@ -1,7 +1,7 @@
 """Supervised baseline: labelled images only (the authors'
 ``semilearn/algorithms/fullysupervised/fullysupervised.py``)."""
 
-from stssl.algorithms.base import register_algorithm, SSLAlgorithm
+from stssl.algorithms.base import SSLAlgorithm, register_algorithm
 
 
 @register_algorithm

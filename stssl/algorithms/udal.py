@@ -17,8 +17,18 @@ from __future__ import annotations
 
 import torch
 
-from stssl.algorithms.base import (register_algorithm, MOMENTUM, PseudoLabels, Role, SSLAlgorithm, TaskContext, classification_loss,
-                                   ema_, probabilities, unseen)
+from stssl.algorithms.base import (
+    MOMENTUM,
+    PseudoLabels,
+    Role,
+    SSLAlgorithm,
+    TaskContext,
+    classification_loss,
+    ema_,
+    probabilities,
+    register_algorithm,
+    unseen,
+)
 from stssl.algorithms.fixmatch import THRESHOLD, Threshold, fixed_threshold_mask, hard_labels, threshold_or_default
 from stssl.core.checks import Number
 
@@ -30,8 +40,15 @@ class UDAL(SSLAlgorithm):
     name = "udal"
     param_rules = {"threshold": THRESHOLD, "a_min": Number(0, 1), "k": Number(0, open_low=True), "ema_p": MOMENTUM}
 
-    def __init__(self, ctx: TaskContext, lambda_u: float = 1.0, threshold: Threshold | None = None,
-                 a_min: float = 0.5, k: float = 2.0, ema_p: float | None = None):
+    def __init__(
+        self,
+        ctx: TaskContext,
+        lambda_u: float = 1.0,
+        threshold: Threshold | None = None,
+        a_min: float = 0.5,
+        k: float = 2.0,
+        ema_p: float | None = None,
+    ):
         super().__init__(ctx, lambda_u)
         self.threshold = threshold_or_default(threshold, ctx.multilabel, 0.95)
         self.a_min, self.k = a_min, k
@@ -41,8 +58,8 @@ class UDAL(SSLAlgorithm):
         self.register_buffer("p_model_student", unseen(ctx.num_classes))
 
     def tempered_target(self, progress: float) -> torch.Tensor:
-        f = 1 - (1 - self.a_min) * progress ** self.k
-        pf = self.p_target ** f
+        f = 1 - (1 - self.a_min) * progress**self.k
+        pf = self.p_target**f
         return pf / (pf + (1 - self.p_target) ** f) if self.multilabel else pf / pf.sum()
 
     def adjustment(self, distribution: torch.Tensor, progress: float) -> torch.Tensor:
@@ -55,15 +72,18 @@ class UDAL(SSLAlgorithm):
         return classification_loss(adjusted, labels, self.multilabel).mean()
 
     @torch.no_grad()
-    def pseudo_label(self, weak_logits: torch.Tensor, progress: float,
-                     lb_logits: torch.Tensor | None = None) -> PseudoLabels:
+    def pseudo_label(
+        self, weak_logits: torch.Tensor, progress: float, lb_logits: torch.Tensor | None = None
+    ) -> PseudoLabels:
         probs = probabilities(weak_logits.float(), self.multilabel)
         ema_(self.p_model, probs.mean(0), self.ema_p)
-        return PseudoLabels(hard_labels(weak_logits, self.multilabel),
-                            fixed_threshold_mask(probs, self.threshold, self.multilabel))
+        return PseudoLabels(
+            hard_labels(weak_logits, self.multilabel), fixed_threshold_mask(probs, self.threshold, self.multilabel)
+        )
 
-    def unsupervised_loss(self, strong_logits: torch.Tensor, pl: PseudoLabels, progress: float = 0.0,
-                          role: Role = "self") -> torch.Tensor:
+    def unsupervised_loss(
+        self, strong_logits: torch.Tensor, pl: PseudoLabels, progress: float = 0.0, role: Role = "self"
+    ) -> torch.Tensor:
         if role == "student":
             with torch.no_grad():
                 ema_(self.p_model_student, probabilities(strong_logits.float(), self.multilabel).mean(0), self.ema_p)

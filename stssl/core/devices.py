@@ -33,15 +33,20 @@ def check_device(device: str) -> str:
     if resolved.startswith("cuda"):
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if not count:
-            raise ConfigError(f"device={device!r}, but this machine has no CUDA GPU (torch.cuda.is_available() "
-                              "is False); use device='cpu', or 'auto' for a GPU where there is one")
+            raise ConfigError(
+                f"device={device!r}, but this machine has no CUDA GPU (torch.cuda.is_available() "
+                "is False); use device='cpu', or 'auto' for a GPU where there is one"
+            )
         index = int(resolved.partition(":")[2] or 0)
         if index >= count:
-            raise ConfigError(f"device={device!r}, but this machine has {count} CUDA GPU(s): "
-                              f"valid: cuda:0 to cuda:{count - 1}")
+            raise ConfigError(
+                f"device={device!r}, but this machine has {count} CUDA GPU(s): valid: cuda:0 to cuda:{count - 1}"
+            )
     if resolved == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError("device='mps', but this machine has no Apple GPU (torch.backends.mps.is_available() "
-                          "is False); use device='cpu'")
+        raise ConfigError(
+            "device='mps', but this machine has no Apple GPU (torch.backends.mps.is_available() "
+            "is False); use device='cpu'"
+        )
     return resolved
 
 

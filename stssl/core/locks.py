@@ -48,7 +48,7 @@ class Owner:
     proc_start: str | None = None
 
     @classmethod
-    def me(cls) -> "Owner":
+    def me(cls) -> Owner:
         return cls(socket.gethostname(), os.getpid(), time.time(), _process_start(os.getpid()))
 
     def describe(self) -> str:

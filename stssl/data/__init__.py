@@ -85,15 +85,24 @@ def load_data(
     """
     spec = registry.get(dataset)
     if split not in spec.splits:
-        raise ValueError(f"data set {dataset!r} has no {split!r} split; valid: {', '.join(spec.splits)}"
-                         + ("" if split in SPLITS else f" (stssl knows {', '.join(SPLITS)})"))
+        raise ValueError(
+            f"data set {dataset!r} has no {split!r} split; valid: {', '.join(spec.splits)}"
+            + ("" if split in SPLITS else f" (stssl knows {', '.join(SPLITS)})")
+        )
     if spec.needs_root and not data_root:
-        raise ValueError(f"data set {dataset!r} needs data_root (the folder it was downloaded to); "
-                         "see the book's data page")
+        raise ValueError(
+            f"data set {dataset!r} needs data_root (the folder it was downloaded to); see the book's data page"
+        )
     ds, splits = spec.open(data_root, dict(params or {}), split)
     train = np.asarray(splits["train"])
-    return DataSplits(ds, train, np.asarray(splits["val"]), np.asarray(splits["test"]),
-                      train[_labelled(spec, ds, train, label_fraction, num_labels, seed)], train)
+    return DataSplits(
+        ds,
+        train,
+        np.asarray(splits["val"]),
+        np.asarray(splits["test"]),
+        train[_labelled(spec, ds, train, label_fraction, num_labels, seed)],
+        train,
+    )
 
 
 def canonical_params(dataset: str, params: dict) -> dict:
@@ -104,22 +113,26 @@ def canonical_params(dataset: str, params: dict) -> dict:
     return registry.get(dataset).canonical(params)
 
 
-def _labelled(spec: registry.DatasetSpec, ds: MetaDataset, train: np.ndarray, fraction: float, num_labels: int | None,
-              seed: int) -> np.ndarray:
+def _labelled(
+    spec: registry.DatasetSpec, ds: MetaDataset, train: np.ndarray, fraction: float, num_labels: int | None, seed: int
+) -> np.ndarray:
     """Positions into ``train`` of the labelled subset."""
     if num_labels is not None:
         classes = ds.task.num_classes
         if ds.task.multilabel or num_labels % classes:
-            raise ValueError(f"num_labels needs a single-label data set and a multiple of its {classes} classes, "
-                             f"got {num_labels}; use label_fraction otherwise")
+            raise ValueError(
+                f"num_labels needs a single-label data set and a multiple of its {classes} classes, "
+                f"got {num_labels}; use label_fraction otherwise"
+            )
         return per_class_subset(np.asarray(ds.labels)[train], num_labels // classes, seed)
     if spec.stratified_labels:
         return stratified_subset(ds.label_matrix()[train], fraction, seed)
     return labelled_subset(ds.label_matrix()[train], fraction, seed)
 
 
-def prepare_data(dataset: str, root: str, out: str | None = None, image_size: int | None = None,
-                 workers: int = 0, **options) -> Path:
+def prepare_data(
+    dataset: str, root: str, out: str | None = None, image_size: int | None = None, workers: int = 0, **options
+) -> Path:
     """Pack a data set for fast loading (see :mod:`stssl.data.packed`); returns the folder.
 
     ``out`` defaults to ``<root>/stssl-packed-<image_size>``, where :func:`load_data` looks first;
@@ -137,5 +150,16 @@ def packable() -> list[str]:
     return registry.with_feature(lambda spec: spec.source is not None)
 
 
-__all__ = ["SPLITS", "DataError", "DataSplits", "MetaDataset", "TaskInfo", "canonical_params",
-           "check_dataset_params", "load_data", "packable", "prepare_data", "registry"]
+__all__ = [
+    "SPLITS",
+    "DataError",
+    "DataSplits",
+    "MetaDataset",
+    "TaskInfo",
+    "canonical_params",
+    "check_dataset_params",
+    "load_data",
+    "packable",
+    "prepare_data",
+    "registry",
+]

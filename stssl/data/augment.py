@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -85,8 +86,11 @@ def _colour(x: torch.Tensor, op: torch.Tensor, mag: torch.Tensor) -> torch.Tenso
     bg = torch.where(is_["color"], 1 - factor, zero)
     cm = torch.where(is_["contrast"], 1 - factor, zero)
     grey = _grey(x)
-    x = (a.view(-1, 1, 1, 1) * x + bg.view(-1, 1, 1, 1) * grey
-         + cm.view(-1, 1, 1, 1) * grey.mean(dim=(2, 3), keepdim=True))
+    x = (
+        a.view(-1, 1, 1, 1) * x
+        + bg.view(-1, 1, 1, 1) * grey
+        + cm.view(-1, 1, 1, 1) * grey.mean(dim=(2, 3), keepdim=True)
+    )
     for name in ("autocontrast", "posterize", "solarize"):
         x = torch.where(is_[name].view(-1, 1, 1, 1), _NONLINEAR[name](x, mag.view(-1, 1, 1, 1)), x)
     return x.clamp(0, 1)
@@ -149,10 +153,12 @@ def strong_view(x: torch.Tensor, n_ops: int = 2, use_cutout: bool = True, crop_r
 # Images are already at the model's size (the loaders resize once), so the authors' leading
 # Resize is the identity here.
 
+
 class _Op(NamedTuple):
     """One operation of a policy. ``fn(x, u)`` gets the batch and one uniform draw in [0, 1) per
     sample (the source of its magnitude, sign or threshold); a ``geometric`` operation returns its
     B x 2 x 3 pixel-space matrix from output to input pixels, any other the transformed batch."""
+
     name: str
     geometric: bool
     fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -306,10 +312,22 @@ def _randaugment_policy(m: int) -> tuple[_Op, ...]:
 
 # USB's RandAugment (``semilearn/datasets/augmentation/randaugment.py``): 14 operations, each with a
 # magnitude drawn uniformly from its range per sample. The ranges are our reading of its ``augment_list``.
-USB_OPS = (("autocontrast", 0, 1), ("brightness", 0.05, 0.95), ("color", 0.05, 0.95), ("contrast", 0.05, 0.95),
-           ("equalize", 0, 1), ("identity", 0, 1), ("posterize", 4, 8), ("rotate", -30, 30),
-           ("sharpness", 0.05, 0.95), ("shear_x", -0.3, 0.3), ("shear_y", -0.3, 0.3), ("solarize", 0, 1),
-           ("translate_x", -0.3, 0.3), ("translate_y", -0.3, 0.3))
+USB_OPS = (
+    ("autocontrast", 0, 1),
+    ("brightness", 0.05, 0.95),
+    ("color", 0.05, 0.95),
+    ("contrast", 0.05, 0.95),
+    ("equalize", 0, 1),
+    ("identity", 0, 1),
+    ("posterize", 4, 8),
+    ("rotate", -30, 30),
+    ("sharpness", 0.05, 0.95),
+    ("shear_x", -0.3, 0.3),
+    ("shear_y", -0.3, 0.3),
+    ("solarize", 0, 1),
+    ("translate_x", -0.3, 0.3),
+    ("translate_y", -0.3, 0.3),
+)
 USB_CUTOUT_FILL = (125 / 255, 123 / 255, 114 / 255)
 
 
@@ -340,6 +358,7 @@ def _usb_policy() -> tuple[_Op, ...]:
     """:data:`USB_OPS` with PIL semantics (the enhancements are ImageEnhance blends; equalize,
     posterize, sharpness, rotate, shear and translate as kornia's functions of the same names do
     them: bilinear, zeros outside), magnitude ``low + (high - low) u``."""
+
     def op(name: str, low: float, high: float) -> _Op:
         fn = _USB_FNS[name]
         return _Op(name, name in GEOMETRIC_OPS, lambda x, u: fn(x, low + (high - low) * u))
@@ -449,7 +468,7 @@ def eurosat_views(crop_ratio: float = 0.875, n: int = 3) -> tuple[Callable, Call
 PIPELINES = ("fused", "randaugment", "usb")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def views(name: str) -> tuple[Callable, Callable]:
     """The (weak, strong) batched augmentations of a pipeline: float [0, 1] B x C x H x W in and out.
 

@@ -68,11 +68,19 @@ class MetaDataset(Dataset):
         """The per-channel (mean, std) of pixels in [0, 1], as given to the constructor."""
         return tuple(self.mean.flatten().tolist()), tuple(self.std.flatten().tolist())
 
-    def subset(self, indices: np.ndarray) -> "MetaDataset":
+    def subset(self, indices: np.ndarray) -> MetaDataset:
         """A view of some samples (same normalisation and task)."""
         idx = np.asarray(indices)
-        return MetaDataset(self.pixels[idx], self.labels[idx], self.lat[idx], self.lon[idx], self.doy[idx],
-                           self.ids[idx], self.task, *self.normalisation())
+        return MetaDataset(
+            self.pixels[idx],
+            self.labels[idx],
+            self.lat[idx],
+            self.lon[idx],
+            self.doy[idx],
+            self.ids[idx],
+            self.task,
+            *self.normalisation(),
+        )
 
     def normalize(self, x01: torch.Tensor) -> torch.Tensor:
         """Pixels in [0, 1] (B x C x H x W or C x H x W) -> network input."""

@@ -42,17 +42,49 @@ from stssl.data.registry import DatasetSpec, register
 
 # Spec 5.1, the authors' index order (by descending training frequency).
 CLASSES_43: tuple[str, ...] = (
-    "Mixed forest", "Coniferous forest", "Non-irrigated arable land", "Transitional woodland/shrub",
+    "Mixed forest",
+    "Coniferous forest",
+    "Non-irrigated arable land",
+    "Transitional woodland/shrub",
     "Broad-leaved forest",
     "Land principally occupied by agriculture, with significant areas of natural vegetation",
-    "Complex cultivation patterns", "Pastures", "Water bodies", "Sea and ocean", "Discontinuous urban fabric",
-    "Agro-forestry areas", "Peatbogs", "Permanently irrigated land", "Industrial or commercial units",
-    "Natural grassland", "Olive groves", "Sclerophyllous vegetation", "Continuous urban fabric", "Water courses",
-    "Vineyards", "Annual crops associated with permanent crops", "Inland marshes", "Moors and heathland",
-    "Sport and leisure facilities", "Fruit trees and berry plantations", "Mineral extraction sites", "Rice fields",
-    "Road and rail networks and associated land", "Bare rock", "Green urban areas", "Beaches, dunes, sands",
-    "Sparsely vegetated areas", "Salt marshes", "Coastal lagoons", "Construction sites", "Estuaries",
-    "Intertidal flats", "Airports", "Dump sites", "Port areas", "Salines", "Burnt areas",
+    "Complex cultivation patterns",
+    "Pastures",
+    "Water bodies",
+    "Sea and ocean",
+    "Discontinuous urban fabric",
+    "Agro-forestry areas",
+    "Peatbogs",
+    "Permanently irrigated land",
+    "Industrial or commercial units",
+    "Natural grassland",
+    "Olive groves",
+    "Sclerophyllous vegetation",
+    "Continuous urban fabric",
+    "Water courses",
+    "Vineyards",
+    "Annual crops associated with permanent crops",
+    "Inland marshes",
+    "Moors and heathland",
+    "Sport and leisure facilities",
+    "Fruit trees and berry plantations",
+    "Mineral extraction sites",
+    "Rice fields",
+    "Road and rail networks and associated land",
+    "Bare rock",
+    "Green urban areas",
+    "Beaches, dunes, sands",
+    "Sparsely vegetated areas",
+    "Salt marshes",
+    "Coastal lagoons",
+    "Construction sites",
+    "Estuaries",
+    "Intertidal flats",
+    "Airports",
+    "Dump sites",
+    "Port areas",
+    "Salines",
+    "Burnt areas",
 )
 CLASSES_19: tuple[str, ...] = tuple(NEW_LABELS_ORIGINAL_ORDER)
 BANDS = ("B04", "B03", "B02")
@@ -93,12 +125,18 @@ def patch_metadata(folder: Path) -> dict:
         raise DataError(f"patch folder {folder} has no {path.name}")
     meta = read_json(path)
     try:
-        box, projection, labels, date = (meta["coordinates"], meta["projection"], meta["labels"],
-                                         meta["acquisition_date"])
+        box, projection, labels, date = (
+            meta["coordinates"],
+            meta["projection"],
+            meta["labels"],
+            meta["acquisition_date"],
+        )
         x, y = (box["ulx"] + box["lrx"]) / 2, (box["uly"] + box["lry"]) / 2
     except (KeyError, TypeError) as err:
-        raise DataError(f"{path}: missing or malformed field {err} (expected labels, coordinates "
-                        "{ulx, uly, lrx, lry}, projection, acquisition_date)") from err
+        raise DataError(
+            f"{path}: missing or malformed field {err} (expected labels, coordinates "
+            "{ulx, uly, lrx, lry}, projection, acquisition_date)"
+        ) from err
     lat, lon = to_wgs84(x, y, projection, path)
     unknown = sorted(set(labels) - set(CLASSES_43))
     if unknown:
@@ -140,17 +178,22 @@ class BigEarthNetSource:
         return Record(patch_rgb(folder, self.image_size), label, meta["lat"], meta["lon"], meta["doy"])
 
     def describe(self) -> dict:
-        return {"dataset": "bigearthnet", "image_size": self.image_size, "bands": list(BANDS),
-                "scaling": "clip((DN - (mean - 2 std)) / (4 std), 0, 1), bigearthnet_common BAND_STATS_S2",
-                "classes": len(CLASSES_43)}
+        return {
+            "dataset": "bigearthnet",
+            "image_size": self.image_size,
+            "bands": list(BANDS),
+            "scaling": "clip((DN - (mean - 2 std)) / (4 std), 0, 1), bigearthnet_common BAND_STATS_S2",
+            "classes": len(CLASSES_43),
+        }
 
 
 def source(root: Path | str, image_size: int = 128) -> BigEarthNetSource:
     return BigEarthNetSource(patch_root(root), find_patches(root), image_size)
 
 
-def load_bigearthnet(root: Path | str, image_size: int = 128, classes: int = 43, download: bool = False,
-                     workers: int = 0) -> MetaDataset:
+def load_bigearthnet(
+    root: Path | str, image_size: int = 128, classes: int = 43, download: bool = False, workers: int = 0
+) -> MetaDataset:
     """BigEarthNet from its packed form when present (``root`` itself or ``root/stssl-packed-<size>``),
     else from the GeoTIFFs (slow: run ``python -m stssl prepare-data bigearthnet`` first)."""
     if classes not in (43, 19):
@@ -173,11 +216,13 @@ def to_19_classes(ds: MetaDataset) -> MetaDataset:
         if new is not None:
             mapping[i, CLASSES_19.index(new)] = 1
     labels = (np.asarray(ds.labels) @ mapping > 0).astype(np.float32)
-    return MetaDataset(ds.pixels, labels, ds.lat, ds.lon, ds.doy, ds.ids, TaskInfo(CLASSES_19, True),
-                       *ds.normalisation())
+    return MetaDataset(
+        ds.pixels, labels, ds.lat, ds.lon, ds.doy, ds.ids, TaskInfo(CLASSES_19, True), *ds.normalisation()
+    )
 
 
 # ----------------------------------------------------------------------------------------- splits
+
 
 def _resource(name: str):
     return importlib.resources.files("bigearthnet_common") / name
@@ -248,7 +293,8 @@ def read_split_pickle(path: Path) -> pd.DataFrame:
                 f"refused to read the split list {path}: it asks for {err}, which a list of patch names never holds, "
                 f"and a pickle runs what it names when read. If you trust the file, convert it to CSV once and pass "
                 f"that: python -c \"import pandas as pd; pd.read_pickle('{path}')[['patch']].to_csv('{csv}', "
-                f"index=False)\"") from None
+                f'index=False)"'
+            ) from None
 
 
 def read_split_list(path: Path | str) -> list[str]:
@@ -275,13 +321,17 @@ def _positions(ids: np.ndarray, names: list[str], what: str, strict: bool) -> np
     if missing and strict:
         raise DataError(f"{what} names {len(missing)} patch(es) not in the data set, e.g. {missing[:5]}")
     if missing:
-        warnings.warn(f"{what}: {len(missing)} of its {len(names)} patches are not in the data set "
-                      f"(e.g. {missing[:3]}); using the {len(names) - len(missing)} present", stacklevel=3)
+        warnings.warn(
+            f"{what}: {len(missing)} of its {len(names)} patches are not in the data set "
+            f"(e.g. {missing[:3]}); using the {len(names) - len(missing)} present",
+            stacklevel=3,
+        )
     return np.sort(np.array([index[n] for n in names if n in index], dtype=np.int64))
 
 
-def bigearthnet_splits(ids: np.ndarray, split: str = "standard",
-                       split_files: dict[str, str] | None = None) -> dict[str, np.ndarray]:
+def bigearthnet_splits(
+    ids: np.ndarray, split: str = "standard", split_files: dict[str, str] | None = None
+) -> dict[str, np.ndarray]:
     """Train/val/test positions into ``ids``.
 
     ``split_files`` (``{"train": path, "val": path, "test": path}``) replaces the official lists;
@@ -299,13 +349,24 @@ def bigearthnet_splits(ids: np.ndarray, split: str = "standard",
         countries = patch_countries()
         held = np.array([countries.get(str(name)) in HELD_OUT for name in ids])
         everything = np.concatenate(list(out.values()))
-        out = {"train": out["train"][~held[out["train"]]], "val": out["val"][~held[out["val"]]],
-               "test": np.sort(everything[held[everything]])}
+        out = {
+            "train": out["train"][~held[out["train"]]],
+            "val": out["val"][~held[out["val"]]],
+            "test": np.sort(everything[held[everything]]),
+        }
     return out
 
 
-__all__ = ["CLASSES_19", "CLASSES_43", "BigEarthNetSource", "bigearthnet_splits", "load_bigearthnet",
-           "patch_metadata", "patch_rgb", "read_split_list"]
+__all__ = [
+    "CLASSES_19",
+    "CLASSES_43",
+    "BigEarthNetSource",
+    "bigearthnet_splits",
+    "load_bigearthnet",
+    "patch_metadata",
+    "patch_rgb",
+    "read_split_list",
+]
 
 
 # ----------------------------------------------------------------------------------------------- the registry's declaration
@@ -316,14 +377,23 @@ def _open_bigearthnet(root, params, split):
     return ds, bigearthnet_splits(ds.ids, split, split_files)
 
 
-register(DatasetSpec(
-    "bigearthnet", _open_bigearthnet,
-    description="BigEarthNet v1.0, 590 326 Sentinel-2 patches, 43 (or 19) labels, locations and dates",
-    params=dict(image_size=Number(1, integer=True), classes=OneOf((43, 19)), download=BOOL,
-                workers=Number(0, integer=True),
-                split_files=Kind(dict, "a dict of train, val and test split lists", optional=True)),
-    augmentation="randaugment", splits=("standard", "geographic"), stratified_labels=True,
-    label_budgets={"label_fraction": (0.005, 0.01, 0.02, 0.04, 0.08)},  # Figure 3
-    source=lambda root, image_size, options: source(root, image_size or 128),
-    download=lambda root: download("BigEarthNet", root),
-))
+register(
+    DatasetSpec(
+        "bigearthnet",
+        _open_bigearthnet,
+        description="BigEarthNet v1.0, 590 326 Sentinel-2 patches, 43 (or 19) labels, locations and dates",
+        params=dict(
+            image_size=Number(1, integer=True),
+            classes=OneOf((43, 19)),
+            download=BOOL,
+            workers=Number(0, integer=True),
+            split_files=Kind(dict, "a dict of train, val and test split lists", optional=True),
+        ),
+        augmentation="randaugment",
+        splits=("standard", "geographic"),
+        stratified_labels=True,
+        label_budgets={"label_fraction": (0.005, 0.01, 0.02, 0.04, 0.08)},  # Figure 3
+        source=lambda root, image_size, options: source(root, image_size or 128),
+        download=lambda root: download("BigEarthNet", root),
+    )
+)

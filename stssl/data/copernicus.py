@@ -38,7 +38,7 @@ from __future__ import annotations
 import functools
 import os
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -75,10 +75,24 @@ class Layout:
 
 
 LAYOUTS: dict[str, Layout] = {
-    "copernicus-bigearthnet": Layout("copernicus-bigearthnet", "CopernicusBenchBigEarthNetS2", "bigearthnet_s1s2",
-                                     "multilabel-{}.csv", "BigEarthNet-S2-5%/<S2 file of the CSV>", 128, True),
-    "copernicus-eurosat": Layout("copernicus-eurosat", "CopernicusBenchEuroSATS2", "eurosat_s2", "eurosat-{}.txt",
-                                 "all_imgs/<Class>/<Class>_<n>.tif", 32, False),
+    "copernicus-bigearthnet": Layout(
+        "copernicus-bigearthnet",
+        "CopernicusBenchBigEarthNetS2",
+        "bigearthnet_s1s2",
+        "multilabel-{}.csv",
+        "BigEarthNet-S2-5%/<S2 file of the CSV>",
+        128,
+        True,
+    ),
+    "copernicus-eurosat": Layout(
+        "copernicus-eurosat",
+        "CopernicusBenchEuroSATS2",
+        "eurosat_s2",
+        "eurosat-{}.txt",
+        "all_imgs/<Class>/<Class>_<n>.tif",
+        32,
+        False,
+    ),
 }
 
 
@@ -89,8 +103,10 @@ def _layout(name: str) -> Layout:
 
 
 def _not_found(layout: Layout, root: Path | str, what: str) -> DataError:
-    return DataError(f"{what}: expected torchgeo's {layout.torchgeo_class} layout, {layout.expected(root)}; "
-                     f"download it with `python -m stssl download {layout.name} --root {root}`")
+    return DataError(
+        f"{what}: expected torchgeo's {layout.torchgeo_class} layout, {layout.expected(root)}; "
+        f"download it with `python -m stssl download {layout.name} --root {root}`"
+    )
 
 
 def open_split(name: str, root: Path | str, split: str):
@@ -128,7 +144,7 @@ def day_of_year_utc(time: float) -> float:
     """Day of year (UTC) of a POSIX timestamp (torchgeo's ``time``); NaN stays NaN."""
     if not np.isfinite(time):
         return float("nan")
-    return float(datetime.fromtimestamp(float(time), timezone.utc).timetuple().tm_yday)
+    return float(datetime.fromtimestamp(float(time), UTC).timetuple().tm_yday)
 
 
 @dataclass
@@ -167,8 +183,9 @@ class CopernicusSource:
         except (rasterio.errors.RasterioError, OSError) as err:
             raise DataError(f"cannot read the GeoTIFF {path}: {err}") from err
         if "lat" not in sample:
-            raise DataError(f"{path}: the GeoTIFF has no georeferencing (identity transform), so its location "
-                            "is unknown")
+            raise DataError(
+                f"{path}: the GeoTIFF has no georeferencing (identity transform), so its location is unknown"
+            )
         lat, lon = check_location(sample["lat"].item(), sample["lon"].item(), path)
         x01 = np.clip(sample["image"].numpy().astype(np.float32) / DN_WHITE, 0, 1)
         label = sample["label"].numpy()
@@ -180,9 +197,14 @@ class CopernicusSource:
         return Record(to_rgb8(x01, self.image_size), label, lat, lon, doy)
 
     def describe(self) -> dict:
-        return {"dataset": self.name, "image_size": self.image_size, "bands": list(RGB_BANDS),
-                "scaling": f"clip(DN / {DN_WHITE:g}, 0, 1)", "classes": self.task.num_classes,
-                "reader": f"torchgeo {LAYOUTS[self.name].torchgeo_class}"}
+        return {
+            "dataset": self.name,
+            "image_size": self.image_size,
+            "bands": list(RGB_BANDS),
+            "scaling": f"clip(DN / {DN_WHITE:g}, 0, 1)",
+            "classes": self.task.num_classes,
+            "reader": f"torchgeo {LAYOUTS[self.name].torchgeo_class}",
+        }
 
 
 def source(name: str, root: Path | str, image_size: int | None = None, options: dict | None = None) -> CopernicusSource:
@@ -202,8 +224,9 @@ def source(name: str, root: Path | str, image_size: int | None = None, options: 
         paths += split_paths
     missing = [p for p in paths if not os.path.isfile(p)]
     if missing:
-        raise _not_found(layout, root, f"{len(missing)} of the {len(paths)} images of {name} are missing "
-                                       f"(e.g. {missing[0]})")
+        raise _not_found(
+            layout, root, f"{len(missing)} of the {len(paths)} images of {name} are missing (e.g. {missing[0]})"
+        )
     task = TaskInfo(classes, True) if layout.multilabel else TaskInfo(eurosat.CLASSES, False)
     return CopernicusSource(name, root, splits, rows, paths, image_size or layout.image_size, task)
 
@@ -213,8 +236,9 @@ def copernicus_splits(ids: np.ndarray) -> dict[str, np.ndarray]:
     prefixes = np.array([str(i).split("/", 1)[0] for i in ids])
     odd = sorted(set(prefixes) - set(SPLITS))
     if odd:
-        raise DataError(f"sample ids must start with train/, val/ or test/; found {odd[:3]} (a data set packed "
-                        "by another reader?)")
+        raise DataError(
+            f"sample ids must start with train/, val/ or test/; found {odd[:3]} (a data set packed by another reader?)"
+        )
     out = {s: np.flatnonzero(prefixes == s) for s in SPLITS}
     if not len(out["train"]):
         raise DataError("the data set has no training samples (multilabel-train.csv / eurosat-train.txt is empty)")
@@ -233,8 +257,7 @@ def open_copernicus(name: str, root: Path | str, params: dict, split: str = "sta
     workers = int(params.pop("workers", 0) or 0)
     fetch = bool(params.pop("download", False))
     if params:
-        raise ValueError(f"{name} takes no parameter {', '.join(sorted(params))}; valid: image_size, workers, "
-                         "download")
+        raise ValueError(f"{name} takes no parameter {', '.join(sorted(params))}; valid: image_size, workers, download")
     root = Path(root)
     ds = find_packed(root, name, image_size)
     if ds is None:
@@ -253,16 +276,32 @@ def download(name: str, root: Path | str) -> Path:
 # ----------------------------------------------------------------------------------------------- the registry's declaration
 def _declare(name: str, **spec) -> None:
     """One Copernicus-Bench data set: its reader, packing and download bound to ``name``."""
-    register(DatasetSpec(
-        name, functools.partial(open_copernicus, name), params=dict(image_size=Number(1, integer=True),
-                                                                   workers=Number(0, integer=True), download=BOOL),
-        source=functools.partial(source, name), download=functools.partial(download, name), **spec))
+    register(
+        DatasetSpec(
+            name,
+            functools.partial(open_copernicus, name),
+            params=dict(image_size=Number(1, integer=True), workers=Number(0, integer=True), download=BOOL),
+            source=functools.partial(source, name),
+            download=functools.partial(download, name),
+            **spec,
+        )
+    )
 
 
-_declare("copernicus-bigearthnet", augmentation="randaugment", stratified_labels=True,
-         description="Copernicus-Bench BigEarthNet-S2 (torchgeo): 5 % of BigEarthNet v2, 19 labels, locations and "
-                     "dates; torchgeo's train/val/test")
-_declare("copernicus-eurosat", augmentation="usb", has_dates=False, single_label={},
-         profile_overrides={"paper": eurosat.EUROSAT_PAPER}, label_budgets=eurosat.EUROSAT_BUDGETS,
-         description="Copernicus-Bench EuroSAT-S2 (torchgeo): EuroSAT's 13-band GeoTIFFs, 10 classes, locations, "
-                     "no dates; torchgeo's train/val/test")
+_declare(
+    "copernicus-bigearthnet",
+    augmentation="randaugment",
+    stratified_labels=True,
+    description="Copernicus-Bench BigEarthNet-S2 (torchgeo): 5 % of BigEarthNet v2, 19 labels, locations and "
+    "dates; torchgeo's train/val/test",
+)
+_declare(
+    "copernicus-eurosat",
+    augmentation="usb",
+    has_dates=False,
+    single_label={},
+    profile_overrides={"paper": eurosat.EUROSAT_PAPER},
+    label_budgets=eurosat.EUROSAT_BUDGETS,
+    description="Copernicus-Bench EuroSAT-S2 (torchgeo): EuroSAT's 13-band GeoTIFFs, 10 classes, locations, "
+    "no dates; torchgeo's train/val/test",
+)

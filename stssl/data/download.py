@@ -13,12 +13,13 @@ from __future__ import annotations
 import http.client
 import socket
 import urllib.error
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 from urllib.parse import urlparse
 
 from stssl.data.geo import DataError
+
 
 @dataclass(frozen=True)
 class Remote:
@@ -30,18 +31,32 @@ class Remote:
 
 
 REMOTES: dict[str, Remote] = {
-    "EuroSAT": Remote("EuroSAT", {}, lambda c: [(c.url + c.filename, c.filename),
-                                                (c.url + c.split_filenames["train"], c.split_filenames["train"])]),
-    "BigEarthNet": Remote("BigEarthNet", {"bands": "s2"},
-                          lambda c: [(c.metadata["s2"]["url"], c.metadata["s2"]["filename"])]
-                          + [(m["url"], m["filename"]) for m in c.splits_metadata.values()]),
+    "EuroSAT": Remote(
+        "EuroSAT",
+        {},
+        lambda c: [(c.url + c.filename, c.filename), (c.url + c.split_filenames["train"], c.split_filenames["train"])],
+    ),
+    "BigEarthNet": Remote(
+        "BigEarthNet",
+        {"bands": "s2"},
+        lambda c: (
+            [(c.metadata["s2"]["url"], c.metadata["s2"]["filename"])]
+            + [(m["url"], m["filename"]) for m in c.splits_metadata.values()]
+        ),
+    ),
     "CopernicusBenchBigEarthNetS2": Remote("CopernicusBenchBigEarthNetS2", {}, lambda c: [(c.url, c.zipfile)]),
     "CopernicusBenchEuroSATS2": Remote("CopernicusBenchEuroSATS2", {}, lambda c: [(c.url, c.zipfile)]),
 }
 
 # what urllib (torchvision's download_url, which torchgeo calls) raises without a network or server
-NETWORK_ERRORS = (urllib.error.URLError, ConnectionError, TimeoutError, socket.gaierror, socket.timeout,
-                  http.client.HTTPException)
+NETWORK_ERRORS = (
+    urllib.error.URLError,
+    ConnectionError,
+    TimeoutError,
+    socket.gaierror,
+    socket.timeout,
+    http.client.HTTPException,
+)
 
 
 def download(name: str, root: Path | str) -> Path:
@@ -61,18 +76,24 @@ def download(name: str, root: Path | str) -> Path:
     try:
         cls(str(root), download=True, checksum=True, **remote.kwargs)
     except urllib.error.HTTPError as err:  # the server answered, but not with the file
-        raise DataError(f"the server refused torchgeo's download of {name} (HTTP {err.code} {err.reason}); "
-                        f"download the file(s) by hand ({by_hand}) and run this again: torchgeo checks and "
-                        "extracts them") from None
+        raise DataError(
+            f"the server refused torchgeo's download of {name} (HTTP {err.code} {err.reason}); "
+            f"download the file(s) by hand ({by_hand}) and run this again: torchgeo checks and "
+            "extracts them"
+        ) from None
     except NETWORK_ERRORS as err:
         hosts = ", ".join(dict.fromkeys(urlparse(url).netloc for url, _ in files))
         reason = " ".join(str(getattr(err, "reason", err) or type(err).__name__).split())
-        raise DataError(f"could not reach {hosts} to download {name} through torchgeo ({reason}); when online run "
-                        f"this again, or download the file(s) by hand ({by_hand}) and run this again: torchgeo "
-                        "checks and extracts them") from None
+        raise DataError(
+            f"could not reach {hosts} to download {name} through torchgeo ({reason}); when online run "
+            f"this again, or download the file(s) by hand ({by_hand}) and run this again: torchgeo "
+            "checks and extracts them"
+        ) from None
     except RuntimeError as err:
         if "corrupted" not in str(err) and "MD5" not in str(err).upper():
             raise
-        raise DataError(f"a file of {name} in {root} failed torchgeo's MD5 check ({err}); delete it and run this "
-                        f"again (the files: {by_hand})") from None
+        raise DataError(
+            f"a file of {name} in {root} failed torchgeo's MD5 check ({err}); delete it and run this "
+            f"again (the files: {by_hand})"
+        ) from None
     return root

@@ -37,22 +37,38 @@ from stssl.data.geo import DataError, check_location, raster_centre, read_bands,
 from stssl.data.packed import Record, find_packed, is_packed, read_all, to_dataset
 from stssl.data.registry import DatasetSpec, register
 
-CLASSES: tuple[str, ...] = ("AnnualCrop", "Forest", "HerbaceousVegetation", "Highway", "Industrial", "Pasture",
-                            "PermanentCrop", "Residential", "River", "SeaLake")
+CLASSES: tuple[str, ...] = (
+    "AnnualCrop",
+    "Forest",
+    "HerbaceousVegetation",
+    "Highway",
+    "Industrial",
+    "Pasture",
+    "PermanentCrop",
+    "Residential",
+    "River",
+    "SeaLake",
+)
 MS_DIR = Path("ds/images/remote_sensing/otherDatasets/sentinel_2/tif")
 RGB_BANDS = (4, 3, 2)  # B04, B03, B02 among B01..B12 (1-based)
 DN_WHITE = 3000.0
 MEAN, STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
 TRAIN_FRACTION = 0.8
-LAYOUTS = (f"<root>/{MS_DIR}/<Class>/<Class>_<n>.tif (torchgeo, multispectral) or "
-           "<root>/<Class>/<Class>_<n>.jpg with <root>/eurosat_meta.yaml (RGB)")
+LAYOUTS = (
+    f"<root>/{MS_DIR}/<Class>/<Class>_<n>.tif (torchgeo, multispectral) or "
+    "<root>/<Class>/<Class>_<n>.jpg with <root>/eurosat_meta.yaml (RGB)"
+)
 
 
 def find_images(root: Path | str) -> tuple[list[Path], str]:
     """All image files in class-then-name order, and the layout (``"ms"`` or ``"rgb"``)."""
     root = Path(root)
-    for folder, ext, layout in ((root / MS_DIR, ".tif", "ms"), (root, ".tif", "ms"),
-                                (root / "2750", ".jpg", "rgb"), (root, ".jpg", "rgb")):
+    for folder, ext, layout in (
+        (root / MS_DIR, ".tif", "ms"),
+        (root, ".tif", "ms"),
+        (root / "2750", ".jpg", "rgb"),
+        (root, ".jpg", "rgb"),
+    ):
         if (folder / CLASSES[0]).is_dir() and any((folder / CLASSES[0]).glob(f"*{ext}")):
             missing = [c for c in CLASSES if not (folder / c).is_dir()]
             if missing:
@@ -79,13 +95,17 @@ def read_locations(path: Path | str) -> dict[str, tuple[float, float]]:
             return {str(k): check_location(v[1], v[0], f"{path} ({k})") for k, v in table.items()}
         frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
         frame = frame.rename(columns={"lng": "lon", "image_id": "id", "stem": "id"})
-        return {str(Path(str(i)).stem): check_location(a, o, f"{path} ({i})")
-                for i, a, o in zip(frame["id"], frame["lat"], frame["lon"])}
+        return {
+            str(Path(str(i)).stem): check_location(a, o, f"{path} ({i})")
+            for i, a, o in zip(frame["id"], frame["lat"], frame["lon"])
+        }
     except DataError:
         raise
     except Exception as err:  # yaml/pandas raise many types for a bad file
-        raise DataError(f"cannot read the EuroSAT metadata table {path}: {err!r} (expected YAML "
-                        "'<stem>: [lng, lat, _]' or a CSV/parquet with id, lat, lon)") from err
+        raise DataError(
+            f"cannot read the EuroSAT metadata table {path}: {err!r} (expected YAML "
+            "'<stem>: [lng, lat, _]' or a CSV/parquet with id, lat, lon)"
+        ) from err
 
 
 @dataclass
@@ -135,10 +155,12 @@ def source(root: Path | str, image_size: int = 32, metadata: Path | str | None =
     candidates = [Path(metadata)] if metadata else [root / "eurosat_meta.yaml", root.parent / "eurosat_meta.yaml"]
     table = next((p for p in candidates if p.is_file()), None)
     if table is None:
-        raise DataError(f"the RGB layout of EuroSAT needs a metadata table with each image's location; looked "
-                        f"for {', '.join(map(str, candidates))}. Pass dataset parameter 'metadata' (YAML "
-                        "'<stem>: [lng, lat, _]' or CSV/parquet with id, lat, lon), or use the "
-                        "multispectral GeoTIFFs, which carry their georeferencing")
+        raise DataError(
+            f"the RGB layout of EuroSAT needs a metadata table with each image's location; looked "
+            f"for {', '.join(map(str, candidates))}. Pass dataset parameter 'metadata' (YAML "
+            "'<stem>: [lng, lat, _]' or CSV/parquet with id, lat, lon), or use the "
+            "multispectral GeoTIFFs, which carry their georeferencing"
+        )
     locations = read_locations(table)
     missing = [f.stem for f in files if f.stem not in locations]
     if missing:
@@ -146,8 +168,9 @@ def source(root: Path | str, image_size: int = 32, metadata: Path | str | None =
     return EuroSATSource(files, layout, locations, image_size)
 
 
-def load_eurosat(root: Path | str, image_size: int = 32, metadata: Path | str | None = None,
-                 download: bool = False, workers: int = 0) -> MetaDataset:
+def load_eurosat(
+    root: Path | str, image_size: int = 32, metadata: Path | str | None = None, download: bool = False, workers: int = 0
+) -> MetaDataset:
     """EuroSAT from its packed form when present (``root`` or ``root/stssl-packed-<size>``),
     else from the image files (about a minute for the 27,000 GeoTIFFs)."""
     root = Path(root)
@@ -185,15 +208,39 @@ def _eurosat_source(root, image_size, options):
 
 
 # The authors' config/eurosat/: EuroSAT at 32 px with ViT-S/2, on top of the paper profile.
-EUROSAT_PAPER = dict(model="vit_small_patch2", image_size=32, steps=204_800, batch_lb=8, uratio=1, lr=5e-5,
-                     warmup_steps=5120, lambda_d=0.01, eval_every=2048, eval_batch_size=16, patience=32_768,
-                     num_labels=10)
+EUROSAT_PAPER = dict(
+    model="vit_small_patch2",
+    image_size=32,
+    steps=204_800,
+    batch_lb=8,
+    uratio=1,
+    lr=5e-5,
+    warmup_steps=5120,
+    lambda_d=0.01,
+    eval_every=2048,
+    eval_batch_size=16,
+    patience=32_768,
+    num_labels=10,
+)
 EUROSAT_BUDGETS = {"num_labels": (10, 20, 40, 80)}  # Table 4
 
-register(DatasetSpec(
-    "eurosat", _open_eurosat, description="EuroSAT, 27 000 Sentinel-2 patches, 10 classes, locations, no dates",
-    params=dict(image_size=Number(1, integer=True), metadata=Kind(str, "a path", optional=True), download=BOOL,
-                workers=Number(0, integer=True)),
-    augmentation="usb", has_dates=False, single_label={}, profile_overrides={"paper": EUROSAT_PAPER},
-    label_budgets=EUROSAT_BUDGETS, source=_eurosat_source, download=lambda root: download("EuroSAT", root),
-))
+register(
+    DatasetSpec(
+        "eurosat",
+        _open_eurosat,
+        description="EuroSAT, 27 000 Sentinel-2 patches, 10 classes, locations, no dates",
+        params=dict(
+            image_size=Number(1, integer=True),
+            metadata=Kind(str, "a path", optional=True),
+            download=BOOL,
+            workers=Number(0, integer=True),
+        ),
+        augmentation="usb",
+        has_dates=False,
+        single_label={},
+        profile_overrides={"paper": EUROSAT_PAPER},
+        label_budgets=EUROSAT_BUDGETS,
+        source=_eurosat_source,
+        download=lambda root: download("EuroSAT", root),
+    )
+)

@@ -63,7 +63,7 @@ import pandas as pd
 
 from stssl.core.checks import Kind, Number, OneOf, Pattern, Rule
 from stssl.data.base import MetaDataset, TaskInfo
-from stssl.data.geo import DataError, open_geotiff, check_location, day_of_year, raster_centre, read_bands, to_rgb8
+from stssl.data.geo import DataError, check_location, day_of_year, open_geotiff, raster_centre, read_bands, to_rgb8
 from stssl.data.packed import Record, is_packed, open_packed, packed_dir, read_all, to_dataset
 from stssl.data.registry import DatasetSpec, register
 
@@ -73,8 +73,14 @@ SPLIT_NAMES = ("train", "val", "test")
 GEOTIFF_SUFFIXES = (".tif", ".tiff")
 TABLE_SUFFIXES = (".csv", ".parquet")
 COLUMNS = {  # our name: the accepted spellings (lower case)
-    "image": ("image", "path", "file"), "lat": ("lat", "latitude"), "lon": ("lon", "lng", "longitude"),
-    "date": ("date",), "doy": ("doy", "day_of_year"), "label": ("label",), "labels": ("labels",), "split": ("split",),
+    "image": ("image", "path", "file"),
+    "lat": ("lat", "latitude"),
+    "lon": ("lon", "lng", "longitude"),
+    "date": ("date",),
+    "doy": ("doy", "day_of_year"),
+    "label": ("label",),
+    "labels": ("labels",),
+    "split": ("split",),
 }
 MISSING = ("", "nan", "na", "n/a", "none", "null")
 MAX_LINES = 60  # problem lines in one error; the rest are counted
@@ -126,8 +132,10 @@ class _Problems:
         shown = lines[:MAX_LINES]
         if len(self.lines) > MAX_LINES:
             shown.append(f"... and {len(self.lines) - MAX_LINES} more problems")
-        raise DataError(f"{len(self.bad)} of {self.n_rows} rows of the table {self.table} are bad (rows counted "
-                        "from 1 after the header):\n  " + "\n  ".join(shown))
+        raise DataError(
+            f"{len(self.bad)} of {self.n_rows} rows of the table {self.table} are bad (rows counted "
+            "from 1 after the header):\n  " + "\n  ".join(shown)
+        )
 
 
 # ----------------------------------------------------------------------------- the table
@@ -166,15 +174,18 @@ def find_table(root: Path, table: str | None = None) -> Path:
     if table:
         path = root / table
         if not path.is_file():
-            raise DataError(f"the table {path} does not exist (dataset parameter table is relative to {root}, "
-                            "or absolute)")
+            raise DataError(
+                f"the table {path} does not exist (dataset parameter table is relative to {root}, or absolute)"
+            )
         return path
     found = sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in TABLE_SUFFIXES)
     if len(found) == 1:
         return found[0]
     what = f"{len(found)} tables ({', '.join(p.name for p in found)})" if found else "no .csv or .parquet file"
-    raise DataError(f"{root} holds {what}; name the one to use with dataset parameter table "
-                    "(--set dataset_params={table: labels.csv}, or prepare-data --table)")
+    raise DataError(
+        f"{root} holds {what}; name the one to use with dataset parameter table "
+        "(--set dataset_params={table: labels.csv}, or prepare-data --table)"
+    )
 
 
 def fingerprint(root: str | Path | None, params: dict) -> dict:
@@ -193,11 +204,14 @@ def _read_frame(path: Path) -> pd.DataFrame:
             return pd.read_parquet(path)
         return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except ImportError as err:
-        raise DataError(f"reading the parquet table {path} needs pyarrow (pip install pyarrow), "
-                        f"or save the table as CSV: {err}") from err
+        raise DataError(
+            f"reading the parquet table {path} needs pyarrow (pip install pyarrow), or save the table as CSV: {err}"
+        ) from err
     except Exception as err:  # pandas raises many types for a malformed file
-        raise DataError(f"cannot read the table {path}: {err!r} (expected a CSV or parquet file with columns "
-                        "image, lat, lon, date or doy, label, split)") from err
+        raise DataError(
+            f"cannot read the table {path}: {err!r} (expected a CSV or parquet file with columns "
+            "image, lat, lon, date or doy, label, split)"
+        ) from err
 
 
 def _columns(frame: pd.DataFrame, path: Path, need_labels: bool = True) -> dict[str, str]:
@@ -216,12 +230,16 @@ def _columns(frame: pd.DataFrame, path: Path, need_labels: bool = True) -> dict[
     if "image" not in found:
         raise DataError(f"the table {path} has no image column (image, path or file); its columns: {have}")
     if ("label" in found and "labels" in found) or (need_labels and not ("label" in found or "labels" in found)):
-        raise DataError(f"the table {path} needs one label column, label (one name, or several separated by ';') "
-                        f"or labels (multi-label); its columns: {have}")
+        raise DataError(
+            f"the table {path} needs one label column, label (one name, or several separated by ';') "
+            f"or labels (multi-label); its columns: {have}"
+        )
     if ("lat" in found) != ("lon" in found):
-        raise DataError(f"the table {path} has {'lat' if 'lat' in found else 'lon'} but not "
-                        f"{'lon' if 'lat' in found else 'lat'}; give both, or neither for GeoTIFFs (their "
-                        "georeferencing gives the location)")
+        raise DataError(
+            f"the table {path} has {'lat' if 'lat' in found else 'lon'} but not "
+            f"{'lon' if 'lat' in found else 'lat'}; give both, or neither for GeoTIFFs (their "
+            "georeferencing gives the location)"
+        )
     return found
 
 
@@ -303,14 +321,20 @@ def read_table(path: Path, classes: list | tuple | None = None, need_labels: boo
         for row in rows:
             unknown = [n for n in row.labels if n not in order]
             if unknown:
-                problems.row(row.number, row.image, f"unknown label{'s' if len(unknown) > 1 else ''} "
-                             f"{', '.join(map(repr, unknown))} (classes: {', '.join(order)})")
+                problems.row(
+                    row.number,
+                    row.image,
+                    f"unknown label{'s' if len(unknown) > 1 else ''} "
+                    f"{', '.join(map(repr, unknown))} (classes: {', '.join(order)})",
+                )
     else:
         order = _class_order(names)
     multilabel = "labels" in cols or any(len(row.labels) > 1 for row in rows)
     if len(order) < 2 and not problems.lines:
-        raise DataError(f"the table {path} has {len(order)} class{'es' if len(order) != 1 else ''} "
-                        f"({', '.join(order) or 'none'}); a classifier needs two at least")
+        raise DataError(
+            f"the table {path} has {len(order)} class{'es' if len(order) != 1 else ''} "
+            f"({', '.join(order) or 'none'}); a classifier needs two at least"
+        )
     return Table(path, sha1, rows, TaskInfo(order, multilabel), "split" in cols), problems
 
 
@@ -320,8 +344,9 @@ def _parse_location(row: Row, get: dict, where: str, problems: _Problems) -> Non
         return  # from the GeoTIFF, checked when scanning the image
     row.lat = row.lon = math.nan  # a bad location given: reported here, not looked up in the image
     if lat is None or lon is None:
-        problems.row(row.number, row.image, f"{'lat' if lat is None else 'lon'} is missing (give both, or neither "
-                     "for a GeoTIFF)")
+        problems.row(
+            row.number, row.image, f"{'lat' if lat is None else 'lon'} is missing (give both, or neither for a GeoTIFF)"
+        )
         return
     a, o = _number(lat), _number(lon)
     if a is None or o is None:
@@ -376,12 +401,15 @@ def _band_indices(src, bands, image: str) -> tuple[int, ...]:
                 raise ValueError(f"band {band} out of range (the GeoTIFF has {src.count} bands, counted from 1)")
             out.append(band)
             continue
-        matches = [i for i, n in enumerate(names, 1) if n == band] or \
-                  [i for i, n in enumerate(names, 1) if n.lower() == str(band).lower()]
+        matches = [i for i, n in enumerate(names, 1) if n == band] or [
+            i for i, n in enumerate(names, 1) if n.lower() == str(band).lower()
+        ]
         if not matches:
             described = ", ".join(n or "?" for n in names)
-            raise ValueError(f"no band named {band!r} (the GeoTIFF's band descriptions: {described}); "
-                             "name one of those or give 1-based indices")
+            raise ValueError(
+                f"no band named {band!r} (the GeoTIFF's band descriptions: {described}); "
+                "name one of those or give 1-based indices"
+            )
         out.append(matches[0])
     return tuple(out)
 
@@ -423,8 +451,9 @@ def _scan(root: Path, row: Row, bands, scale, problems: _Problems, dtypes: dict)
             except (OSError, UnidentifiedImageError, SyntaxError) as err:
                 raise DataError(f"unreadable image: {err}") from err
             if row.lat is None:
-                problems.row(row.number, row.image, "no location: lat and lon are missing and only GeoTIFFs carry "
-                             "georeferencing")
+                problems.row(
+                    row.number, row.image, "no location: lat and lon are missing and only GeoTIFFs carry georeferencing"
+                )
     except (DataError, ValueError) as err:
         problems.row(row.number, row.image, str(err))
 
@@ -441,9 +470,13 @@ def _check_sizes(rows: list[Row], problems: _Problems) -> None:
     found = "; ".join(f"{h}x{w} in row{'s' if len(r) > 1 else ''} {_ranges(r)}" for (h, w), r in sizes.items())
     for row in rows:
         if row.native not in ((0, 0), common):
-            problems.row(row.number, row.image, f"the image is {row.native[0]}x{row.native[1]} pixels but "
-                         f"{len(sizes[common])} others are {common[0]}x{common[1]} (mixed image sizes: {found}); "
-                         "every image of the folder must have the same size")
+            problems.row(
+                row.number,
+                row.image,
+                f"the image is {row.native[0]}x{row.native[1]} pixels but "
+                f"{len(sizes[common])} others are {common[0]}x{common[1]} (mixed image sizes: {found}); "
+                "every image of the folder must have the same size",
+            )
 
 
 # ----------------------------------------------------------------------------- the source
@@ -495,10 +528,16 @@ class FolderSource:
 
 def describe(table: Table, image_size: int, bands, scale) -> dict:
     """What determines the packed content besides the ids: a packed form is reused only when all agree."""
-    return {"dataset": "folder", "image_size": int(image_size), "table_sha1": table.sha1,
-            "classes": list(table.task.class_names), "multilabel": table.task.multilabel,
-            "bands": None if bands is None else list(bands), "scale": None if scale is None else float(scale),
-            "scaling": "GeoTIFF: clip(value / scale, 0, 1); pictures: / 255 (16-bit: / 65535)"}
+    return {
+        "dataset": "folder",
+        "image_size": int(image_size),
+        "table_sha1": table.sha1,
+        "classes": list(table.task.class_names),
+        "multilabel": table.task.multilabel,
+        "bands": None if bands is None else list(bands),
+        "scale": None if scale is None else float(scale),
+        "scaling": "GeoTIFF: clip(value / scale, 0, 1); pictures: / 255 (16-bit: / 65535)",
+    }
 
 
 def _picture(path: Path, row: Row) -> np.ndarray:
@@ -518,8 +557,10 @@ def _options(params: dict) -> dict:
     known = {"table", "bands", "scale", "classes"}
     unknown = sorted(set(params) - known - {"image_size", "augment", "workers", "table_sha1"})
     if unknown:
-        raise DataError(f"the folder data set takes no option {', '.join(unknown)}; valid: image_size, "
-                        f"{', '.join(sorted(known))}, augment, workers")
+        raise DataError(
+            f"the folder data set takes no option {', '.join(unknown)}; valid: image_size, "
+            f"{', '.join(sorted(known))}, augment, workers"
+        )
     return {k: params.get(k) for k in known}
 
 
@@ -530,8 +571,9 @@ def _table(root: Path, options: dict, need_labels: bool = True) -> tuple[Table, 
     return read_table(find_table(root, options.get("table")), options.get("classes"), need_labels)
 
 
-def _scanned(root: Path, table: Table, problems: _Problems, options: dict, image_size: int | None,
-             one_size: bool = True) -> FolderSource:
+def _scanned(
+    root: Path, table: Table, problems: _Problems, options: dict, image_size: int | None, one_size: bool = True
+) -> FolderSource:
     """Every image's header checked (all problems raised together); the source at ``image_size``
     (``None``: the images' own size). ``one_size``: every image must have the same native size."""
     dtypes: dict[str, list[int]] = {}
@@ -540,20 +582,26 @@ def _scanned(root: Path, table: Table, problems: _Problems, options: dict, image
     if one_size:
         _check_sizes(table.rows, problems)
     for kinds, rows in dtypes.items():
-        problems.rows(rows, f"GeoTIFF pixels of type {kinds}: give dataset parameter scale, the pixel value shown "
-                      "as white (e.g. 3000 for Sentinel-2 reflectance x 10 000); only uint8 defaults to 255")
+        problems.rows(
+            rows,
+            f"GeoTIFF pixels of type {kinds}: give dataset parameter scale, the pixel value shown "
+            "as white (e.g. 3000 for Sentinel-2 reflectance x 10 000); only uint8 defaults to 255",
+        )
     problems.raise_any()
     if image_size is None:
         h, w = table.rows[0].native
         if h != w:
-            raise DataError(f"the images of {root} are {h}x{w} pixels, not square: give an image size "
-                            "(prepare-data --image-size) to resize them to")
+            raise DataError(
+                f"the images of {root} are {h}x{w} pixels, not square: give an image size "
+                "(prepare-data --image-size) to resize them to"
+            )
         image_size = h
     return FolderSource(root, table, int(image_size), options.get("bands"), options.get("scale"))
 
 
-def source(root: Path | str, image_size: int | None = None, options: dict | None = None,
-           need_labels: bool = True) -> FolderSource:
+def source(
+    root: Path | str, image_size: int | None = None, options: dict | None = None, need_labels: bool = True
+) -> FolderSource:
     """The folder at ``root`` as a :class:`~stssl.data.packed.Source` (for ``prepare-data``), every row
     checked; ``options``: ``table``, ``bands``, ``scale``, ``classes``; ``image_size`` None: the images' own.
     Without ``need_labels`` (images to predict) the table may have no label column."""
@@ -588,8 +636,11 @@ def _packed(root: Path, table: Table, image_size: int, options: dict) -> MetaDat
     differ = [k for k, v in want.items() if have.get(k) != v]
     if differ:
         what = "another version of the table" if "table_sha1" in differ else f"other settings ({', '.join(differ)})"
-        warnings.warn(f"{path} was packed from {what}; reading the images instead. Delete it and run "
-                      "`python -m stssl prepare-data folder` again to pack this one", stacklevel=3)
+        warnings.warn(
+            f"{path} was packed from {what}; reading the images instead. Delete it and run "
+            "`python -m stssl prepare-data folder` again to pack this one",
+            stacklevel=3,
+        )
         return None
     ds = open_packed(path, want)
     if list(ds.ids) != [row.image for row in table.rows]:  # the same table's bytes: never, unless tampered with
@@ -597,8 +648,9 @@ def _packed(root: Path, table: Table, image_size: int, options: dict) -> MetaDat
     return ds
 
 
-def open_folder(root: Path | str, params: dict | None = None, split: str = "standard"
-                ) -> tuple[MetaDataset, dict[str, np.ndarray]]:
+def open_folder(
+    root: Path | str, params: dict | None = None, split: str = "standard"
+) -> tuple[MetaDataset, dict[str, np.ndarray]]:
     """The folder's data set (packed form first, else the images) and its train/val/test positions."""
     params = dict(params or {})
     if split != "standard":
@@ -630,14 +682,19 @@ def folder_splits(table: Table) -> dict[str, np.ndarray]:
             out["val"] = out["test"]
         return out
     if n < 3:
-        raise DataError(f"the table {table.path} has {n} image(s); a random train/val/test split needs 3 at least "
-                        "(or give a split column)")
+        raise DataError(
+            f"the table {table.path} has {n} image(s); a random train/val/test split needs 3 at least "
+            "(or give a split column)"
+        )
     rank = sorted(range(n), key=lambda i: hashlib.sha256(table.rows[i].image.encode()).hexdigest())
     n_val = max(1, round(SPLIT_FRACTIONS[1] * n))
     n_test = max(1, round(SPLIT_FRACTIONS[2] * n))
     n_train = n - n_val - n_test
-    return {"train": np.sort(np.array(rank[:n_train])), "val": np.sort(np.array(rank[n_train:n_train + n_val])),
-            "test": np.sort(np.array(rank[n_train + n_val:]))}
+    return {
+        "train": np.sort(np.array(rank[:n_train])),
+        "val": np.sort(np.array(rank[n_train : n_train + n_val])),
+        "test": np.sort(np.array(rank[n_train + n_val :])),
+    }
 
 
 # ----------------------------------------------------------------------------------------------- the registry's declaration
@@ -651,8 +708,13 @@ class _Bands(Rule):
     def __contains__(self, value) -> bool:
         if value is None:
             return True
-        return isinstance(value, (list, tuple)) and len(value) in (1, 3) and all(
-            (isinstance(b, str) and b) or (isinstance(b, int) and not isinstance(b, bool) and b >= 1) for b in value)
+        return (
+            isinstance(value, (list, tuple))
+            and len(value) in (1, 3)
+            and all(
+                (isinstance(b, str) and b) or (isinstance(b, int) and not isinstance(b, bool) and b >= 1) for b in value
+            )
+        )
 
     def __str__(self) -> str:
         return "a list of 1 or 3 band names or 1-based band indices (red, green, blue), or None"
@@ -662,22 +724,37 @@ class _Names(Rule):
     """A list of distinct class names, or None."""
 
     def __contains__(self, value) -> bool:
-        return value is None or (isinstance(value, (list, tuple)) and len(value) >= 2
-                                 and all(isinstance(n, (str, int)) and not isinstance(n, bool) for n in value)
-                                 and len({str(n) for n in value}) == len(value))
+        return value is None or (
+            isinstance(value, (list, tuple))
+            and len(value) >= 2
+            and all(isinstance(n, (str, int)) and not isinstance(n, bool) for n in value)
+            and len({str(n) for n in value}) == len(value)
+        )
 
     def __str__(self) -> str:
         return "a list of two or more distinct class names, or None"
 
 
-register(DatasetSpec(
-    "folder", open_folder,
-    description="your own images (GeoTIFF, PNG, JPEG) in a folder, with a table (CSV or parquet) of image paths, "
-                "locations, dates, one or several labels and an optional split (stssl.data.folder)",
-    params=dict(image_size=Number(1, integer=True), table=Kind(str, "a path", optional=True), bands=_Bands(),
-                scale=Number(0, open_low=True, optional=True), classes=_Names(),
-                augment=OneOf(("randaugment", "usb", "fused")), workers=Number(0, integer=True),
-                table_sha1=Pattern(r"[0-9a-f]{40}", "the SHA-1 of the table (set by resolve)")),
-    augmentation=lambda params: params.get("augment", _folder_defaults()["augment"]), single_label={},
-    source=source, default_params=_folder_defaults, fingerprint=fingerprint,
-))
+register(
+    DatasetSpec(
+        "folder",
+        open_folder,
+        description="your own images (GeoTIFF, PNG, JPEG) in a folder, with a table (CSV or parquet) of image paths, "
+        "locations, dates, one or several labels and an optional split (stssl.data.folder)",
+        params=dict(
+            image_size=Number(1, integer=True),
+            table=Kind(str, "a path", optional=True),
+            bands=_Bands(),
+            scale=Number(0, open_low=True, optional=True),
+            classes=_Names(),
+            augment=OneOf(("randaugment", "usb", "fused")),
+            workers=Number(0, integer=True),
+            table_sha1=Pattern(r"[0-9a-f]{40}", "the SHA-1 of the table (set by resolve)"),
+        ),
+        augmentation=lambda params: params.get("augment", _folder_defaults()["augment"]),
+        single_label={},
+        source=source,
+        default_params=_folder_defaults,
+        fingerprint=fingerprint,
+    )
+)

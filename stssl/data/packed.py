@@ -17,12 +17,12 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
-import os
 import shutil
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Protocol
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -71,8 +71,9 @@ def _empty(source: Source, n: int, alloc) -> dict[str, np.ndarray]:
     s, multilabel = source.image_size, source.task.multilabel
     return {
         "pixels": alloc("pixels", (n, s, s, 3), np.uint8),
-        "labels": alloc("labels", (n, source.task.num_classes) if multilabel else (n,),
-                        np.float32 if multilabel else np.int64),
+        "labels": alloc(
+            "labels", (n, source.task.num_classes) if multilabel else (n,), np.float32 if multilabel else np.int64
+        ),
         "lat": alloc("lat", (n,), np.float32),
         "lon": alloc("lon", (n,), np.float32),
         "doy": alloc("doy", (n,), np.float32),
@@ -111,8 +112,9 @@ def _chunks(source: Source, start: int, chunk: int, workers: int) -> Iterator[tu
             yield a, _read_range(source, a, b)
         return
     step = max(1, chunk // workers)  # sub-chunks, so that every worker has work
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_start_worker, initargs=(source,)) as pool:
+    with ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker, initargs=(source,)
+    ) as pool:
         for a, b in bounds:
             parts = pool.map(_read_in_worker, [(s, min(s + step, b)) for s in range(a, b, step)])
             yield a, [r for part in parts for r in part]
@@ -148,8 +150,10 @@ def pack(source: Source, out: Path | str, workers: int = 0, chunk: int = 1024) -
         done = json.loads((out / "manifest.json").read_text())
         if done.get("signature") == sig:
             return out
-        raise DataError(f"{out} already holds a different packed data set ({done.get('signature')}); "
-                        "choose another --out or delete it")
+        raise DataError(
+            f"{out} already holds a different packed data set ({done.get('signature')}); "
+            "choose another --out or delete it"
+        )
     if out.exists():
         raise DataError(f"{out} exists and is not a packed data set; choose another --out")
     partial = partial_path(out)
@@ -160,8 +164,11 @@ def pack(source: Source, out: Path | str, workers: int = 0, chunk: int = 1024) -
         partial.mkdir(parents=True)
         (partial / "ids.txt").write_text("\n".join(source.ids) + "\n")
         state = {"signature": sig, "done": 0}
-        arrays = _empty(source, len(source.ids),
-                        lambda name, shape, dtype: np.lib.format.open_memmap(partial / f"{name}.npy", "w+", dtype, shape))
+        arrays = _empty(
+            source,
+            len(source.ids),
+            lambda name, shape, dtype: np.lib.format.open_memmap(partial / f"{name}.npy", "w+", dtype, shape),
+        )
         for arr in arrays.values():
             arr.flush()
         _write_json(progress, state)
@@ -197,9 +204,15 @@ def _verify(partial: Path, source: Source, sig: dict, done: int) -> dict:
         raise DataError(f"packing {partial} failed verification: {'; '.join(problems)}")
     labels = np.asarray(arrays["labels"])
     per_class = labels.sum(0) if source.task.multilabel else np.bincount(labels, minlength=source.task.num_classes)
-    return {"signature": sig, "class_names": list(source.task.class_names), "multilabel": source.task.multilabel,
-            "mean": list(source.mean), "std": list(source.std), "count": n,
-            "per_class": dict(zip(source.task.class_names, per_class.astype(int).tolist()))}
+    return {
+        "signature": sig,
+        "class_names": list(source.task.class_names),
+        "multilabel": source.task.multilabel,
+        "mean": list(source.mean),
+        "std": list(source.std),
+        "count": n,
+        "per_class": dict(zip(source.task.class_names, per_class.astype(int).tolist())),
+    }
 
 
 def is_packed(path: Path | str) -> bool:
@@ -231,16 +244,36 @@ def open_packed(path: Path | str, expect: dict | None = None) -> MetaDataset:
     wrong = {k: (sig.get(k), v) for k, v in (expect or {}).items() if sig.get(k) != v}
     if wrong:
         details = ", ".join(f"{k}: packed {a!r}, wanted {b!r}" for k, (a, b) in wrong.items())
-        raise DataError(f"{path} was packed with other settings ({details}); run `python -m stssl prepare-data` "
-                        "again with matching options and another --out")
+        raise DataError(
+            f"{path} was packed with other settings ({details}); run `python -m stssl prepare-data` "
+            "again with matching options and another --out"
+        )
     arrays = {name: np.load(path / f"{name}.npy", mmap_mode="r") for name in ARRAYS}
     ids = np.array((path / "ids.txt").read_text().splitlines())
     task = TaskInfo(tuple(manifest["class_names"]), manifest["multilabel"])
-    return MetaDataset(arrays["pixels"], np.asarray(arrays["labels"]), arrays["lat"], arrays["lon"], arrays["doy"],
-                       ids, task, tuple(manifest["mean"]), tuple(manifest["std"]))
+    return MetaDataset(
+        arrays["pixels"],
+        np.asarray(arrays["labels"]),
+        arrays["lat"],
+        arrays["lon"],
+        arrays["doy"],
+        ids,
+        task,
+        tuple(manifest["mean"]),
+        tuple(manifest["std"]),
+    )
 
 
 def to_dataset(source: Source, arrays: dict[str, np.ndarray]) -> MetaDataset:
     """In-memory arrays from :func:`read_all` as a :class:`MetaDataset`."""
-    return MetaDataset(arrays["pixels"], arrays["labels"], arrays["lat"], arrays["lon"], arrays["doy"],
-                       np.array(source.ids), source.task, source.mean, source.std)
+    return MetaDataset(
+        arrays["pixels"],
+        arrays["labels"],
+        arrays["lat"],
+        arrays["lon"],
+        arrays["doy"],
+        np.array(source.ids),
+        source.task,
+        source.mean,
+        source.std,
+    )

@@ -19,9 +19,10 @@ after which ``resolve(dataset="mine", data_root=...)`` takes it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -114,8 +115,9 @@ def get(name: str) -> DatasetSpec:
     try:
         return _REGISTRY[name]
     except (KeyError, TypeError):
-        raise UnknownDataset(f"unknown data set {name!r}; valid: {', '.join(_REGISTRY)} "
-                             "(stssl.data.registry.register declares another)") from None
+        raise UnknownDataset(
+            f"unknown data set {name!r}; valid: {', '.join(_REGISTRY)} (stssl.data.registry.register declares another)"
+        ) from None
 
 
 def with_feature(test: Callable[[DatasetSpec], bool]) -> list[str]:

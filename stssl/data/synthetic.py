@@ -72,19 +72,39 @@ WORLD_SEED: int = 20_231_024
 """Seed of the fixed smooth random fields (the same world for every config)."""
 
 COUNTRIES: tuple[str, ...] = (
-    "Austria", "Belgium", "Finland", "Ireland", "Kosovo",
-    "Lithuania", "Luxembourg", "Portugal", "Serbia", "Switzerland",
+    "Austria",
+    "Belgium",
+    "Finland",
+    "Ireland",
+    "Kosovo",
+    "Lithuania",
+    "Luxembourg",
+    "Portugal",
+    "Serbia",
+    "Switzerland",
 )
 
 COUNTRY_WEIGHTS: dict[str, float] = {
     # roughly BigEarthNet's shares; small countries get few samples
-    "Austria": 0.10, "Belgium": 0.06, "Finland": 0.24, "Ireland": 0.10, "Kosovo": 0.03,
-    "Lithuania": 0.10, "Luxembourg": 0.03, "Portugal": 0.14, "Serbia": 0.14, "Switzerland": 0.06,
+    "Austria": 0.10,
+    "Belgium": 0.06,
+    "Finland": 0.24,
+    "Ireland": 0.10,
+    "Kosovo": 0.03,
+    "Lithuania": 0.10,
+    "Luxembourg": 0.03,
+    "Portugal": 0.14,
+    "Serbia": 0.14,
+    "Switzerland": 0.06,
 }
 
 COASTAL_SEA_FRACTION: dict[str, float] = {
     # share of a coastal country's samples that lie at sea (within SEA_BUFFER_KM of its coast)
-    "Belgium": 0.12, "Finland": 0.12, "Ireland": 0.25, "Lithuania": 0.08, "Portugal": 0.20,
+    "Belgium": 0.12,
+    "Finland": 0.12,
+    "Ireland": 0.25,
+    "Lithuania": 0.08,
+    "Portugal": 0.20,
 }
 SEA_BUFFER_KM: float = 12.0
 
@@ -104,52 +124,73 @@ DOY_WINDOWS: dict[str, tuple[tuple[int, int, float], ...]] = {
 
 MULTILABEL_CLASSES: tuple[str, ...] = (
     # BigEarthNet (43-class) names, in CORINE code order
-    "Discontinuous urban fabric",    # 112
-    "Non-irrigated arable land",     # 211
-    "Olive groves",                  # 223
-    "Pastures",                      # 231
-    "Broad-leaved forest",           # 311
-    "Coniferous forest",             # 312
-    "Mixed forest",                  # 313
-    "Moors and heathland",           # 322
-    "Sclerophyllous vegetation",     # 323
-    "Transitional woodland/shrub",   # 324
-    "Peatbogs",                      # 412
-    "Water bodies",                  # 512
-    "Sea and ocean",                 # 523
+    "Discontinuous urban fabric",  # 112
+    "Non-irrigated arable land",  # 211
+    "Olive groves",  # 223
+    "Pastures",  # 231
+    "Broad-leaved forest",  # 311
+    "Coniferous forest",  # 312
+    "Mixed forest",  # 313
+    "Moors and heathland",  # 322
+    "Sclerophyllous vegetation",  # 323
+    "Transitional woodland/shrub",  # 324
+    "Peatbogs",  # 412
+    "Water bodies",  # 512
+    "Sea and ocean",  # 523
 )
 (URB, ARA, OLI, PAS, BRD, CON, MIX, MOR, SCL, TRA, PEA, WAT, SEA) = range(len(MULTILABEL_CLASSES))
 
 SINGLELABEL_CLASSES: tuple[str, ...] = (
-    "AnnualCrop", "Forest", "HerbaceousVegetation", "Highway", "Industrial",
-    "Pasture", "PermanentCrop", "Residential", "River", "SeaLake",
+    "AnnualCrop",
+    "Forest",
+    "HerbaceousVegetation",
+    "Highway",
+    "Industrial",
+    "Pasture",
+    "PermanentCrop",
+    "Residential",
+    "River",
+    "SeaLake",
 )
-(S_CROP, S_FOREST, S_HERB, S_HIGHWAY, S_INDUSTRIAL, S_PASTURE, S_PERM, S_RESID, S_RIVER,
- S_SEALAKE) = range(len(SINGLELABEL_CLASSES))
+(S_CROP, S_FOREST, S_HERB, S_HIGHWAY, S_INDUSTRIAL, S_PASTURE, S_PERM, S_RESID, S_RIVER, S_SEALAKE) = range(
+    len(SINGLELABEL_CLASSES)
+)
 
 # Base probability of each class on the land of each country (order of MULTILABEL_CLASSES minus
 # the sea); the smooth terms of _label_logits move it around inside the country.
 _BASE_PREVALENCE: dict[str, tuple[float, ...]] = {
     #                  URB     ARA     OLI     PAS     BRD     CON     MIX     MOR     SCL     TRA     PEA     WAT
-    "Austria":      (  0.15,   0.25, 0.0001,   0.22,   0.15,    0.4,   0.25,   0.02, 0.0001,    0.1,   0.01,   0.05),
-    "Belgium":      (   0.4,   0.45, 0.0001,    0.4,    0.2,   0.08,    0.1,   0.02, 0.0001,   0.05,   0.01,   0.05),
-    "Finland":      (  0.04,   0.15, 0.0001,   0.03,   0.05,   0.55,   0.35,   0.02, 0.0001,    0.4,    0.1,   0.15),
-    "Ireland":      (   0.1,    0.1, 0.0001,    0.7,   0.05,   0.15,   0.05,   0.12, 0.0001,    0.1,    0.2,   0.06),
-    "Kosovo":       (  0.15,   0.35, 0.0001,    0.1,   0.45,   0.05,    0.1,   0.06, 0.0001,   0.15,  0.002,   0.03),
-    "Lithuania":    (   0.1,   0.55, 0.0001,   0.15,   0.15,   0.25,   0.25,   0.01, 0.0001,   0.15,   0.04,   0.07),
-    "Luxembourg":   (   0.3,   0.35, 0.0001,    0.4,    0.3,   0.08,    0.1,   0.01, 0.0001,   0.05,  0.002,   0.03),
-    "Portugal":     (  0.12,    0.2,   0.25,   0.05,   0.25,    0.3,   0.12,   0.12,   0.25,   0.35,  0.002,   0.06),
-    "Serbia":       (  0.15,    0.5, 0.0001,   0.08,    0.4,   0.03,   0.08,   0.03, 0.0001,   0.15,  0.002,   0.05),
-    "Switzerland":  (  0.25,   0.15, 0.0001,    0.4,   0.15,   0.35,   0.25,   0.05, 0.0001,   0.08,   0.01,   0.08),
+    "Austria": (0.15, 0.25, 0.0001, 0.22, 0.15, 0.4, 0.25, 0.02, 0.0001, 0.1, 0.01, 0.05),
+    "Belgium": (0.4, 0.45, 0.0001, 0.4, 0.2, 0.08, 0.1, 0.02, 0.0001, 0.05, 0.01, 0.05),
+    "Finland": (0.04, 0.15, 0.0001, 0.03, 0.05, 0.55, 0.35, 0.02, 0.0001, 0.4, 0.1, 0.15),
+    "Ireland": (0.1, 0.1, 0.0001, 0.7, 0.05, 0.15, 0.05, 0.12, 0.0001, 0.1, 0.2, 0.06),
+    "Kosovo": (0.15, 0.35, 0.0001, 0.1, 0.45, 0.05, 0.1, 0.06, 0.0001, 0.15, 0.002, 0.03),
+    "Lithuania": (0.1, 0.55, 0.0001, 0.15, 0.15, 0.25, 0.25, 0.01, 0.0001, 0.15, 0.04, 0.07),
+    "Luxembourg": (0.3, 0.35, 0.0001, 0.4, 0.3, 0.08, 0.1, 0.01, 0.0001, 0.05, 0.002, 0.03),
+    "Portugal": (0.12, 0.2, 0.25, 0.05, 0.25, 0.3, 0.12, 0.12, 0.25, 0.35, 0.002, 0.06),
+    "Serbia": (0.15, 0.5, 0.0001, 0.08, 0.4, 0.03, 0.08, 0.03, 0.0001, 0.15, 0.002, 0.05),
+    "Switzerland": (0.25, 0.15, 0.0001, 0.4, 0.15, 0.35, 0.25, 0.05, 0.0001, 0.08, 0.01, 0.08),
 }
 
 CITIES: tuple[tuple[str, float, float], ...] = (
-    ("Vienna", 48.21, 16.37), ("Graz", 47.07, 15.44), ("Brussels", 50.85, 4.35),
-    ("Antwerp", 51.22, 4.40), ("Helsinki", 60.17, 24.94), ("Tampere", 61.50, 23.76),
-    ("Oulu", 65.01, 25.47), ("Dublin", 53.35, -6.26), ("Cork", 51.90, -8.47),
-    ("Pristina", 42.66, 21.17), ("Vilnius", 54.69, 25.28), ("Kaunas", 54.90, 23.90),
-    ("Luxembourg", 49.61, 6.13), ("Lisbon", 38.72, -9.14), ("Porto", 41.15, -8.61),
-    ("Belgrade", 44.79, 20.45), ("Novi Sad", 45.27, 19.83), ("Zurich", 47.37, 8.54),
+    ("Vienna", 48.21, 16.37),
+    ("Graz", 47.07, 15.44),
+    ("Brussels", 50.85, 4.35),
+    ("Antwerp", 51.22, 4.40),
+    ("Helsinki", 60.17, 24.94),
+    ("Tampere", 61.50, 23.76),
+    ("Oulu", 65.01, 25.47),
+    ("Dublin", 53.35, -6.26),
+    ("Cork", 51.90, -8.47),
+    ("Pristina", 42.66, 21.17),
+    ("Vilnius", 54.69, 25.28),
+    ("Kaunas", 54.90, 23.90),
+    ("Luxembourg", 49.61, 6.13),
+    ("Lisbon", 38.72, -9.14),
+    ("Porto", 41.15, -8.61),
+    ("Belgrade", 44.79, 20.45),
+    ("Novi Sad", 45.27, 19.83),
+    ("Zurich", 47.37, 8.54),
     ("Geneva", 46.20, 6.15),
 )
 
@@ -247,8 +288,12 @@ class _Geography:
             raise RuntimeError(f"Natural Earth countries not found: {sorted(missing)}")
         found["Portugal"] = shapely.intersection(found["Portugal"], shapely.box(*_PORTUGAL_MAINLAND))
 
-        ocean_ll = shapely.intersection(shapely.union_all(list(natural_earth("physical", "ocean").geometries())), region)
-        lakes_ll = shapely.intersection(shapely.union_all(list(natural_earth("physical", "lakes").geometries())), region)
+        ocean_ll = shapely.intersection(
+            shapely.union_all(list(natural_earth("physical", "ocean").geometries())), region
+        )
+        lakes_ll = shapely.intersection(
+            shapely.union_all(list(natural_earth("physical", "lakes").geometries())), region
+        )
         self.ocean = shapely.make_valid(project(ocean_ll))
         self.land_all = shapely.make_valid(shapely.difference(project(region), self.ocean))
         self.lakes = shapely.make_valid(project(lakes_ll))
@@ -364,8 +409,8 @@ def _context(lat: np.ndarray, lon: np.ndarray, doy: np.ndarray) -> dict[str, np.
     alps = np.exp(-(((lat - 46.9) / 0.5) ** 2)) * _sigmoid((lon - 6.5) / 0.4) * _sigmoid((14.0 - lon) / 0.5)
     north = _sigmoid((lat - 65.0) / 1.2)
     iberia = _sigmoid((-5.0 - lon) / 1.0)
-    med = _sigmoid((40.3 - lat) / 0.6) * iberia          # southern Portugal
-    npt = _sigmoid((lat - 40.8) / 0.5) * iberia          # northern Portugal
+    med = _sigmoid((40.3 - lat) / 0.6) * iberia  # southern Portugal
+    npt = _sigmoid((lat - 40.8) / 0.5) * iberia  # northern Portugal
     lakeland = np.exp(-(((lat - 62.0) / 1.3) ** 2) - ((lon - 27.5) / 2.5) ** 2)
     coastal = np.exp(-np.maximum(d_coast, 0.0) / 25.0)
     cx, cy = geo.forward(np.array([c[2] for c in CITIES]), np.array([c[1] for c in CITIES]))
@@ -384,9 +429,22 @@ def _context(lat: np.ndarray, lon: np.ndarray, doy: np.ndarray) -> dict[str, np.
     elev = np.clip(90.0 - lat + decl, 5.0, 90.0)
     harvest = 205.0 + 1.6 * (lat - 48.0)
     return {
-        "lat": lat, "lon": lon, "doy": doy, "x": x, "y": y, "country": country, "is_sea": is_sea,
-        "d_coast": d_coast, "d_lake": d_lake, "alps": alps, "north": north, "med": med, "npt": npt,
-        "lakeland": lakeland, "coastal": coastal, "city": city,
+        "lat": lat,
+        "lon": lon,
+        "doy": doy,
+        "x": x,
+        "y": y,
+        "country": country,
+        "is_sea": is_sea,
+        "d_coast": d_coast,
+        "d_lake": d_lake,
+        "alps": alps,
+        "north": north,
+        "med": med,
+        "npt": npt,
+        "lakeland": lakeland,
+        "coastal": coastal,
+        "city": city,
         "temp": temp,
         "snow": np.clip((1.0 - temp) / 4.0, 0.0, 1.0),
         "green": _sigmoid((temp - 5.0) / 2.5) * (1.0 - 0.75 * dry),
@@ -394,7 +452,7 @@ def _context(lat: np.ndarray, lon: np.ndarray, doy: np.ndarray) -> dict[str, np.
         "autumn": np.exp(-(((temp - 10.0) / 3.5) ** 2)) * np.clip(3.0 * np.sin(season), 0.0, 1.0),
         "dry": dry,
         "grow": _sigmoid((temp - 4.0) / 2.0),
-        "crop_rel": (doy - harvest + 182.5) % 365.0 - 182.5,   # days since (typical) harvest
+        "crop_rel": (doy - harvest + 182.5) % 365.0 - 182.5,  # days since (typical) harvest
         "illum": 0.72 + 0.28 * np.sin(np.radians(elev)),
     }
 
@@ -436,7 +494,7 @@ def _label_probs_raw(ctx: dict[str, np.ndarray]) -> np.ndarray:
     z[:, PEA] += 1.5 * north
     z[:, WAT] += 3.0 * np.exp(-ctx["d_lake"] / 6.0) + 1.2 * lakeland + 0.4 * alps + 0.5 * coastal
     k, phase, amp = _world_fields()
-    xy = np.stack([ctx["x"], ctx["y"]], axis=1)                       # N x 2
+    xy = np.stack([ctx["x"], ctx["y"]], axis=1)  # N x 2
     field = (amp[None] * np.cos(np.einsum("nd,cwd->ncw", xy, k) + phase[None])).sum(-1)
     z += 0.6 * field
     p = np.empty((n, len(MULTILABEL_CLASSES)))
@@ -506,22 +564,43 @@ def label_probabilities(lat, lon, doy, config: GeoSynthConfig = GeoSynthConfig()
 # rendering
 # ----------------------------------------------------------------------------------------------
 _SNOW = np.array([0.88, 0.90, 0.95], dtype=np.float32)
-_COL = {k: np.array(v, dtype=np.float32) for k, v in {
-    "lake": (0.10, 0.16, 0.245), "sea": (0.10, 0.18, 0.27),
-    "pasture_green": (0.27, 0.45, 0.20), "pasture_dry": (0.56, 0.50, 0.33),
-    "crop_green": (0.29, 0.46, 0.19), "crop_bare": (0.46, 0.36, 0.27),
-    "crop_ripe": (0.70, 0.62, 0.36), "crop_stubble": (0.62, 0.54, 0.40),
-    "conifer": (0.10, 0.22, 0.12), "broad_on": (0.14, 0.28, 0.13), "broad_off": (0.36, 0.31, 0.25),
-    "broad_autumn": (0.50, 0.36, 0.14),
-    "heath": (0.36, 0.33, 0.25), "heath_green": (0.30, 0.36, 0.22),
-    "shrub_green": (0.30, 0.42, 0.21), "shrub_dry": (0.48, 0.43, 0.31), "soil": (0.52, 0.45, 0.35),
-    "peat": (0.33, 0.30, 0.21), "peat_green": (0.31, 0.35, 0.21), "pool": (0.13, 0.16, 0.19),
-    "olive_soil": (0.62, 0.55, 0.42), "olive_soil_wet": (0.45, 0.42, 0.30), "olive_tree": (0.18, 0.25, 0.15),
-    "orchard_grass": (0.38, 0.47, 0.26), "orchard_tree": (0.16, 0.30, 0.14),
-    "urban": (0.47, 0.45, 0.44), "roof_red": (0.58, 0.33, 0.27), "roof_grey": (0.64, 0.63, 0.62),
-    "roof_dark": (0.30, 0.30, 0.33), "road": (0.55, 0.55, 0.56), "asphalt": (0.30, 0.30, 0.31),
-    "bright": (0.78, 0.78, 0.79),
-}.items()}
+_COL = {
+    k: np.array(v, dtype=np.float32)
+    for k, v in {
+        "lake": (0.10, 0.16, 0.245),
+        "sea": (0.10, 0.18, 0.27),
+        "pasture_green": (0.27, 0.45, 0.20),
+        "pasture_dry": (0.56, 0.50, 0.33),
+        "crop_green": (0.29, 0.46, 0.19),
+        "crop_bare": (0.46, 0.36, 0.27),
+        "crop_ripe": (0.70, 0.62, 0.36),
+        "crop_stubble": (0.62, 0.54, 0.40),
+        "conifer": (0.10, 0.22, 0.12),
+        "broad_on": (0.14, 0.28, 0.13),
+        "broad_off": (0.36, 0.31, 0.25),
+        "broad_autumn": (0.50, 0.36, 0.14),
+        "heath": (0.36, 0.33, 0.25),
+        "heath_green": (0.30, 0.36, 0.22),
+        "shrub_green": (0.30, 0.42, 0.21),
+        "shrub_dry": (0.48, 0.43, 0.31),
+        "soil": (0.52, 0.45, 0.35),
+        "peat": (0.33, 0.30, 0.21),
+        "peat_green": (0.31, 0.35, 0.21),
+        "pool": (0.13, 0.16, 0.19),
+        "olive_soil": (0.62, 0.55, 0.42),
+        "olive_soil_wet": (0.45, 0.42, 0.30),
+        "olive_tree": (0.18, 0.25, 0.15),
+        "orchard_grass": (0.38, 0.47, 0.26),
+        "orchard_tree": (0.16, 0.30, 0.14),
+        "urban": (0.47, 0.45, 0.44),
+        "roof_red": (0.58, 0.33, 0.27),
+        "roof_grey": (0.64, 0.63, 0.62),
+        "roof_dark": (0.30, 0.30, 0.33),
+        "road": (0.55, 0.55, 0.56),
+        "asphalt": (0.30, 0.30, 0.31),
+        "bright": (0.78, 0.78, 0.79),
+    }.items()
+}
 
 
 @lru_cache(maxsize=16)
@@ -589,8 +668,12 @@ def _crop_colour(rel: np.ndarray, grow: np.ndarray) -> tuple[np.ndarray, np.ndar
     veg = pre - ripe
     green = veg * grow
     bare = veg * (1 - grow) + plough
-    col = _col((green, _COL["crop_green"]), (ripe, _COL["crop_ripe"]), (stubble, _COL["crop_stubble"]),
-               (bare, _COL["crop_bare"]))
+    col = _col(
+        (green, _COL["crop_green"]),
+        (ripe, _COL["crop_ripe"]),
+        (stubble, _COL["crop_stubble"]),
+        (bare, _COL["crop_bare"]),
+    )
     stripe = 0.02 * green + 0.05 * ripe + 0.06 * (stubble + bare)
     return col, stripe.astype(np.float32)
 
@@ -716,7 +799,9 @@ def _r_urban(rng, ph, size, density=0.6):
     kind = rng.random((m, (size + 1) // 2, (size + 1) // 2))
     kind = np.repeat(np.repeat(kind, 2, 1), 2, 2)[:, :size, :size, None]
     houses = kind < density
-    roof = np.where(kind < density * 0.45, _COL["roof_red"], np.where(kind < density * 0.8, _COL["roof_grey"], _COL["roof_dark"]))
+    roof = np.where(
+        kind < density * 0.45, _COL["roof_red"], np.where(kind < density * 0.8, _COL["roof_grey"], _COL["roof_dark"])
+    )
     img = np.where(houses, roof, img) + 0.02 * _speckle(rng, m, size, 1)[..., None]
     return _snow(img, ph["snow"], 0.6)
 
@@ -746,9 +831,19 @@ def _band(rng, m, size, width, wiggle):
 
 
 _RENDERERS = {
-    URB: _r_urban, ARA: _r_arable, OLI: _r_olive, PAS: _r_pasture, BRD: _r_broadleaf,
-    CON: _r_conifer, MIX: _r_mixed, MOR: _r_heath, SCL: _r_heath, TRA: _r_transitional,
-    PEA: _r_peat, WAT: lambda r, p, s: _r_water(r, p, s, "lake"), SEA: lambda r, p, s: _r_water(r, p, s, "sea"),
+    URB: _r_urban,
+    ARA: _r_arable,
+    OLI: _r_olive,
+    PAS: _r_pasture,
+    BRD: _r_broadleaf,
+    CON: _r_conifer,
+    MIX: _r_mixed,
+    MOR: _r_heath,
+    SCL: _r_heath,
+    TRA: _r_transitional,
+    PEA: _r_peat,
+    WAT: lambda r, p, s: _r_water(r, p, s, "lake"),
+    SEA: lambda r, p, s: _r_water(r, p, s, "sea"),
 }
 
 
@@ -761,18 +856,19 @@ def _region_map(rng, present: np.ndarray, weight: np.ndarray, size: int, min_pix
     """
     m, c = present.shape
     k = max(1, int(present.sum(axis=1).max()))
-    order = np.argsort(~present, axis=1, kind="stable")[:, :k]          # slot -> class, present first
+    order = np.argsort(~present, axis=1, kind="stable")[:, :k]  # slot -> class, present first
     valid = np.take_along_axis(present, order, axis=1)
     w = np.take_along_axis(weight, order, axis=1)
     res = max(3, size // 6)
     score = _smooth(rng, (m, k), size, res) + _smooth(rng, (m, k), size, 2) * np.float32(0.6)
-    score = np.ascontiguousarray(score.transpose(0, 2, 3, 1))            # m x S x S x k
+    score = np.ascontiguousarray(score.transpose(0, 2, 3, 1))  # m x S x S x k
     bias = np.where(valid, 1.3 * np.log(np.maximum(w, 1e-6)), -np.inf).astype(np.float32)
     slot = np.argmax(score + bias[:, None, None, :], axis=-1).reshape(m, -1)
     rows = np.arange(m)
     for _ in range(8):
-        counts = np.bincount((slot[rows] + k * np.arange(len(rows))[:, None]).ravel(),
-                             minlength=len(rows) * k).reshape(len(rows), k)
+        counts = np.bincount((slot[rows] + k * np.arange(len(rows))[:, None]).ravel(), minlength=len(rows) * k).reshape(
+            len(rows), k
+        )
         short = valid[rows] & (counts < min_pixels)
         keep = short.any(axis=1)
         rows, short = rows[keep], short[keep]
@@ -799,7 +895,7 @@ def _render_multilabel(rng, ph, labels: np.ndarray, size: int) -> np.ndarray:
     m, c = labels.shape
     present = labels > 0.5
     weight = rng.gamma(2.0, 1.0, (m, c))
-    weight[:, SEA] *= np.where(ph["is_sea"], 8.0, 1.0)   # open sea fills the image
+    weight[:, SEA] *= np.where(ph["is_sea"], 8.0, 1.0)  # open sea fills the image
     region = _region_map(rng, present, weight, size, max(4, size * size // 25))
     img = np.zeros((m, size, size, 3), dtype=np.float32)
     for k in range(c):
@@ -836,7 +932,9 @@ def _render_singlelabel(rng, ph, y: np.ndarray, p_ml: np.ndarray, size: int) -> 
     thresh = ranked[np.arange(m), ((1 - share) * size * size).astype(int)]
     blob = yy_field >= thresh[:, None, None]
     forest = np.stack([p_ml[:, BRD], p_ml[:, CON], p_ml[:, MIX]], 1) + 1e-3
-    fpick = np.asarray([BRD, CON, MIX])[(rng.random((m, 1)) > np.cumsum(forest / forest.sum(1, keepdims=True), 1)).sum(1).clip(0, 2)]
+    fpick = np.asarray([BRD, CON, MIX])[
+        (rng.random((m, 1)) > np.cumsum(forest / forest.sum(1, keepdims=True), 1)).sum(1).clip(0, 2)
+    ]
     herb = np.where(rng.random(m) < 0.5, MOR, TRA)
     water = np.where(p_ml[:, SEA] > p_ml[:, WAT], SEA, WAT)
     for cls in range(len(SINGLELABEL_CLASSES)):
@@ -897,7 +995,7 @@ def generate_geosynth(config: GeoSynthConfig = GeoSynthConfig()) -> GeoSynth:
     n, size = config.n_samples, config.image_size
     country, is_sea, lon, lat, doy = _sample_locations(n, rng)
     ctx = _context(lat, lon, doy)
-    ctx["country"] = country          # the sampled country (identical to the located one)
+    ctx["country"] = country  # the sampled country (identical to the located one)
     ctx["is_sea"] = is_sea
     # context_strength: with probability 1 - s a sample's content comes from a random donor's context
     own = rng.random(n) < config.context_strength
@@ -919,8 +1017,15 @@ def generate_geosynth(config: GeoSynthConfig = GeoSynthConfig()) -> GeoSynth:
         pixels[sl] = _finish(rng, img, ph["illum"])
     ids = np.array([f"geosynth-{i:06d}" for i in range(n)])
     return GeoSynth(
-        pixels, labels, lat.astype(np.float32), lon.astype(np.float32), doy.astype(np.float32), ids,
-        np.asarray(COUNTRIES)[country], is_sea, config,
+        pixels,
+        labels,
+        lat.astype(np.float32),
+        lon.astype(np.float32),
+        doy.astype(np.float32),
+        ids,
+        np.asarray(COUNTRIES)[country],
+        is_sea,
+        config,
     )
 
 
@@ -947,8 +1052,17 @@ def load_geosynth(
                 if stored == {"generator_version": GENERATOR_VERSION, **asdict(config)}:
                     if progress:
                         print(f"GeoSynth: read {path}")
-                    return GeoSynth(z["pixels"], z["labels"], z["lat"], z["lon"], z["doy"], z["ids"],
-                                    z["country"], z["is_sea"], config)
+                    return GeoSynth(
+                        z["pixels"],
+                        z["labels"],
+                        z["lat"],
+                        z["lon"],
+                        z["doy"],
+                        z["ids"],
+                        z["country"],
+                        z["is_sea"],
+                        config,
+                    )
         except (OSError, ValueError, KeyError):
             pass  # unreadable or foreign file: regenerate and overwrite
     t0 = time.perf_counter()
@@ -959,9 +1073,18 @@ def load_geosynth(
 
     def save(tmp: Path) -> None:
         with open(tmp, "wb") as f:  # a file object: np.savez would add ".npz" to the name
-            np.savez(f, pixels=ds.pixels, labels=ds.labels, lat=ds.lat, lon=ds.lon, doy=ds.doy, ids=ds.ids,
-                     country=ds.country, is_sea=ds.is_sea,
-                     config=np.array(json.dumps({"generator_version": GENERATOR_VERSION, **asdict(config)})))
+            np.savez(
+                f,
+                pixels=ds.pixels,
+                labels=ds.labels,
+                lat=ds.lat,
+                lon=ds.lon,
+                doy=ds.doy,
+                ids=ds.ids,
+                country=ds.country,
+                is_sea=ds.is_sea,
+                config=np.array(json.dumps({"generator_version": GENERATOR_VERSION, **asdict(config)})),
+            )
 
     write_atomic(path, save)
     return ds
@@ -976,8 +1099,8 @@ def geosynth_splits(
     n_test = int(round(test_fraction * n))
     n_val = int(round(val_fraction * n))
     return {
-        "train": np.sort(perm[n_test + n_val:]),
-        "val": np.sort(perm[n_test:n_test + n_val]),
+        "train": np.sort(perm[n_test + n_val :]),
+        "val": np.sort(perm[n_test : n_test + n_val]),
         "test": np.sort(perm[:n_test]),
     }
 
@@ -1004,10 +1127,23 @@ def _open_geosynth(root, params, split):
     return ds, geographic_split(ds) if split == "geographic" else geosynth_splits(ds)
 
 
-register(DatasetSpec(
-    "geosynth", _open_geosynth, description="GeoSynth, generated on the spot (the cpu study's data; book page 'geosynth')",
-    params=dict(n_samples=Number(1, integer=True), image_size=Number(8, integer=True), multilabel=BOOL,
-                context_strength=Number(0, 1), seed=Number(0, integer=True)),
-    augmentation="fused", needs_root=False, splits=("standard", "geographic"), single_label={"multilabel": False},
-    context_param="context_strength", default_params=lambda: asdict(GeoSynthConfig()),
-))
+register(
+    DatasetSpec(
+        "geosynth",
+        _open_geosynth,
+        description="GeoSynth, generated on the spot (the cpu study's data; book page 'geosynth')",
+        params=dict(
+            n_samples=Number(1, integer=True),
+            image_size=Number(8, integer=True),
+            multilabel=BOOL,
+            context_strength=Number(0, 1),
+            seed=Number(0, integer=True),
+        ),
+        augmentation="fused",
+        needs_root=False,
+        splits=("standard", "geographic"),
+        single_label={"multilabel": False},
+        context_param="context_strength",
+        default_params=lambda: asdict(GeoSynthConfig()),
+    )
+)

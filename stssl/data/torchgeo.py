@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import math
 import textwrap
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import torch
@@ -52,8 +53,12 @@ class STSSLDataset(NonGeoDataset):
     what it was made from, so that ``dataset.ids[indices[i]]`` names sample ``i``.
     """
 
-    def __init__(self, dataset: MetaDataset, indices: np.ndarray | None = None,
-                 transforms: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None) -> None:
+    def __init__(
+        self,
+        dataset: MetaDataset,
+        indices: np.ndarray | None = None,
+        transforms: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None,
+    ) -> None:
         self.dataset = dataset
         self.indices = np.arange(len(dataset)) if indices is None else np.asarray(indices, dtype=np.int64)
         self.transforms = transforms
@@ -105,25 +110,48 @@ class STSSLDataset(NonGeoDataset):
         if known:
             import cartopy.crs as ccrs
 
-            ax_map.plot(lon, lat, marker="o", ms=7, mfc="#d7191c", mec="white", mew=1.2, ls="",
-                        transform=ccrs.PlateCarree(), zorder=4)
-        ax_map.text(0.03, 0.03, _date_text(sample), transform=ax_map.transAxes, fontsize=9, zorder=5,
-                    bbox={"boxstyle": "round,pad=0.25", "facecolor": "white", "alpha": 0.85, "edgecolor": "none"})
+            ax_map.plot(
+                lon,
+                lat,
+                marker="o",
+                ms=7,
+                mfc="#d7191c",
+                mec="white",
+                mew=1.2,
+                ls="",
+                transform=ccrs.PlateCarree(),
+                zorder=4,
+            )
+        ax_map.text(
+            0.03,
+            0.03,
+            _date_text(sample),
+            transform=ax_map.transAxes,
+            fontsize=9,
+            zorder=5,
+            bbox={"boxstyle": "round,pad=0.25", "facecolor": "white", "alpha": 0.85, "edgecolor": "none"},
+        )
         if show_titles:
             lines = ["labels: " + (", ".join(self.label_names(sample["label"])) or "none")]
             if "prediction" in sample:
                 lines.append("predicted: " + (", ".join(self.label_names(sample["prediction"])) or "none"))
             ax_img.set_title("\n".join(textwrap.fill(line, 42, break_on_hyphens=False) for line in lines), fontsize=9)
-            ax_map.set_title(f"{abs(lat):.3f}°{'N' if lat >= 0 else 'S'}, {abs(lon):.3f}°{'E' if lon >= 0 else 'W'}"
-                             if known else "location unknown", fontsize=9)
+            ax_map.set_title(
+                f"{abs(lat):.3f}°{'N' if lat >= 0 else 'S'}, {abs(lon):.3f}°{'E' if lon >= 0 else 'W'}"
+                if known
+                else "location unknown",
+                fontsize=9,
+            )
         if suptitle is not None:
             fig.suptitle(suptitle)
         fig.tight_layout()
         return fig
 
     def __str__(self) -> str:
-        return (f"STSSLDataset Dataset\n    type: NonGeoDataset\n    size: {len(self)}\n"
-                f"    classes: {len(self.classes)} ({'multi-label' if self.multilabel else 'single-label'})")
+        return (
+            f"STSSLDataset Dataset\n    type: NonGeoDataset\n    size: {len(self)}\n"
+            f"    classes: {len(self.classes)} ({'multi-label' if self.multilabel else 'single-label'})"
+        )
 
 
 def _number(value) -> float:
@@ -133,19 +161,22 @@ def _number(value) -> float:
 
 
 def _date_text(sample: dict[str, Any]) -> str:
-    """"day of year N" from ``doy``, the UTC date from torchgeo's ``time`` (POSIX seconds), or "date unknown"."""
+    """ "day of year N" from ``doy``, the UTC date from torchgeo's ``time`` (POSIX seconds), or "date unknown"."""
     doy = _number(sample.get("doy"))
     if math.isfinite(doy):
         return f"day of year {int(round(doy))}"
     time = _number(sample.get("time"))
     if math.isfinite(time):
-        date = datetime.fromtimestamp(time, timezone.utc)
+        date = datetime.fromtimestamp(time, UTC)
         return f"{date:%Y-%m-%d} (day of year {date.timetuple().tm_yday})"
     return "date unknown"
 
 
-def as_torchgeo(data, split: str | None = None,
-                transforms: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None) -> STSSLDataset:
+def as_torchgeo(
+    data,
+    split: str | None = None,
+    transforms: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None,
+) -> STSSLDataset:
     """``data`` as a torchgeo ``NonGeoDataset`` (:class:`STSSLDataset`).
 
     ``data`` is a :class:`MetaDataset` (every sample) or the :class:`~stssl.data.DataSplits` of

@@ -31,22 +31,26 @@ def real_spherical_harmonics(lat: torch.Tensor, lon: torch.Tensor, degree: int) 
     """Degrees WGS84 -> ``... x (degree + 1)²`` real orthonormal spherical harmonics, in float64."""
     phi, lam = torch.deg2rad(lat.double())[..., None], torch.deg2rad(lon.double())[..., None]
     m = torch.arange(degree + 1, dtype=torch.float64)
-    steps = torch.cat([torch.tensor([1 / math.sqrt(4 * math.pi)], dtype=torch.float64),
-                       torch.sqrt((2 * m[1:] + 1) / (2 * m[1:]))])
+    steps = torch.cat(
+        [torch.tensor([1 / math.sqrt(4 * math.pi)], dtype=torch.float64), torch.sqrt((2 * m[1:] + 1) / (2 * m[1:]))]
+    )
     diagonal = torch.cumprod(steps, 0) * phi.cos() ** m  # P̄_m^m for m = 0..degree
-    legendre = [diagonal[..., :1]]  # legendre[l][..., m] = P̄_l^m, m = 0..l
-    for l in range(1, degree + 1):
-        ml = m[:l]
-        a = torch.sqrt((4 * l * l - 1) / (l * l - ml ** 2))
-        b = torch.sqrt(((l - 1) ** 2 - ml ** 2).clamp(min=0) / (4 * (l - 1) ** 2 - 1))
-        two_below = legendre[l - 2] if l >= 2 else torch.zeros_like(legendre[0])
-        two_below = torch.nn.functional.pad(two_below, (0, l - two_below.shape[-1]))  # P̄_{l-2}^{l-1} = 0
-        legendre.append(torch.cat([a * (phi.sin() * legendre[l - 1] - b * two_below), diagonal[..., l:l + 1]], -1))
+    legendre = [diagonal[..., :1]]  # legendre[n][..., m] = P̄_n^m, m = 0..n
+    for n in range(1, degree + 1):
+        ml = m[:n]
+        a = torch.sqrt((4 * n * n - 1) / (n * n - ml**2))
+        b = torch.sqrt(((n - 1) ** 2 - ml**2).clamp(min=0) / (4 * (n - 1) ** 2 - 1))
+        two_below = legendre[n - 2] if n >= 2 else torch.zeros_like(legendre[0])
+        two_below = torch.nn.functional.pad(two_below, (0, n - two_below.shape[-1]))  # P̄_{n-2}^{n-1} = 0
+        legendre.append(torch.cat([a * (phi.sin() * legendre[n - 1] - b * two_below), diagonal[..., n : n + 1]], -1))
     cos, sin = torch.cos(m * lam), torch.sin(m * lam)
     out = []
-    for l, p in enumerate(legendre):
-        out += [math.sqrt(2) * p[..., 1:].flip(-1) * sin[..., 1:l + 1].flip(-1), p[..., :1],
-                math.sqrt(2) * p[..., 1:] * cos[..., 1:l + 1]]
+    for n, p in enumerate(legendre):
+        out += [
+            math.sqrt(2) * p[..., 1:].flip(-1) * sin[..., 1 : n + 1].flip(-1),
+            p[..., :1],
+            math.sqrt(2) * p[..., 1:] * cos[..., 1 : n + 1],
+        ]
     return torch.cat(out, -1)
 
 

@@ -16,12 +16,43 @@ from __future__ import annotations
 
 from stssl.config import PROFILES, RunConfig, seed_list
 from stssl.data import registry
-from stssl.experiments import (context, encoders, explore, figure3, figure4, figure5, figure6, geosynth, own_data,
-                               summary, table1, table2, table3, table4)
+from stssl.experiments import (
+    context,
+    encoders,
+    explore,
+    figure3,
+    figure4,
+    figure5,
+    figure6,
+    geosynth,
+    own_data,
+    summary,
+    table1,
+    table2,
+    table3,
+    table4,
+)
 from stssl.experiments.page import Page
 
-PAGES: tuple[Page, ...] = tuple(m.PAGE for m in (geosynth, table1, table2, table3, table4, figure3, figure4, figure5,
-                                                 figure6, context, encoders, own_data, explore, summary))
+PAGES: tuple[Page, ...] = tuple(
+    m.PAGE
+    for m in (
+        geosynth,
+        table1,
+        table2,
+        table3,
+        table4,
+        figure3,
+        figure4,
+        figure5,
+        figure6,
+        context,
+        encoders,
+        own_data,
+        explore,
+        summary,
+    )
+)
 BY_NAME = {p.name: p for p in PAGES}
 SEEDED = [p.name for p in PAGES if p.seeds is not None]  # the pages a reads_all page reads, with their seeds
 
@@ -38,8 +69,14 @@ def _generated(profile: str) -> bool:
     return registry.get(PROFILES[profile]["dataset"]).context_param is not None
 
 
-def notebook_params(page: Page, profile: str, data_root: str | None = None, eurosat_root: str | None = None,
-                    seeds: int | str | list | None = None, dataset: str | None = None) -> dict:
+def notebook_params(
+    page: Page,
+    profile: str,
+    data_root: str | None = None,
+    eurosat_root: str | None = None,
+    seeds: int | str | list | None = None,
+    dataset: str | None = None,
+) -> dict:
     """The papermill parameters of ``page`` in a book built with ``profile`` (``seeds``: every page's
     seeds instead of its own default; ``dataset``: another data set than the profile's for the
     pages that take the profile's)."""
@@ -53,15 +90,21 @@ def notebook_params(page: Page, profile: str, data_root: str | None = None, euro
         params = {"profile": "cpu"}
     elif page.data == "single-label" and profile == "paper":
         if not eurosat_root:
-            raise ValueError("a paper-profile book needs EuroSAT for Table 4: give its folder (eurosat_root, "
-                             "EUROSAT_ROOT=... for make book)")
+            raise ValueError(
+                "a paper-profile book needs EuroSAT for Table 4: give its folder (eurosat_root, "
+                "EUROSAT_ROOT=... for make book)"
+            )
         params = {"profile": profile, "data_root": eurosat_root}
     else:
         if profile == "paper" and not data_root:
-            raise ValueError("a paper-profile book needs BigEarthNet: give its folder (data_root, DATA_ROOT=... "
-                             "for make book)")
-        params = {"profile": profile, **({"data_root": data_root} if data_root else {}),
-                  **({"dataset": dataset} if dataset else {})}
+            raise ValueError(
+                "a paper-profile book needs BigEarthNet: give its folder (data_root, DATA_ROOT=... for make book)"
+            )
+        params = {
+            "profile": profile,
+            **({"data_root": data_root} if data_root else {}),
+            **({"dataset": dataset} if dataset else {}),
+        }
     if page.params is not None:
         params.update(page.params(profile))
     if page.reads_all:
@@ -72,13 +115,22 @@ def notebook_params(page: Page, profile: str, data_root: str | None = None, euro
     return params
 
 
-def page_configs(page: Page, profile: str, data_root: str | None = None, eurosat_root: str | None = None,
-                 seeds: int | str | list | None = None, dataset: str | None = None,
-                 device: str = "auto") -> list[RunConfig]:
+def page_configs(
+    page: Page,
+    profile: str,
+    data_root: str | None = None,
+    eurosat_root: str | None = None,
+    seeds: int | str | list | None = None,
+    dataset: str | None = None,
+    device: str = "auto",
+) -> list[RunConfig]:
     """The runs ``page`` asks for with :func:`notebook_params` (a ``reads_all`` page: every seeded page's)."""
     if page.reads_all:
-        return [c for name in SEEDED
-                for c in page_configs(BY_NAME[name], profile, data_root, eurosat_root, seeds, dataset, device)]
+        return [
+            c
+            for name in SEEDED
+            for c in page_configs(BY_NAME[name], profile, data_root, eurosat_root, seeds, dataset, device)
+        ]
     if page.configs is None:
         return []
     p = notebook_params(page, profile, data_root, eurosat_root, seeds, dataset)

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import pandas as pd
 
+from stssl.cache import Run
 from stssl.config import RunConfig, resolve
 from stssl.data import registry
 from stssl.experiments import table1
-from stssl.report.tables import mean_std, frames_by, gains_by
-from stssl.cache import Run
 from stssl.experiments.page import Page
+from stssl.report.tables import frames_by, gains_by, mean_std
 
 STRENGTHS: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
 
@@ -25,23 +25,42 @@ def strength(cfg: RunConfig) -> float:
     return float(cfg.dataset_params.get("context_strength", 1.0))
 
 
-def configs(profile: str = "cpu", dataset: str | None = None, data_root: str | None = None, seeds=3,
-            device: str = "auto", strengths=STRENGTHS, config: dict | None = None) -> list[RunConfig]:
+def configs(
+    profile: str = "cpu",
+    dataset: str | None = None,
+    data_root: str | None = None,
+    seeds=3,
+    device: str = "auto",
+    strengths=STRENGTHS,
+    config: dict | None = None,
+) -> list[RunConfig]:
     """FixMatch and FixMatch + ST-SSL on GeoSynth at each context strength, every seed. Strength 1
     is GeoSynth's default, which ``resolve`` leaves out of the config: those runs are Table 1's."""
     spec = registry.get(dataset or resolve(profile).dataset)
     if spec.context_param is None:
-        raise ValueError(f"context strength is a parameter of generated data; got dataset {spec.name!r}, valid: "
-                         f"{', '.join(registry.with_feature(lambda s: s.context_param is not None))} "
-                         "(a real data set's context cannot be turned down)")
+        raise ValueError(
+            f"context strength is a parameter of generated data; got dataset {spec.name!r}, valid: "
+            f"{', '.join(registry.with_feature(lambda s: s.context_param is not None))} "
+            "(a real data set's context cannot be turned down)"
+        )
     strengths = [float(s) for s in (STRENGTHS if strengths is None else strengths)]
     if not strengths or any(not 0 <= s <= 1 for s in strengths):
         raise ValueError(f"strengths must lie in [0, 1], got {strengths!r}")
     base = resolve(profile, dataset=spec.name, **(config or {})).dataset_params
-    return [c for s in strengths
-            for c in table1.configs(profile, dataset, data_root, seeds, device, algo="fixmatch",
-                                    config={**(config or {}), "dataset_params": {**base, spec.context_param: s}})
-            if c.algo == "fixmatch"]
+    return [
+        c
+        for s in strengths
+        for c in table1.configs(
+            profile,
+            dataset,
+            data_root,
+            seeds,
+            device,
+            algo="fixmatch",
+            config={**(config or {}), "dataset_params": {**base, spec.context_param: s}},
+        )
+        if c.algo == "fixmatch"
+    ]
 
 
 def points(runs: list[Run]) -> pd.DataFrame:
@@ -49,13 +68,17 @@ def points(runs: list[Run]) -> pd.DataFrame:
     for + ST-SSL, of the teacher with its real metadata."""
     frames = frames_by(runs, strength)
     return pd.concat([df.assign(context_strength=s) for s, df in frames.items()], ignore_index=True).assign(
-        **{"test mAP (%)": lambda d: d.test_mAP * 100, "teacher test mAP (%)": lambda d: d.teacher_test_mAP * 100})
+        **{"test mAP (%)": lambda d: d.test_mAP * 100, "teacher test mAP (%)": lambda d: d.teacher_test_mAP * 100}
+    )
 
 
 def gains(runs: list[Run]) -> pd.DataFrame:
     """One row per strength and seed: + ST-SSL minus FixMatch test mAP (points)."""
-    rows = [{"context_strength": s, "seed": seed, "gain": g} for s, series in gains_by(runs, strength).items()
-            for seed, g in series.items()]
+    rows = [
+        {"context_strength": s, "seed": seed, "gain": g}
+        for s, series in gains_by(runs, strength).items()
+        for seed, g in series.items()
+    ]
     return pd.DataFrame(rows, columns=["context_strength", "seed", "gain"])
 
 
@@ -65,10 +88,15 @@ def table(runs: list[Run]) -> pd.DataFrame:
     rows = []
     for s, df in frames_by(runs, strength).items():
         st = df[df.st]
-        rows.append({"context strength": f"{s:g}", "FixMatch": mean_std(df.loc[~df.st, "test_mAP"]),
-                     "FixMatch + ST-SSL": mean_std(st["test_mAP"]),
-                     "teacher (with metadata)": mean_std(st["teacher_test_mAP"]),
-                     "Δ (+ ST-SSL − FixMatch)": mean_std(g.get(s, pd.Series(dtype=float)), scale=1, signed=True)})
+        rows.append(
+            {
+                "context strength": f"{s:g}",
+                "FixMatch": mean_std(df.loc[~df.st, "test_mAP"]),
+                "FixMatch + ST-SSL": mean_std(st["test_mAP"]),
+                "teacher (with metadata)": mean_std(st["teacher_test_mAP"]),
+                "Δ (+ ST-SSL − FixMatch)": mean_std(g.get(s, pd.Series(dtype=float)), scale=1, signed=True),
+            }
+        )
     return pd.DataFrame(rows).set_index("context strength")
 
 
@@ -79,12 +107,16 @@ def summary(runs: list[Run]) -> str:
         return "No FixMatch / + ST-SSL pairs to compare."
     means = df.groupby("context_strength")["gain"].mean()
     lo, hi = means.index.min(), means.index.max()
-    text = (f"**The mean paired gain of + ST-SSL over FixMatch was {means[lo]:+.2f} points at context strength "
-            f"{lo:g} and {means[hi]:+.2f} at {hi:g}**")
+    text = (
+        f"**The mean paired gain of + ST-SSL over FixMatch was {means[lo]:+.2f} points at context strength "
+        f"{lo:g} and {means[hi]:+.2f} at {hi:g}**"
+    )
     if len(means) > 2:
         x, y = df.context_strength, df.gain
         slope = ((x - x.mean()) * (y - y.mean())).sum() / ((x - x.mean()) ** 2).sum()
-        text += f"; a least-squares line through every seed's gain has a slope of {slope:+.2f} points per unit of strength"
+        text += (
+            f"; a least-squares line through every seed's gain has a slope of {slope:+.2f} points per unit of strength"
+        )
     return text + ". The paper's expectation: no gain when the metadata carries no information (strength 0)."
 
 

@@ -22,27 +22,39 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from stssl.cache import Run
 from stssl.config import RunConfig, resolve, seed_list
 from stssl.data import DataSplits
 from stssl.encoders import LOCATION_ENCODERS
 from stssl.experiments import table3
 from stssl.experiments.figure4 import SEA_AND_OCEAN, class_index, has_class
 from stssl.experiments.figure5 import grey_prior
+from stssl.experiments.page import Page
 from stssl.meta import MetaEncoding
 from stssl.networks import Predictor
 from stssl.report.tables import mean_std, runs_frame
-from stssl.cache import Run
-from stssl.experiments.page import Page
 
 ENCODINGS: tuple[str, ...] = tuple(LOCATION_ENCODERS)
 """Every location encoding, the paper's first."""
-PL_METRICS = {"pl_precision": "PL entry precision", "pl_pos_precision": "PL positive precision",
-              "pl_pos_recall": "PL positive recall", "pl_pos_f1": "PL positive F1", "pl_mAP": "PL weak-score mAP"}
+PL_METRICS = {
+    "pl_precision": "PL entry precision",
+    "pl_pos_precision": "PL positive precision",
+    "pl_pos_recall": "PL positive recall",
+    "pl_pos_f1": "PL positive F1",
+    "pl_mAP": "PL weak-score mAP",
+}
 """The teacher's pseudo-label metrics (Figure 6), averaged over each run's evaluations."""
 
 
-def configs(profile: str = "cpu", dataset: str | None = None, data_root: str | None = None, seeds=3,
-            device: str = "auto", encodings=ENCODINGS, config: dict | None = None) -> list[RunConfig]:
+def configs(
+    profile: str = "cpu",
+    dataset: str | None = None,
+    data_root: str | None = None,
+    seeds=3,
+    device: str = "auto",
+    encodings=ENCODINGS,
+    config: dict | None = None,
+) -> list[RunConfig]:
     """Plain FixMatch, then FixMatch + ST-SSL with each encoding, every seed (the paper's
     encoding is Table 1's run: its key leaves the default out)."""
     unknown = [e for e in encodings if e not in LOCATION_ENCODERS]
@@ -50,8 +62,9 @@ def configs(profile: str = "cpu", dataset: str | None = None, data_root: str | N
         raise ValueError(f"unknown encoding(s) {', '.join(unknown)}; valid: {', '.join(LOCATION_ENCODERS)}")
     where = {"dataset": dataset} if dataset else {}
     common = dict(profile=profile, algo="fixmatch", data_root=data_root, device=device, **where, **(config or {}))
-    return ([resolve(st=False, seed=s, **common) for s in seed_list(seeds)]
-            + [resolve(st=True, meta_encoding=e, seed=s, **common) for e in encodings for s in seed_list(seeds)])
+    return [resolve(st=False, seed=s, **common) for s in seed_list(seeds)] + [
+        resolve(st=True, meta_encoding=e, seed=s, **common) for e in encodings for s in seed_list(seeds)
+    ]
 
 
 def _encoding(run: Run) -> str:
@@ -66,13 +79,24 @@ def prior_auc(predictor: Predictor, data: DataSplits, class_name: str = SEA_AND_
     ds, cfg = data.dataset, predictor.cfg
     k = class_index(ds.task, class_name)
     truth = has_class(ds.labels, ds.task, k)
-    confidence = grey_prior(predictor.network("teacher"), ds, ds.lat, ds.lon, ds.doy, k,
-                            batch_size=cfg.eval_batch_size, device=predictor.device, components=cfg.metadata,
-                            encoding=MetaEncoding.of(cfg))
+    confidence = grey_prior(
+        predictor.network("teacher"),
+        ds,
+        ds.lat,
+        ds.lon,
+        ds.doy,
+        k,
+        batch_size=cfg.eval_batch_size,
+        device=predictor.device,
+        components=cfg.metadata,
+        encoding=MetaEncoding.of(cfg),
+    )
     return float(roc_auc_score(truth, confidence)) if 0 < truth.sum() < len(truth) else float("nan")
 
 
-def per_run(runs: list[Run], class_name: str = SEA_AND_OCEAN, device: str = "auto", probes: bool = True) -> pd.DataFrame:
+def per_run(
+    runs: list[Run], class_name: str = SEA_AND_OCEAN, device: str = "auto", probes: bool = True
+) -> pd.DataFrame:
     """One row per run: encoding, seed, student and teacher test mAP, the paired gain over the
     same seed's FixMatch, the teacher's pseudo-label metrics and, with ``probes`` (which
     re-evaluate each teacher), its prior's AUC and its test mAP with out-of-distribution
@@ -108,14 +132,22 @@ def table(frame: pd.DataFrame) -> pd.DataFrame:
     rows = {}
     for encoding, g in frame.groupby("encoding", sort=False):
         wins = int((g["gain"] > 0).sum())
-        row = {"seeds": len(g), "student test mAP (%)": mean_std(g["test_mAP"]),
-               "gain over FixMatch (points)": (mean_std(g["gain"], signed=True) + f" ({wins}/{len(g)} seeds > 0)"
-                                               if g["gain"].notna().any() else "–"),
-               "teacher test mAP (%)": mean_std(g["teacher_test_mAP"])}
+        row = {
+            "seeds": len(g),
+            "student test mAP (%)": mean_std(g["test_mAP"]),
+            "gain over FixMatch (points)": (
+                mean_std(g["gain"], signed=True) + f" ({wins}/{len(g)} seeds > 0)" if g["gain"].notna().any() else "–"
+            ),
+            "teacher test mAP (%)": mean_std(g["teacher_test_mAP"]),
+        }
         if probed:
-            row.update({"teacher, OOD locations (%)": mean_std(g["teacher_ood_location_mAP"]),
-                        "drop with OOD locations (points)": mean_std(g["ood_drop"], signed=True),
-                        "prior AUC": mean_std(g["prior_auc"], scale=1)})
+            row.update(
+                {
+                    "teacher, OOD locations (%)": mean_std(g["teacher_ood_location_mAP"]),
+                    "drop with OOD locations (points)": mean_std(g["ood_drop"], signed=True),
+                    "prior AUC": mean_std(g["prior_auc"], scale=1),
+                }
+            )
         row.update({name: mean_std(g[m], scale=1) for m, name in PL_METRICS.items()})
         rows[encoding] = row
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("location encoding")
@@ -136,22 +168,29 @@ def summary(frame: pd.DataFrame) -> str:
     lines = []
     for e in others:
         parts = []
-        for column, name, scale, unit in (("test_mAP", "student test mAP", 100, " points"),
-                                          ("teacher_test_mAP", "teacher test mAP", 100, " points"),
-                                          ("pl_pos_f1", "F1 of the teacher's positive pseudo-labels", 1, ""),
-                                          ("prior_auc", "prior AUC", 1, ""),
-                                          ("ood_drop", "the teacher's drop with OOD locations", 100, " points")):
+        for column, name, scale, unit in (
+            ("test_mAP", "student test mAP", 100, " points"),
+            ("teacher_test_mAP", "teacher test mAP", 100, " points"),
+            ("pl_pos_f1", "F1 of the teacher's positive pseudo-labels", 1, ""),
+            ("prior_auc", "prior AUC", 1, ""),
+            ("ood_drop", "the teacher's drop with OOD locations", 100, " points"),
+        ):
             d = _paired(frame, e, column) * scale
             if d.empty:
                 continue
             noise = abs(d.mean()) <= d.std(ddof=1) if len(d) > 1 else True
-            parts.append(f"{name} {d.mean():+.3g}{unit} (larger on {int((d > 0).sum())} of {len(d)} seeds"
-                         + ("; within the seed-to-seed spread" if noise else "") + ")")
+            parts.append(
+                f"{name} {d.mean():+.3g}{unit} (larger on {int((d > 0).sum())} of {len(d)} seeds"
+                + ("; within the seed-to-seed spread" if noise else "")
+                + ")"
+            )
         lines.append(f"* **{e}** against the paper's encoding, paired by seed: " + "; ".join(parts) + ".")
     best = st.groupby("encoding")["test_mAP"].mean().idxmax()
-    return ("\n".join(lines) + f"\n\nThe best student on average is the one taught with the **{best}** encoding. "
-            "A difference whose mean is within one standard deviation of the paired differences is not "
-            "distinguishable from seed noise with this many seeds.")
+    return (
+        "\n".join(lines) + f"\n\nThe best student on average is the one taught with the **{best}** encoding. "
+        "A difference whose mean is within one standard deviation of the paired differences is not "
+        "distinguishable from seed noise with this many seeds."
+    )
 
 
 PAGE = Page("encoders", 3, configs=configs)

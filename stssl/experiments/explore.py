@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from stssl.cache import Run, RunFolder, load_run, runs_root
 from stssl.cartography import map_region
 from stssl.config import RunConfig
 from stssl.data.base import MetaDataset
@@ -26,15 +27,24 @@ from stssl.experiments.page import Page
 from stssl.report.maps import plot_sample_map
 from stssl.report.tables import runs_frame
 
-from stssl.cache import Run, RunFolder, load_run, runs_root
 
-
-def table1_config(profile: str = "cpu", dataset: str | None = None, data_root: str | None = None, seed: int = 0,
-                  device: str = "auto", algo: str = "fixmatch", st: bool = True, config: dict | None = None) -> RunConfig:
+def table1_config(
+    profile: str = "cpu",
+    dataset: str | None = None,
+    data_root: str | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    algo: str = "fixmatch",
+    st: bool = True,
+    config: dict | None = None,
+) -> RunConfig:
     """The Table 1 run with these settings (``config``: Table 1's overrides): one of ``table1.configs``,
     so the same cache key, not a near-copy."""
-    cfgs = [c for c in table1.configs(profile, dataset, data_root, [seed], device, algo, config=config)
-            if c.algo == algo and c.st == st]
+    cfgs = [
+        c
+        for c in table1.configs(profile, dataset, data_root, [seed], device, algo, config=config)
+        if c.algo == algo and c.st == st
+    ]
     if not cfgs:
         raise ValueError(f"Table 1 has no run {algo!r} with st={st}: the supervised baseline has no + ST-SSL form")
     return cfgs[0]
@@ -54,12 +64,17 @@ def open_run(path: str | Path) -> Run:
 def runs_overview(runs: list[Run]) -> pd.DataFrame:
     """One row per run: method, data set, profile, seed, steps, test mAP (%) and cache key."""
     df = runs_frame(runs)
-    return pd.DataFrame({
-        "method": df["method"], "data set": [r.config.dataset for r in runs],
-        "profile": [r.config.profile for r in runs], "seed": df["seed"],
-        "steps": [r.config.steps for r in runs], "test mAP (%)": df["test_mAP"] * 100,
-        "key": [r.config.key() for r in runs],
-    })
+    return pd.DataFrame(
+        {
+            "method": df["method"],
+            "data set": [r.config.dataset for r in runs],
+            "profile": [r.config.profile for r in runs],
+            "seed": df["seed"],
+            "steps": [r.config.steps for r in runs],
+            "test mAP (%)": df["test_mAP"] * 100,
+            "key": [r.config.key() for r in runs],
+        }
+    )
 
 
 def doy_to_date(doy: float) -> str:
@@ -81,14 +96,16 @@ def live_frontend() -> bool:
     return bool(os.environ.get("JPY_SESSION_NAME"))
 
 
-def sample_picker(pred: "Predictions", show, sample: int = 0, class_name: str | None = None):
+def sample_picker(pred: Predictions, show, sample: int = 0, class_name: str | None = None):
     """The JupyterLab picker: ``show(sample, class_name)`` re-drawn from a slider over the
     predicted samples and a drop-down of the classes (an ``ipywidgets.interactive``)."""
     import ipywidgets as widgets
 
     return widgets.interactive(
-        show, sample=widgets.IntSlider(sample, 0, len(pred.indices) - 1, continuous_update=False),
-        class_name=widgets.Dropdown(options=pred.class_names, value=class_name or pred.default_class()))
+        show,
+        sample=widgets.IntSlider(sample, 0, len(pred.indices) - 1, continuous_update=False),
+        class_name=widgets.Dropdown(options=pred.class_names, value=class_name or pred.default_class()),
+    )
 
 
 @dataclass
@@ -113,7 +130,7 @@ class Predictions:
         return [int(c) for c in np.flatnonzero(_label_row(self.dataset, self.indices[i]))]
 
     def default_class(self) -> str:
-        """"Sea and ocean" (the class of the paper's Figure 4) when the data set has it, else the first."""
+        """ "Sea and ocean" (the class of the paper's Figure 4) when the data set has it, else the first."""
         return "Sea and ocean" if "Sea and ocean" in self.class_names else self.class_names[0]
 
     def top1_hits(self) -> dict[str, int]:
@@ -124,8 +141,10 @@ class Predictions:
     def top(self, i: int, k: int = 3) -> dict[str, list[tuple[str, float, bool]]]:
         """Per network, the ``k`` most probable classes of sample ``i``: (name, probability, is a true label)."""
         true = set(self.true_classes(i))
-        return {net: [(self.class_names[c], float(p[i, c]), c in true) for c in np.argsort(-p[i])[:k]]
-                for net, p in self.probs.items()}
+        return {
+            net: [(self.class_names[c], float(p[i, c]), c in true) for c in np.argsort(-p[i])[:k]]
+            for net, p in self.probs.items()
+        }
 
 
 def _label_row(dataset, index: int) -> np.ndarray:
@@ -144,8 +163,10 @@ def predict_test(run: Run, n: int = 2000, seed: int = 0, device: str = "auto") -
     nets = {("student (image only)" if run.config.st else "model"): None}
     if "teacher" in predictor.networks:  # with the metadata the run gives it (all of it, unless ablated)
         nets = {"teacher (with metadata)": "teacher", **nets}
-    probs = {name: predictor.probabilities(predictor.dataset_logits(data.dataset, indices, network))
-             for name, network in nets.items()}
+    probs = {
+        name: predictor.probabilities(predictor.dataset_logits(data.dataset, indices, network))
+        for name, network in nets.items()
+    }
     return Predictions(run, data.dataset, indices, probs)
 
 
@@ -184,8 +205,9 @@ def plot_sample(pred: Predictions, i: int = 0):
     """One sample: the image with its metadata, and every class's probability per network
     (true labels marked ●)."""
     names, true = pred.class_names, set(pred.true_classes(i))
-    fig, (img_ax, bar_ax) = plt.subplots(1, 2, figsize=(10, 0.28 * len(names) + 1.2),
-                                         gridspec_kw={"width_ratios": [1, 2.2]})
+    fig, (img_ax, bar_ax) = plt.subplots(
+        1, 2, figsize=(10, 0.28 * len(names) + 1.2), gridspec_kw={"width_ratios": [1, 2.2]}
+    )
     img_ax.imshow(pred.dataset.pixels[pred.indices[i]], interpolation="nearest")
     img_ax.set_title(f"test sample #{pred.indices[i]}\n{_caption(pred, i)}", fontsize=9)
     img_ax.axis("off")
@@ -218,11 +240,28 @@ def plot_class_maps(pred: Predictions, cls: str, mark: int | None = None):
     for n, (title, values, label) in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), n + 1, projection=region.projection())
         order = np.argsort(values, kind="stable")  # the highest values drawn last, on top
-        plot_sample_map(ds.lat[idx][order], ds.lon[idx][order], values[order], ax=ax, s=5, vmin=0, vmax=1,
-                        title=f"{cls}\n{title}", label=label)
+        plot_sample_map(
+            ds.lat[idx][order],
+            ds.lon[idx][order],
+            values[order],
+            ax=ax,
+            s=5,
+            vmin=0,
+            vmax=1,
+            title=f"{cls}\n{title}",
+            label=label,
+        )
         if mark is not None:
-            ax.scatter([ds.lon[idx[mark]]], [ds.lat[idx[mark]]], marker="*", s=160, c="red", edgecolors="black",
-                       transform=ccrs.PlateCarree(), zorder=3)
+            ax.scatter(
+                [ds.lon[idx[mark]]],
+                [ds.lat[idx[mark]]],
+                marker="*",
+                s=160,
+                c="red",
+                edgecolors="black",
+                transform=ccrs.PlateCarree(),
+                zorder=3,
+            )
     fig.tight_layout()
     return fig
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import pandas as pd
 
+from stssl.cache import Run
 from stssl.config import RunConfig, resolve
 from stssl.data import registry
 from stssl.experiments import table1
-from stssl.paper import TABLE1
-from stssl.report.tables import BASELINE_METHODS, mean_std, paired_gain, frames_by, gains_by, runs_frame
-from stssl.cache import Run
 from stssl.experiments.page import Page
+from stssl.paper import TABLE1
+from stssl.report.tables import BASELINE_METHODS, frames_by, gains_by, mean_std, paired_gain, runs_frame
 
 PAPER_FRACTIONS: tuple[float, ...] = registry.get("bigearthnet").label_budgets["label_fraction"]  # the paper's Figure 3
 PAPER_TABLE1_FRACTION = 0.01
@@ -27,8 +27,10 @@ def fraction_scale(profile: str, dataset: str | None = None) -> float:
     Data sets budgeted by a number of labels (EuroSAT) have no fraction: see Table 4."""
     cfg = resolve(profile, **({"dataset": dataset} if dataset else {}))
     if cfg.num_labels is not None:
-        raise ValueError(f"Figure 3 varies the labelled fraction; {cfg.dataset!r} in the {profile!r} profile is "
-                         f"budgeted by a number of labels ({cfg.num_labels}), which Table 4 varies")
+        raise ValueError(
+            f"Figure 3 varies the labelled fraction; {cfg.dataset!r} in the {profile!r} profile is "
+            f"budgeted by a number of labels ({cfg.num_labels}), which Table 4 varies"
+        )
     return cfg.label_fraction / PAPER_TABLE1_FRACTION
 
 
@@ -38,17 +40,28 @@ def default_fractions(profile: str, dataset: str | None = None) -> list[float]:
     return [round(f * scale, 10) for f in PAPER_FRACTIONS]
 
 
-def configs(profile: str = "cpu", dataset: str | None = None, data_root: str | None = None, seeds=3,
-            device: str = "auto", fractions=None, config: dict | None = None) -> list[RunConfig]:
+def configs(
+    profile: str = "cpu",
+    dataset: str | None = None,
+    data_root: str | None = None,
+    seeds=3,
+    device: str = "auto",
+    fractions=None,
+    config: dict | None = None,
+) -> list[RunConfig]:
     """Table 1's supervised, FixMatch and FixMatch + ST-SSL runs at each labelled fraction
     (``fractions=None``: :func:`default_fractions`), every seed."""
     fraction_scale(profile, dataset)  # fails at once for a data set budgeted by a number of labels
     fractions = default_fractions(profile, dataset) if fractions is None else [float(f) for f in fractions]
     if not fractions or any(not 0 < f <= 1 for f in fractions):
         raise ValueError(f"fractions must lie in (0, 1], got {fractions!r}")
-    return [c for f in fractions
-            for c in table1.configs(profile, dataset, data_root, seeds, device, algo="fixmatch",
-                                    config={**(config or {}), "label_fraction": f})]
+    return [
+        c
+        for f in fractions
+        for c in table1.configs(
+            profile, dataset, data_root, seeds, device, algo="fixmatch", config={**(config or {}), "label_fraction": f}
+        )
+    ]
 
 
 def points(runs: list[Run]) -> pd.DataFrame:
@@ -90,8 +103,10 @@ def gain_summary(runs: list[Run]) -> str:
         return "No FixMatch / + ST-SSL pairs to compare."
     listing = ", ".join(f"{f:.1%}: {g.mean():+.2f}" for f, g in gains.items())
     ahead = sum(g.mean() > 0 for g in gains.values())
-    return (f"**+ ST-SSL was ahead of FixMatch at {ahead} of {len(gains)} labelled fractions** "
-            f"(mean paired gain in points: {listing}). The paper: ahead at every fraction.")
+    return (
+        f"**+ ST-SSL was ahead of FixMatch at {ahead} of {len(gains)} labelled fractions** "
+        f"(mean paired gain in points: {listing}). The paper: ahead at every fraction."
+    )
 
 
 PAGE = Page("figure3", 3, configs=configs)

@@ -13,13 +13,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from stssl.cache import Run
 from stssl.config import RunConfig, seed_list
 from stssl.data.base import TaskInfo
 from stssl.experiments import table1
+from stssl.experiments.page import Page
 from stssl.paper import method_name
 from stssl.report.maps import outcomes
-from stssl.cache import Run
-from stssl.experiments.page import Page
 
 SEA_AND_OCEAN = "Sea and ocean"
 THRESHOLD = 0.5
@@ -43,8 +43,10 @@ def class_index(task: TaskInfo, class_name: str) -> int:
     if class_name in names:
         return names.index(class_name)
     hints = [f"{n!r} is {why}" for n, why in _NEAREST.items() if n in names and n != class_name]
-    raise ValueError(f"class {class_name!r} is not in this data set; its classes are: "
-                     f"{', '.join(map(repr, names))}" + (f" ({'; '.join(hints)})" if hints else ""))
+    raise ValueError(
+        f"class {class_name!r} is not in this data set; its classes are: "
+        f"{', '.join(map(repr, names))}" + (f" ({'; '.join(hints)})" if hints else "")
+    )
 
 
 def class_probability(logits: np.ndarray, multilabel: bool, k: int) -> np.ndarray:
@@ -56,13 +58,22 @@ def class_probability(logits: np.ndarray, multilabel: bool, k: int) -> np.ndarra
     return z[:, k] / z.sum(1)
 
 
-def configs(profile: str = "cpu", dataset: str | None = None, data_root: str | None = None, seeds=3,
-            device: str = "auto", config: dict | None = None) -> list[RunConfig]:
+def configs(
+    profile: str = "cpu",
+    dataset: str | None = None,
+    data_root: str | None = None,
+    seeds=3,
+    device: str = "auto",
+    config: dict | None = None,
+) -> list[RunConfig]:
     """Table 1's FixMatch and FixMatch + ST-SSL runs of the first of ``seeds`` (plain first);
     ``config`` overrides run settings as in Table 1's notebook."""
     first = seed_list(seeds)[:1]  # seed_list refuses seeds that name none
-    return [c for c in table1.configs(profile, dataset, data_root, first, device, algo="fixmatch", config=config)
-            if c.algo == "fixmatch"]
+    return [
+        c
+        for c in table1.configs(profile, dataset, data_root, first, device, algo="fixmatch", config=config)
+        if c.algo == "fixmatch"
+    ]
 
 
 def model_names() -> tuple[str, str, str]:
@@ -79,16 +90,18 @@ def predictions(runs: list[Run], class_name: str = SEA_AND_OCEAN, device: str = 
     plain = [r for r in runs if not r.config.st]
     st = [r for r in runs if r.config.st]
     if len(plain) != 1 or len(st) != 1:
-        raise ValueError(f"need one plain and one + ST-SSL run, got {len(plain)} and {len(st)}: "
-                         "pass the runs of figure4.configs()")
+        raise ValueError(
+            f"need one plain and one + ST-SSL run, got {len(plain)} and {len(st)}: pass the runs of figure4.configs()"
+        )
     plain, st = plain[0], st[0]
     st_data, plain_data = st.data(), plain.data()
     ds, test = st_data.dataset, st_data.test
     if not np.array_equal(plain_data.test, test):
         raise ValueError("the plain and the + ST-SSL run have different test sets")
     k = class_index(ds.task, class_name)
-    frame = pd.DataFrame({"lat": ds.lat[test], "lon": ds.lon[test], "doy": ds.doy[test],
-                          "truth": has_class(ds.labels[test], ds.task, k)})
+    frame = pd.DataFrame(
+        {"lat": ds.lat[test], "lon": ds.lon[test], "doy": ds.doy[test], "truth": has_class(ds.labels[test], ds.task, k)}
+    )
     if hasattr(ds, "is_sea"):
         frame["is_sea"] = np.asarray(ds.is_sea)[test]
     st_pred, plain_pred = st.predictor(device, ds), plain.predictor(device, plain_data.dataset)
@@ -138,12 +151,16 @@ def summary(table: pd.DataFrame, class_name: str = SEA_AND_OCEAN, threshold: flo
         return "as many as" if diff == 0 else f"{abs(diff)} {'fewer' if diff < 0 else 'more'} than"
 
     agrees = fp[teacher] < fp[fixmatch] and fp[student] < fp[fixmatch]
-    return (f"With a probability above {threshold} counted as \"{class_name}\", FixMatch makes {fp[fixmatch]} "
-            f"{what}, the + ST-SSL teacher {fp[teacher]} ({versus(teacher)} FixMatch) and its student "
-            f"{fp[student]} ({versus(student)} FixMatch). "
-            + ("As in the paper, the teacher and the student both avoid part of FixMatch's errors."
-               if agrees else "Unlike the paper, teacher and student do not both make fewer of these errors "
-                              "than FixMatch here."))
+    return (
+        f'With a probability above {threshold} counted as "{class_name}", FixMatch makes {fp[fixmatch]} '
+        f"{what}, the + ST-SSL teacher {fp[teacher]} ({versus(teacher)} FixMatch) and its student "
+        f"{fp[student]} ({versus(student)} FixMatch). "
+        + (
+            "As in the paper, the teacher and the student both avoid part of FixMatch's errors."
+            if agrees
+            else "Unlike the paper, teacher and student do not both make fewer of these errors than FixMatch here."
+        )
+    )
 
 
 PAGE = Page("figure4", 3, configs=configs)

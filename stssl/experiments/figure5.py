@@ -18,16 +18,16 @@ import numpy as np
 import pandas as pd
 import torch
 
+from stssl.cache import Run
+from stssl.cartography import EUROPE_EXTENT, on_land
 from stssl.config import RunConfig
 from stssl.data.base import MetaDataset
 from stssl.data.geo import nearest_km
 from stssl.experiments import figure4
 from stssl.experiments.figure4 import SEA_AND_OCEAN, class_index, class_probability, has_class
+from stssl.experiments.page import Page
 from stssl.meta import PAPER_ENCODING, MetaEncoding, batch_meta
 from stssl.models.modes import eval_mode
-from stssl.cartography import EUROPE_EXTENT, on_land
-from stssl.cache import Run
-from stssl.experiments.page import Page
 
 GREY = 0.5
 """Mid-grey: every channel at 0.5 of [0, 1] (uint8 ~128) before normalisation."""
@@ -39,8 +39,14 @@ SUPPORT_KM = 100.0
 """A grid point farther than this from every sample lies outside the training support."""
 
 
-def configs(profile: str = "cpu", dataset: str | None = None, data_root: str | None = None, seeds=3,
-            device: str = "auto", config: dict | None = None) -> list[RunConfig]:
+def configs(
+    profile: str = "cpu",
+    dataset: str | None = None,
+    data_root: str | None = None,
+    seeds=3,
+    device: str = "auto",
+    config: dict | None = None,
+) -> list[RunConfig]:
     """The FixMatch + ST-SSL run of Figure 4 (Table 1's, first of ``seeds``)."""
     return [c for c in figure4.configs(profile, dataset, data_root, seeds, device, config) if c.st]
 
@@ -54,9 +60,19 @@ def grey_image(dataset: MetaDataset, grey: float = GREY) -> torch.Tensor:
 
 
 @torch.no_grad()
-def grey_prior(teacher: torch.nn.Module, dataset: MetaDataset, lat, lon, doy, k: int, grey: float = GREY,
-               batch_size: int = 512, device: str = "cpu", components: str = "location+time",
-               encoding: MetaEncoding = PAPER_ENCODING) -> np.ndarray:
+def grey_prior(
+    teacher: torch.nn.Module,
+    dataset: MetaDataset,
+    lat,
+    lon,
+    doy,
+    k: int,
+    grey: float = GREY,
+    batch_size: int = 512,
+    device: str = "cpu",
+    components: str = "location+time",
+    encoding: MetaEncoding = PAPER_ENCODING,
+) -> np.ndarray:
     """The teacher's probability of class ``k`` for the one grey image paired with each
     (lat, lon, doy): the image is the same for every row, only the metadata differ.
     ``components``: what the teacher was trained to see (the run's ``metadata``); ``encoding``: how
@@ -66,7 +82,7 @@ def grey_prior(teacher: torch.nn.Module, dataset: MetaDataset, lat, lon, doy, k:
     out = []
     with eval_mode(teacher):
         for s in range(0, len(lat), batch_size):
-            rows = {"lat": lat[s:s + batch_size], "lon": lon[s:s + batch_size], "doy": doy[s:s + batch_size]}
+            rows = {"lat": lat[s : s + batch_size], "lon": lon[s : s + batch_size], "doy": doy[s : s + batch_size]}
             meta = batch_meta(rows, components, encoding).to(device)
             out.append(teacher(image.expand(len(meta), -1, -1, -1), meta).logits.float().cpu())
     logits = torch.cat(out).numpy() if out else np.zeros((0, dataset.task.num_classes))
@@ -98,8 +114,16 @@ class Prior:
     support_km: float
 
 
-def prior(run: Run, class_name: str = SEA_AND_OCEAN, grid_doy: float = GRID_DOY, grid_step: float = GRID_STEP,
-          grey: float = GREY, support_km: float = SUPPORT_KM, extent=EUROPE_EXTENT, device: str = "auto") -> Prior:
+def prior(
+    run: Run,
+    class_name: str = SEA_AND_OCEAN,
+    grid_doy: float = GRID_DOY,
+    grid_step: float = GRID_STEP,
+    grey: float = GREY,
+    support_km: float = SUPPORT_KM,
+    extent=EUROPE_EXTENT,
+    device: str = "auto",
+) -> Prior:
     """The teacher of ``run`` scored on the grey image with every sample's metadata and on the grid."""
     if not run.config.st:
         raise ValueError(f"Figure 5 needs a + ST-SSL run (a teacher), got {run.config.describe()}")
@@ -107,8 +131,15 @@ def prior(run: Run, class_name: str = SEA_AND_OCEAN, grid_doy: float = GRID_DOY,
     predictor = run.predictor(device, ds)
     k = class_index(ds.task, class_name)
     teacher = predictor.network("teacher")
-    score = dict(dataset=ds, k=k, grey=grey, batch_size=run.config.eval_batch_size, device=predictor.device,
-                 components=run.config.metadata, encoding=MetaEncoding.of(run.config))
+    score = dict(
+        dataset=ds,
+        k=k,
+        grey=grey,
+        batch_size=run.config.eval_batch_size,
+        device=predictor.device,
+        components=run.config.metadata,
+        encoding=MetaEncoding.of(run.config),
+    )
     samples = pd.DataFrame({"lat": ds.lat, "lon": ds.lon, "doy": ds.doy, "truth": has_class(ds.labels, ds.task, k)})
     if hasattr(ds, "is_sea"):
         samples["is_sea"] = np.asarray(ds.is_sea)
@@ -144,8 +175,10 @@ def summary(p: Prior) -> str:
 
     s = p.samples
     pos, neg = s.loc[s.truth, "confidence"], s.loc[~s.truth, "confidence"]
-    text = (f"Fed only the grey image, the teacher gives the {len(pos)} samples that have \"{p.class_name}\" "
-            f"a mean confidence of {pos.mean():.3f} and the {len(neg)} without it {neg.mean():.3f}")
+    text = (
+        f'Fed only the grey image, the teacher gives the {len(pos)} samples that have "{p.class_name}" '
+        f"a mean confidence of {pos.mean():.3f} and the {len(neg)} without it {neg.mean():.3f}"
+    )
     if len(pos) and len(neg):
         text += f" (AUC {roc_auc_score(s.truth, s.confidence):.3f}: 0.5 is no better than chance, 1 a perfect ranking)"
     text += ". "
@@ -155,11 +188,15 @@ def summary(p: Prior) -> str:
         r = t.loc[where]
         if np.isnan(r["mean confidence, land"]) or np.isnan(r["mean confidence, sea"]):
             return f"{where} there is no {'land' if np.isnan(r['mean confidence, land']) else 'sea'} grid point"
-        return (f"{where} its mean confidence is {r['mean confidence, sea']:.3f} at sea against "
-                f"{r['mean confidence, land']:.3f} on land")
+        return (
+            f"{where} its mean confidence is {r['mean confidence, sea']:.3f} at sea against "
+            f"{r['mean confidence, land']:.3f} on land"
+        )
 
-    return text + (f"On the grid (day {p.grid.doy:g}; the support is within {p.support_km:g} km of a sample), "
-                   f"{gap('inside the support')}; {gap('outside the support')}.")
+    return text + (
+        f"On the grid (day {p.grid.doy:g}; the support is within {p.support_km:g} km of a sample), "
+        f"{gap('inside the support')}; {gap('outside the support')}."
+    )
 
 
 PAGE = Page("figure5", 3, configs=configs)

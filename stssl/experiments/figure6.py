@@ -20,15 +20,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from stssl.cache import Run
 from stssl.config import RunConfig
 from stssl.experiments import table1
-from stssl.report.curves import run_histories
-from stssl.cache import Run
 from stssl.experiments.page import Page
+from stssl.report.curves import run_histories
 
 METRICS: dict[str, str] = {
-    "pl_precision": "quality: precision", "pl_pos_precision": "precision of positives",
-    "pl_pos_recall": "recall of positives", "pl_pos_f1": "F1 of positives", "pl_mAP": "mAP of weak scores",
+    "pl_precision": "quality: precision",
+    "pl_pos_precision": "precision of positives",
+    "pl_pos_recall": "recall of positives",
+    "pl_pos_f1": "F1 of positives",
+    "pl_mAP": "mAP of weak scores",
     "pl_quantity": "quantity: fraction passing the mask",
 }
 POSITIVE_METRICS = ("pl_pos_recall", "pl_pos_f1", "pl_mAP")
@@ -40,11 +43,20 @@ ALMOST_IDENTICAL = 0.05
 """Quantities within this relative difference are called almost identical."""
 
 
-def configs(profile: str = "cpu", dataset: str | None = None, data_root: str | None = None, seeds=3,
-            device: str = "auto", config: dict | None = None) -> list[RunConfig]:
+def configs(
+    profile: str = "cpu",
+    dataset: str | None = None,
+    data_root: str | None = None,
+    seeds=3,
+    device: str = "auto",
+    config: dict | None = None,
+) -> list[RunConfig]:
     """Table 1's FixMatch and FixMatch + ST-SSL runs (its supervised baseline has no pseudo-labels)."""
-    return [c for c in table1.configs(profile, dataset, data_root, seeds, device, algo="fixmatch", config=config)
-            if c.algo == "fixmatch"]
+    return [
+        c
+        for c in table1.configs(profile, dataset, data_root, seeds, device, algo="fixmatch", config=config)
+        if c.algo == "fixmatch"
+    ]
 
 
 def smooth(values, weight: float = SMOOTHING) -> np.ndarray:
@@ -57,7 +69,7 @@ def smooth(values, weight: float = SMOOTHING) -> np.ndarray:
         if np.isnan(x):
             continue
         last, n = weight * last + (1 - weight) * x, n + 1
-        out[i] = last / (1 - weight ** n)
+        out[i] = last / (1 - weight**n)
     return out
 
 
@@ -68,9 +80,11 @@ def predating(runs: list[Run]) -> str:
     if not old:
         return ""
     paths = " ".join(str(r.path) for r in old)
-    return (f"{len(old)} of {len(runs)} runs predate the positive pseudo-label metrics ({', '.join(POSITIVE_METRICS)}), "
-            f"so those curves leave them out. To include them, delete them (`rm -r {paths}`) and run this page "
-            "again: it retrains them.")
+    return (
+        f"{len(old)} of {len(runs)} runs predate the positive pseudo-label metrics ({', '.join(POSITIVE_METRICS)}), "
+        f"so those curves leave them out. To include them, delete them (`rm -r {paths}`) and run this page "
+        "again: it retrains them."
+    )
 
 
 def curves(runs: list[Run], weight: float = SMOOTHING) -> pd.DataFrame:
@@ -81,7 +95,9 @@ def curves(runs: list[Run], weight: float = SMOOTHING) -> pd.DataFrame:
     for metric in (m for m in METRICS if m in df and df[m].notna().any()):
         stats = df.groupby(["method", "step"], sort=False)[metric].agg(["mean", "count"]).reset_index()
         stats = stats.sort_values(["method", "step"], kind="stable")
-        stats["smoothed"] = stats.groupby("method", sort=False)["mean"].transform(lambda v: smooth(v.to_numpy(), weight))
+        stats["smoothed"] = stats.groupby("method", sort=False)["mean"].transform(
+            lambda v: smooth(v.to_numpy(), weight)
+        )
         rows.append(stats.assign(metric=metric))
     return pd.concat(rows, ignore_index=True)[["method", "metric", "step", "mean", "smoothed", "count"]]
 
@@ -106,19 +122,27 @@ def summary(runs: list[Run]) -> str:
     def compare(metric: str) -> str:
         diff = paired[metric].dropna()
         word = "higher" if diff.mean() > 0 else "lower" if diff.mean() < 0 else "equal"
-        return (f"{word} ({b[metric].mean():.3f} vs {a[metric].mean():.3f}, higher on "
-                f"{int((diff > 0).sum())} of {len(diff)} seeds)")
+        return (
+            f"{word} ({b[metric].mean():.3f} vs {a[metric].mean():.3f}, higher on "
+            f"{int((diff > 0).sum())} of {len(diff)} seeds)"
+        )
 
     text = f"**Over training, the pseudo-labels of FixMatch + ST-SSL (the teacher's) had {compare('pl_precision')} precision"
-    for metric, name in (("pl_pos_precision", "the precision of the positive ones"), ("pl_pos_recall", "their recall"),
-                         ("pl_pos_f1", "their F1"), ("pl_mAP", "the mAP of the weak scores they come from")):
+    for metric, name in (
+        ("pl_pos_precision", "the precision of the positive ones"),
+        ("pl_pos_recall", "their recall"),
+        ("pl_pos_f1", "their F1"),
+        ("pl_mAP", "the mAP of the weak scores they come from"),
+    ):
         if metric in paired and paired[metric].notna().any():
             text += f"; {name} was {compare(metric)}"
     rel = (b["pl_quantity"].mean() - a["pl_quantity"].mean()) / a["pl_quantity"].mean()
-    verdict = ("almost identical" if abs(rel) <= ALMOST_IDENTICAL else "higher" if rel > 0 else "lower")
-    text += (f"; their quantity was {verdict}** ({b['pl_quantity'].mean():.3g} vs {a['pl_quantity'].mean():.3g} "
-             f"passing the mask, {rel:+.1%} relative; 'almost identical' means within {ALMOST_IDENTICAL:.0%}). "
-             "Means over all evaluations and seeds, unsmoothed. The paper: higher quality, almost identical quantity.")
+    verdict = "almost identical" if abs(rel) <= ALMOST_IDENTICAL else "higher" if rel > 0 else "lower"
+    text += (
+        f"; their quantity was {verdict}** ({b['pl_quantity'].mean():.3g} vs {a['pl_quantity'].mean():.3g} "
+        f"passing the mask, {rel:+.1%} relative; 'almost identical' means within {ALMOST_IDENTICAL:.0%}). "
+        "Means over all evaluations and seeds, unsmoothed. The paper: higher quality, almost identical quantity."
+    )
     return text
 
 

@@ -6,7 +6,7 @@ shows them. It takes the data set's size in the book's profile.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -16,7 +16,10 @@ from stssl.experiments.page import Page
 
 SEASONS: dict[str, tuple[int, int]] = {
     # meteorological seasons as day-of-year ranges (winter wraps around the new year)
-    "winter": (335, 59), "spring": (60, 151), "summer": (152, 243), "autumn": (244, 334),
+    "winter": (335, 59),
+    "spring": (60, 151),
+    "summer": (152, 243),
+    "autumn": (244, 334),
 }
 
 
@@ -43,8 +46,9 @@ def plot_geosynth_examples(
     n_labels = y.sum(axis=1)
     doy = np.asarray(ds.doy)
     rng = np.random.default_rng(seed)
-    fig, axes = plt.subplots(len(classes), len(seasons), figsize=(cell * len(seasons) + 2.2, cell * len(classes)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(classes), len(seasons), figsize=(cell * len(seasons) + 2.2, cell * len(classes)), squeeze=False
+    )
     for r, name in enumerate(classes):
         k = names.index(name)
         for c, season in enumerate(seasons):

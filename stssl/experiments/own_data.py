@@ -18,14 +18,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from stssl.cache import Run
 from stssl.config import RunConfig, resolve, seed_list
 from stssl.core.files import partial_path, publish_folder
 from stssl.data import load_data, prepare_data
 from stssl.data.synthetic import default_cache_dir
 from stssl.evaluate import selection_metric
-from stssl.report.tables import mean_std, runs_frame
-from stssl.cache import Run
 from stssl.experiments.page import Page
+from stssl.report.tables import mean_std, runs_frame
 
 IMAGES: dict[str, int] = {"cpu": 5000, "smoke": 400}
 """How many GeoSynth images the page exports, per profile (any other profile: the cpu number)."""
@@ -72,13 +72,21 @@ def export_geosynth(out: Path, profile: str = "cpu", n_images: int | None = None
         Image.fromarray(ds.pixels[i]).save(partial / name)
         day = datetime.date(YEAR, 1, 1) + datetime.timedelta(days=int(ds.doy[i]) - 1)
         present = np.flatnonzero(ds.label_matrix()[i])
-        rows.append({"image": name, "lat": round(float(ds.lat[i]), 5), "lon": round(float(ds.lon[i]), 5),
-                     "date": day.isoformat(), "label": ";".join(ds.task.class_names[c] for c in present),
-                     "split": split_of[i]})
+        rows.append(
+            {
+                "image": name,
+                "lat": round(float(ds.lat[i]), 5),
+                "lon": round(float(ds.lon[i]), 5),
+                "date": day.isoformat(),
+                "label": ";".join(ds.task.class_names[c] for c in present),
+                "split": split_of[i],
+            }
+        )
     pd.DataFrame(rows).to_csv(partial / "labels.csv", index=False)
     prepare_data("folder", str(partial), image_size=ds.pixels.shape[1])
-    (partial / "export.json").write_text(json.dumps({"version": EXPORT_VERSION, "profile": profile,
-                                                     "images": int(n_images)}))
+    (partial / "export.json").write_text(
+        json.dumps({"version": EXPORT_VERSION, "profile": profile, "images": int(n_images)})
+    )
     publish_folder(partial, out)
     return out
 
@@ -88,18 +96,37 @@ def data_folder(profile: str = "cpu", data_root: str | None = None) -> Path:
     return Path(data_root) if data_root else export_geosynth(export_dir(profile), profile)
 
 
-def configs(profile: str = "cpu", dataset: str | None = None, data_root: str | None = None, seeds=3,
-            device: str = "auto", config: dict | None = None) -> list[RunConfig]:
+def configs(
+    profile: str = "cpu",
+    dataset: str | None = None,
+    data_root: str | None = None,
+    seeds=3,
+    device: str = "auto",
+    config: dict | None = None,
+) -> list[RunConfig]:
     """FixMatch and FixMatch + ST-SSL on the ``folder`` data set, every seed. Without ``data_root``
     the GeoSynth export is written first (once). ``dataset`` must be ``folder`` (or None)."""
     if dataset not in (None, "folder"):
-        raise ValueError(f"this page trains on the 'folder' data set; got dataset {dataset!r}: give the folder as "
-                         "data_root instead")
+        raise ValueError(
+            f"this page trains on the 'folder' data set; got dataset {dataset!r}: give the folder as data_root instead"
+        )
     root = str(data_folder(profile, data_root))
     params = {"augment": AUGMENTATION} if not data_root else {}
-    return [resolve(profile, dataset="folder", data_root=root, dataset_params=params, algo="fixmatch", st=st,
-                    seed=s, device=device, **(config or {}))
-            for st in (False, True) for s in seed_list(seeds)]
+    return [
+        resolve(
+            profile,
+            dataset="folder",
+            data_root=root,
+            dataset_params=params,
+            algo="fixmatch",
+            st=st,
+            seed=s,
+            device=device,
+            **(config or {}),
+        )
+        for st in (False, True)
+        for s in seed_list(seeds)
+    ]
 
 
 def table(runs: list[Run], multilabel: bool = True) -> pd.DataFrame:
@@ -111,12 +138,15 @@ def table(runs: list[Run], multilabel: bool = True) -> pd.DataFrame:
     df = runs_frame(runs, metric)
     plain, st = df[~df.st].set_index("seed"), df[df.st].set_index("seed")
     gain = ((st[column] - plain[column]) * 100).dropna()
-    return pd.DataFrame({
-        "FixMatch": [mean_std(plain[column])],
-        "FixMatch + ST-SSL (student)": [mean_std(st[column])],
-        "its teacher (with metadata)": [mean_std(st[f"teacher_{column}"])],
-        "gain (paired by seed)": [f"{mean_std(gain, scale=1, signed=True)} ({int((gain > 0).sum())}/{len(gain)})"],
-    }, index=[f"test {'mAP' if multilabel else 'accuracy'} (%)"])
+    return pd.DataFrame(
+        {
+            "FixMatch": [mean_std(plain[column])],
+            "FixMatch + ST-SSL (student)": [mean_std(st[column])],
+            "its teacher (with metadata)": [mean_std(st[f"teacher_{column}"])],
+            "gain (paired by seed)": [f"{mean_std(gain, scale=1, signed=True)} ({int((gain > 0).sum())}/{len(gain)})"],
+        },
+        index=[f"test {'mAP' if multilabel else 'accuracy'} (%)"],
+    )
 
 
 PAGE = Page("own_data", 3, "export", configs=configs)

@@ -5,8 +5,8 @@ reading order); nothing dispatches on page names.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from stssl.config import RunConfig
 

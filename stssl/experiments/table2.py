@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import pandas as pd
 
+from stssl.cache import Run
 from stssl.config import RunConfig, resolve, seed_list
+from stssl.experiments.page import Page
 from stssl.paper import TABLE2
 from stssl.report.tables import mean_std
-from stssl.cache import Run
-from stssl.experiments.page import Page
 
 ABLATIONS: dict[str, dict] = {
     "a": {},
@@ -35,8 +35,15 @@ ABLATIONS: dict[str, dict] = {
 """Row -> the run options that make it (the paper's letters; a′ is the paper's λ_D = 1 of row a)."""
 
 
-def rows(profile: str = "cpu", dataset: str | None = None, data_root: str | None = None, seeds=3,
-         device: str = "auto", only: list[str] | None = None, config: dict | None = None) -> dict[str, list[RunConfig]]:
+def rows(
+    profile: str = "cpu",
+    dataset: str | None = None,
+    data_root: str | None = None,
+    seeds=3,
+    device: str = "auto",
+    only: list[str] | None = None,
+    config: dict | None = None,
+) -> dict[str, list[RunConfig]]:
     """Row -> its FixMatch + ST-SSL configs, one per seed (``only``: these rows, and (a) always).
     Row (a) is Table 1's FixMatch + ST-SSL with the same ``config`` overrides: the same runs."""
     where = {"dataset": dataset} if dataset else {}
@@ -47,8 +54,20 @@ def rows(profile: str = "cpu", dataset: str | None = None, data_root: str | None
     for row, options in ABLATIONS.items():
         if only is not None and row not in only and row != "a":
             continue
-        out[row] = [resolve(profile, algo="fixmatch", st=True, data_root=data_root, seed=s, device=device,
-                            algo_params={}, **where, **{**(config or {}), **options}) for s in seed_list(seeds)]
+        out[row] = [
+            resolve(
+                profile,
+                algo="fixmatch",
+                st=True,
+                data_root=data_root,
+                seed=s,
+                device=device,
+                algo_params={},
+                **where,
+                **{**(config or {}), **options},
+            )
+            for s in seed_list(seeds)
+        ]
     return out
 
 
@@ -70,14 +89,17 @@ def table(runs: list[Run], row_configs: dict[str, list[RunConfig]]) -> pd.DataFr
         same = row != "a" and cfgs == row_configs["a"]
         label = _label(row, cfgs[0])
         paper = TABLE2["a"][1] if row == "a′" else TABLE2.get(row, ("", None))[1]
-        out.append({
-            "row": row, "ablation": label + (" (= row a)" if same else ""),
-            "ours mAP (%)": mean_std(mAP),
-            "ours Δ (%)": "–" if row == "a" or same else mean_std((mAP - base) * 100, scale=1, signed=True),
-            "seeds": len(cfgs),
-            "paper mAP (%)": "–" if paper is None else f"{paper:.2f}",
-            "paper Δ (%)": "–" if row in ("a", "a′") or paper is None else f"{paper - paper_a:+.2f}",
-        })
+        out.append(
+            {
+                "row": row,
+                "ablation": label + (" (= row a)" if same else ""),
+                "ours mAP (%)": mean_std(mAP),
+                "ours Δ (%)": "–" if row == "a" or same else mean_std((mAP - base) * 100, scale=1, signed=True),
+                "seeds": len(cfgs),
+                "paper mAP (%)": "–" if paper is None else f"{paper:.2f}",
+                "paper Δ (%)": "–" if row in ("a", "a′") or paper is None else f"{paper - paper_a:+.2f}",
+            }
+        )
     return pd.DataFrame(out).set_index("row")
 
 
@@ -96,8 +118,14 @@ def changes(runs: list[Run], row_configs: dict[str, list[RunConfig]]) -> pd.Seri
     def mean(row: str) -> float:
         return 100 * sum(by_key[c.key()].metrics["test_mAP"] for c in row_configs[row]) / len(row_configs[row])
 
-    return pd.Series({row: mean(row) - mean("a") for row in row_configs
-                      if row in TABLE2 and row != "a" and row_configs[row] != row_configs["a"]}, dtype=float)
+    return pd.Series(
+        {
+            row: mean(row) - mean("a")
+            for row in row_configs
+            if row in TABLE2 and row != "a" and row_configs[row] != row_configs["a"]
+        },
+        dtype=float,
+    )
 
 
 def agreement(runs: list[Run], row_configs: dict[str, list[RunConfig]]) -> str:
@@ -107,8 +135,10 @@ def agreement(runs: list[Run], row_configs: dict[str, list[RunConfig]]) -> str:
         return "No ablation rows to compare."
     drops = [row for row, d in delta.items() if d < 0]
     rises = [f"({row}) {d:+.2f}" for row, d in delta.items() if d >= 0]
-    text = (f"**Every ablation lowers the paper's mAP; ours drops in {len(drops)} of {len(delta)} rows** "
-            f"({', '.join(f'({r})' for r in drops) or 'none'}).")
+    text = (
+        f"**Every ablation lowers the paper's mAP; ours drops in {len(drops)} of {len(delta)} rows** "
+        f"({', '.join(f'({r})' for r in drops) or 'none'})."
+    )
     if rises:
         text += f" It does not in {', '.join(rises)} (points, mean over seeds)."
     return text

@@ -15,29 +15,38 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
+from stssl.cache import Run
+from stssl.cartography import use_offline_map_data
 from stssl.config import RunConfig, resolve
 from stssl.data import DataSplits, registry
 from stssl.evaluate import classification_metrics
 from stssl.experiments import table1
-from stssl.meta import MetaEncoding
-from stssl.ood import ood_days, ood_locations, overwrite_meta
-from stssl.cartography import use_offline_map_data
-from stssl.paper import TABLE3
-from stssl.networks import Predictor
-from stssl.report.tables import mean_std, runs_frame
-from stssl.cache import Run
 from stssl.experiments.page import Page
+from stssl.meta import MetaEncoding
+from stssl.networks import Predictor
+from stssl.ood import ood_days, ood_locations, overwrite_meta
+from stssl.paper import TABLE3
+from stssl.report.tables import mean_std, runs_frame
 
 
-def configs(profile: str = "cpu", dataset: str | None = None, data_root: str | None = None, seeds=3,
-            device: str = "auto", config: dict | None = None) -> list[RunConfig]:
+def configs(
+    profile: str = "cpu",
+    dataset: str | None = None,
+    data_root: str | None = None,
+    seeds=3,
+    device: str = "auto",
+    config: dict | None = None,
+) -> list[RunConfig]:
     """Table 1's FixMatch + ST-SSL runs (every seed), then the same runs on the geographic split."""
     spec = registry.get(dataset or resolve(profile).dataset)
     if not spec.has_dates or "geographic" not in spec.splits:
-        raise ValueError(f"Table 3 needs dates and countries, which {spec.name} lacks; valid: "
-                         f"{', '.join(registry.with_feature(lambda s: s.has_dates and 'geographic' in s.splits))}")
-    standard = [c for c in table1.configs(profile, dataset, data_root, seeds, device, algo="fixmatch", config=config)
-                if c.st]
+        raise ValueError(
+            f"Table 3 needs dates and countries, which {spec.name} lacks; valid: "
+            f"{', '.join(registry.with_feature(lambda s: s.has_dates and 'geographic' in s.splits))}"
+        )
+    standard = [
+        c for c in table1.configs(profile, dataset, data_root, seeds, device, algo="fixmatch", config=config) if c.st
+    ]
     return standard + [dataclasses.replace(c, split="geographic") for c in standard]
 
 
@@ -73,11 +82,22 @@ def teacher_ood_rows(predictor: Predictor, data: DataSplits) -> list[dict]:
 
     locations, days = ood_values(data)
     seen = dict(components=cfg.metadata, encoding=MetaEncoding.of(cfg))  # what this teacher saw, and how
-    return ([{"seed": cfg.seed, "row": "b", "value": "real metadata", "mAP": score(predictor.meta)}]
-            + [{"seed": cfg.seed, "row": "c", "value": f"{p.place} ({p.lat:g}, {p.lon:g})",
-                "mAP": score(overwrite_meta(lat=p.lat, lon=p.lon, **seen))} for p in locations.itertuples()]
-            + [{"seed": cfg.seed, "row": "d", "value": f"day {d.doy}",
-                "mAP": score(overwrite_meta(doy=d.doy, **seen))} for d in days.itertuples()])
+    return (
+        [{"seed": cfg.seed, "row": "b", "value": "real metadata", "mAP": score(predictor.meta)}]
+        + [
+            {
+                "seed": cfg.seed,
+                "row": "c",
+                "value": f"{p.place} ({p.lat:g}, {p.lon:g})",
+                "mAP": score(overwrite_meta(lat=p.lat, lon=p.lon, **seen)),
+            }
+            for p in locations.itertuples()
+        ]
+        + [
+            {"seed": cfg.seed, "row": "d", "value": f"day {d.doy}", "mAP": score(overwrite_meta(doy=d.doy, **seen))}
+            for d in days.itertuples()
+        ]
+    )
 
 
 def _ood_row(scores: pd.DataFrame, row: str) -> tuple[float, float, int]:
@@ -89,8 +109,12 @@ def _ood_row(scores: pd.DataFrame, row: str) -> tuple[float, float, int]:
 def row_means(runs: list[Run], scores: pd.DataFrame) -> dict[str, float]:
     """Our mean test mAP (%) of each row a-f that has runs (c, d: over the OOD values and seeds)."""
     standard, geographic = runs_frame(_by_split(runs, "standard")), runs_frame(_by_split(runs, "geographic"))
-    out = {"a": standard["test_mAP"].mean() * 100, "b": standard["teacher_test_mAP"].mean() * 100,
-           "c": _ood_row(scores, "c")[0], "d": _ood_row(scores, "d")[0]}
+    out = {
+        "a": standard["test_mAP"].mean() * 100,
+        "b": standard["teacher_test_mAP"].mean() * 100,
+        "c": _ood_row(scores, "c")[0],
+        "d": _ood_row(scores, "d")[0],
+    }
     if len(geographic):
         out.update(e=geographic["test_mAP"].mean() * 100, f=geographic["teacher_test_mAP"].mean() * 100)
     return {k: v for k, v in out.items() if v == v}
@@ -100,8 +124,12 @@ def table(runs: list[Run], scores: pd.DataFrame) -> pd.DataFrame:
     """Rows (a)-(f) of the paper's Table 3: our test mAP (%) beside the paper's. (a, b, e, f):
     mean ± std over seeds; (c, d): the mean over the five OOD values ± their std, each averaged over seeds."""
     standard, geographic = runs_frame(_by_split(runs, "standard")), runs_frame(_by_split(runs, "geographic"))
-    ours = {"a": standard["test_mAP"], "b": standard["teacher_test_mAP"],
-            "e": geographic["test_mAP"], "f": geographic["teacher_test_mAP"]}
+    ours = {
+        "a": standard["test_mAP"],
+        "b": standard["teacher_test_mAP"],
+        "e": geographic["test_mAP"],
+        "f": geographic["teacher_test_mAP"],
+    }
     rows = []
     for key, (model, meta, component, paper, paper_std) in TABLE3.items():
         if key in ours:
@@ -112,9 +140,17 @@ def table(runs: list[Run], scores: pd.DataFrame) -> pd.DataFrame:
             mean, std, n = _ood_row(scores, key)
             mine = f"{mean:.2f} ± {std:.2f}" if n else "–"
             spread = "std over the 5 OOD values" + (f"; mean and std averaged over {n} seeds" if n > 1 else "")
-        rows.append({"Row": f"({key}) {model}", "Metadata": "✓" if meta else "✗", "OOD component": component,
-                     "split": "geographic †" if key in "ef" else "standard", "ours mAP (%)": mine, "ours ±": spread,
-                     "paper mAP (%)": f"{paper:.2f}" + (f" ± {paper_std:.2f}" if paper_std is not None else "")})
+        rows.append(
+            {
+                "Row": f"({key}) {model}",
+                "Metadata": "✓" if meta else "✗",
+                "OOD component": component,
+                "split": "geographic †" if key in "ef" else "standard",
+                "ours mAP (%)": mine,
+                "ours ±": spread,
+                "paper mAP (%)": f"{paper:.2f}" + (f" ± {paper_std:.2f}" if paper_std is not None else ""),
+            }
+        )
     return pd.DataFrame(rows).set_index("Row")
 
 
@@ -124,12 +160,14 @@ def summary(runs: list[Run], scores: pd.DataFrame) -> str:
     a, b = standard["test_mAP"].mean() * 100, standard["teacher_test_mAP"].mean() * 100
     c, d = _ood_row(scores, "c")[0], _ood_row(scores, "d")[0]
     paper = {k: v[3] for k, v in TABLE3.items()}
-    text = (f"**What generalises.** The student takes no metadata, so no metadata shift can change its "
-            f"predictions: its test mAP stays {a:.2f} % (a). The teacher reaches {b:.2f} % with its real metadata "
-            f"(b, {b - a:+.2f} points from the student; paper {paper['b'] - paper['a']:+.2f}), "
-            f"{c:.2f} % with out-of-distribution locations (c, {c - b:+.2f} points from (b); paper "
-            f"{paper['c'] - paper['b']:+.2f}) and {d:.2f} % with out-of-distribution days (d, {d - b:+.2f}; paper "
-            f"{paper['d'] - paper['b']:+.2f}). ")
+    text = (
+        f"**What generalises.** The student takes no metadata, so no metadata shift can change its "
+        f"predictions: its test mAP stays {a:.2f} % (a). The teacher reaches {b:.2f} % with its real metadata "
+        f"(b, {b - a:+.2f} points from the student; paper {paper['b'] - paper['a']:+.2f}), "
+        f"{c:.2f} % with out-of-distribution locations (c, {c - b:+.2f} points from (b); paper "
+        f"{paper['c'] - paper['b']:+.2f}) and {d:.2f} % with out-of-distribution days (d, {d - b:+.2f}; paper "
+        f"{paper['d'] - paper['b']:+.2f}). "
+    )
     if c < d:
         text += "As in the paper, unseen locations cost the teacher more than unseen days."
     else:
@@ -137,11 +175,15 @@ def summary(runs: list[Run], scores: pd.DataFrame) -> str:
     if len(geographic):
         e, f = geographic["test_mAP"].mean() * 100, geographic["teacher_test_mAP"].mean() * 100
         lead = "student" if e >= f else "teacher"
-        text += (f" On the geographic split the student reaches {e:.2f} % (e) and the teacher {f:.2f} % (f): the "
-                 f"{lead} is ahead by {abs(e - f):.2f} points (paper: the student, by {paper['e'] - paper['f']:.2f}).")
-    return text + (" **(e, f) are not comparable with (a–d)** (the paper's †): they are trained without Portugal "
-                   "and Ireland and tested on those two countries only, a different training set, test set and "
-                   "label distribution.")
+        text += (
+            f" On the geographic split the student reaches {e:.2f} % (e) and the teacher {f:.2f} % (f): the "
+            f"{lead} is ahead by {abs(e - f):.2f} points (paper: the student, by {paper['e'] - paper['f']:.2f})."
+        )
+    return text + (
+        " **(e, f) are not comparable with (a–d)** (the paper's †): they are trained without Portugal "
+        "and Ireland and tested on those two countries only, a different training set, test set and "
+        "label distribution."
+    )
 
 
 def plot_ood_values(data: DataSplits, locations: pd.DataFrame, days: pd.DataFrame, max_points: int = 5000):
@@ -158,11 +200,23 @@ def plot_ood_values(data: DataSplits, locations: pd.DataFrame, days: pd.DataFram
     ax = fig.add_subplot(1, 2, 1, projection=ccrs.Robinson())
     ax.set_global()
     ax.add_feature(cfeature.NaturalEarthFeature("physical", "land", "110m"), facecolor="#f0ede5", edgecolor="none")
-    ax.add_feature(cfeature.NaturalEarthFeature("physical", "coastline", "110m"), facecolor="none",
-                   edgecolor="#666666", linewidth=0.4)
+    ax.add_feature(
+        cfeature.NaturalEarthFeature("physical", "coastline", "110m"),
+        facecolor="none",
+        edgecolor="#666666",
+        linewidth=0.4,
+    )
     ax.scatter(ds.lon[train], ds.lat[train], s=2, color="tab:blue", transform=ccrs.PlateCarree(), label="training")
-    ax.scatter(locations.lon, locations.lat, s=60, marker="*", color="tab:red", transform=ccrs.PlateCarree(),
-               label="OOD location", zorder=3)
+    ax.scatter(
+        locations.lon,
+        locations.lat,
+        s=60,
+        marker="*",
+        color="tab:red",
+        transform=ccrs.PlateCarree(),
+        label="OOD location",
+        zorder=3,
+    )
     for p in locations.itertuples():
         ax.text(p.lon + 4, p.lat + 2, f"{p.place}\n{p.nearest_km:,.0f} km", fontsize=7, transform=ccrs.PlateCarree())
     ax.legend(loc="lower left", fontsize=7)
@@ -172,8 +226,17 @@ def plot_ood_values(data: DataSplits, locations: pd.DataFrame, days: pd.DataFram
     ax.hist(doy[~np.isnan(doy)], bins=np.arange(0.5, 367.5, 1.0), color="tab:blue")
     for d in days.itertuples():
         ax.axvline(d.doy, color="tab:red", linestyle="--", linewidth=1)
-        ax.text(d.doy - 1, 0.97, f"day {d.doy}: {d.nearest_days:.0f} d", transform=ax.get_xaxis_transform(),
-                rotation=90, fontsize=7, ha="right", va="top", color="tab:red")
+        ax.text(
+            d.doy - 1,
+            0.97,
+            f"day {d.doy}: {d.nearest_days:.0f} d",
+            transform=ax.get_xaxis_transform(),
+            rotation=90,
+            fontsize=7,
+            ha="right",
+            va="top",
+            color="tab:red",
+        )
     ax.set_xlim(0.5, 366.5)
     ax.set_xlabel("day of year")
     ax.set_ylabel("training samples")

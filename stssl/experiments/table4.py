@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import pandas as pd
 
+from stssl.cache import Run
 from stssl.config import RunConfig, resolve
 from stssl.data import registry
 from stssl.experiments import table1
-from stssl.paper import TABLE4
-from stssl.report.tables import BASELINE_METHODS, mean_std, frames_by, gains_by
-from stssl.cache import Run
 from stssl.experiments.page import Page
+from stssl.paper import TABLE4
+from stssl.report.tables import BASELINE_METHODS, frames_by, gains_by, mean_std
 
 PAPER_DATASET = "eurosat"  # the paper's Table 4
 LABEL_BUDGETS: tuple[int, ...] = registry.get(PAPER_DATASET).label_budgets["num_labels"]
@@ -30,15 +30,24 @@ def data_for(profile: str, dataset: str | None) -> tuple[str, dict | None]:
     dataset = dataset or (PAPER_DATASET if profile == "paper" else resolve(profile).dataset)
     single = registry.get(dataset).single_label
     if single is None:
-        raise ValueError(f"Table 4 needs a single-label data set, got {dataset!r}; valid: "
-                         f"{', '.join(registry.with_feature(lambda spec: spec.single_label is not None))}")
+        raise ValueError(
+            f"Table 4 needs a single-label data set, got {dataset!r}; valid: "
+            f"{', '.join(registry.with_feature(lambda spec: spec.single_label is not None))}"
+        )
     if not single:
         return dataset, None
     return dataset, {**resolve(profile, dataset=dataset).dataset_params, **single}
 
 
-def configs(profile: str = "cpu", dataset: str | None = None, data_root: str | None = None, seeds=3,
-            device: str = "auto", budgets=None, config: dict | None = None) -> list[RunConfig]:
+def configs(
+    profile: str = "cpu",
+    dataset: str | None = None,
+    data_root: str | None = None,
+    seeds=3,
+    device: str = "auto",
+    budgets=None,
+    config: dict | None = None,
+) -> list[RunConfig]:
     """Supervised, FixMatch and FixMatch + ST-SSL per label budget (``budgets``: numbers of
     labels, default the paper's 10, 20, 40, 80), every seed."""
     budgets = list(LABEL_BUDGETS if budgets is None else budgets)
@@ -47,9 +56,13 @@ def configs(profile: str = "cpu", dataset: str | None = None, data_root: str | N
         raise ValueError(f"budgets must be positive numbers of labels (multiples of the class count), got {budgets!r}")
     dataset, params = data_for(profile, dataset)
     extra = dict(config or {}) | ({"dataset_params": params} if params is not None else {})
-    return [c for n in budgets
-            for c in table1.configs(profile, dataset, data_root, seeds, device, algo="fixmatch",
-                                    config={**extra, "num_labels": n})]
+    return [
+        c
+        for n in budgets
+        for c in table1.configs(
+            profile, dataset, data_root, seeds, device, algo="fixmatch", config={**extra, "num_labels": n}
+        )
+    ]
 
 
 def _num_labels(cfg: RunConfig) -> int:
@@ -72,9 +85,13 @@ def table(runs: list[Run]) -> pd.DataFrame:
             out.loc[m, (f"{n} labels", "ours")] = mean_std(df.loc[df.method == m, "test_acc"])
             if n in TABLE4[m]:
                 out.loc[m, (f"{n} labels", "paper")] = f"{TABLE4[m][n]:.2f}"
-        out.loc[GAIN_ROW, (f"{n} labels", "ours")] = mean_std(gains.get(n, pd.Series(dtype=float)), scale=1, signed=True)
+        out.loc[GAIN_ROW, (f"{n} labels", "ours")] = mean_std(
+            gains.get(n, pd.Series(dtype=float)), scale=1, signed=True
+        )
         if n in TABLE4["FixMatch"]:
-            out.loc[GAIN_ROW, (f"{n} labels", "paper")] = f"{TABLE4['FixMatch + ST-SSL'][n] - TABLE4['FixMatch'][n]:+.2f}"
+            out.loc[GAIN_ROW, (f"{n} labels", "paper")] = (
+                f"{TABLE4['FixMatch + ST-SSL'][n] - TABLE4['FixMatch'][n]:+.2f}"
+            )
     return out
 
 
@@ -86,12 +103,15 @@ def gain_summary(runs: list[Run]) -> str:
         return "No FixMatch / + ST-SSL pairs to compare."
     means = {n: g.mean() for n, g in gains.items()}
     best = max(means, key=means.get)
-    listing = ", ".join(f"{n} labels {m:+.2f} ({int((gains[n] > 0).sum())}/{len(gains[n])} seeds)"
-                        for n, m in means.items())
+    listing = ", ".join(
+        f"{n} labels {m:+.2f} ({int((gains[n] > 0).sum())}/{len(gains[n])} seeds)" for n, m in means.items()
+    )
     paper = ", ".join(f"{n}: {TABLE4['FixMatch + ST-SSL'][n] - TABLE4['FixMatch'][n]:+.2f}" for n in LABEL_BUDGETS)
-    return (f"**+ ST-SSL raised the mean accuracy over FixMatch at {sum(m > 0 for m in means.values())} of "
-            f"{len(means)} label budgets**, most at {best} labels: {listing} (points, paired by seed; seeds where "
-            f"+ ST-SSL was ahead). The paper's gains by number of labels: {paper}.")
+    return (
+        f"**+ ST-SSL raised the mean accuracy over FixMatch at {sum(m > 0 for m in means.values())} of "
+        f"{len(means)} label budgets**, most at {best} labels: {listing} (points, paired by seed; seeds where "
+        f"+ ST-SSL was ahead). The paper's gains by number of labels: {paper}."
+    )
 
 
 PAGE = Page("table4", 3, "single-label", configs=configs)

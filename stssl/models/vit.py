@@ -68,8 +68,9 @@ class ViTOutput(NamedTuple):
 class TokenViT(nn.Module):
     """timm ``VisionTransformer`` body + optional extra last token + a linear head on CLS."""
 
-    def __init__(self, size: ViTSize, img_size: int, num_classes: int, extra: Extra, in_chans: int = 3,
-                 meta_dim: int = META_DIM):
+    def __init__(
+        self, size: ViTSize, img_size: int, num_classes: int, extra: Extra, in_chans: int = 3, meta_dim: int = META_DIM
+    ):
         super().__init__()
         if img_size % size.patch_size:
             raise ValueError(f"image size {img_size} is not a multiple of patch size {size.patch_size}")
@@ -152,8 +153,9 @@ class TokenViT(nn.Module):
         return ViTOutput(self.head(cls), out[:, -1] if extra is not None else None, cls)
 
 
-def build_model(size: str | ViTSize, img_size: int, num_classes: int, extra: Extra = "none",
-                meta_dim: int = META_DIM) -> TokenViT:
+def build_model(
+    size: str | ViTSize, img_size: int, num_classes: int, extra: Extra = "none", meta_dim: int = META_DIM
+) -> TokenViT:
     if isinstance(size, str):
         if size not in VIT_SIZES:
             raise ValueError(f"unknown model size {size!r}; valid: {', '.join(VIT_SIZES)}")
@@ -162,8 +164,13 @@ def build_model(size: str | ViTSize, img_size: int, num_classes: int, extra: Ext
 
 
 def build_teacher_student(
-    size: str | ViTSize, img_size: int, num_classes: int, distill: bool = True, fusion: str = "early",
-    single_model: bool = False, meta_dim: int = META_DIM,
+    size: str | ViTSize,
+    img_size: int,
+    num_classes: int,
+    distill: bool = True,
+    fusion: str = "early",
+    single_model: bool = False,
+    meta_dim: int = META_DIM,
 ) -> tuple[TokenViT, TokenViT]:
     """A teacher and a student whose ViT bodies start from identical weights (as the authors' ``set_model``).
 
@@ -205,12 +212,15 @@ def load_pretrained(model: TokenViT, path: str) -> list[str]:
     own = model.backbone.state_dict()
     if "pos_embed" in state and state["pos_embed"].shape != own["pos_embed"].shape:
         grid = model.backbone.patch_embed.grid_size
-        state["pos_embed"] = resample_abs_pos_embed(state["pos_embed"], list(grid), num_prefix_tokens=1,
-                                                    interpolation="bicubic", antialias=False)
+        state["pos_embed"] = resample_abs_pos_embed(
+            state["pos_embed"], list(grid), num_prefix_tokens=1, interpolation="bicubic", antialias=False
+        )
     matching = {k: v for k, v in state.items() if k in own and v.shape == own[k].shape}
     missing = sorted(set(own) - set(matching))
     if missing:
-        raise ValueError(f"{path}: {len(missing)} weight(s) of the ViT body are missing or of another shape, "
-                         f"e.g. {missing[:3]} (expected a timm ViT of the same width and depth)")
+        raise ValueError(
+            f"{path}: {len(missing)} weight(s) of the ViT body are missing or of another shape, "
+            f"e.g. {missing[:3]} (expected a timm ViT of the same width and depth)"
+        )
     model.backbone.load_state_dict(matching, strict=False)
     return sorted(set(state) - set(matching))

@@ -6,7 +6,7 @@ Each function takes finished runs (or a frame of one row per run) and returns a 
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -16,9 +16,15 @@ from stssl.paper import method_name
 
 def run_histories(runs) -> pd.DataFrame:
     """Every run's history in one frame, labelled with its algorithm, ST flag, method and seed."""
-    return pd.concat([r.history.assign(algo=r.config.algo, st=r.config.st, seed=r.config.seed,
-                                       method=method_name(r.config.algo, r.config.st)) for r in runs],
-                     ignore_index=True)
+    return pd.concat(
+        [
+            r.history.assign(
+                algo=r.config.algo, st=r.config.st, seed=r.config.seed, method=method_name(r.config.algo, r.config.st)
+            )
+            for r in runs
+        ],
+        ignore_index=True,
+    )
 
 
 def plot_training_curves(runs, metrics: Sequence[str] = ("val_mAP", "pl_precision", "pl_quantity")):
@@ -59,15 +65,24 @@ def plot_curves_by_algorithm(runs, metric: str = "val_mAP", columns: int = 4):
         ax.legend(handles, (["Supervised only"] if len(baseline) else []) + ["plain", "+ ST-SSL"], fontsize=7)
         ax.set_title(method_name(algo, False))
         ax.set_ylabel(metric.replace("_", " "))
-    for ax in list(axes.flat)[len(algos):]:
+    for ax in list(axes.flat)[len(algos) :]:
         ax.set_visible(False)
     fig.tight_layout()
     return fig
 
 
-def plot_mean_band(df, x: str, y: str, hue: str | None = None, ax=None, logx: bool = False,
-                   xlabel: str | None = None, ylabel: str | None = None, title: str | None = None,
-                   zero_line: bool = False):
+def plot_mean_band(
+    df,
+    x: str,
+    y: str,
+    hue: str | None = None,
+    ax=None,
+    logx: bool = False,
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+    title: str | None = None,
+    zero_line: bool = False,
+):
     """``y`` against ``x`` from one row per run: the mean over seeds (line and markers) and the
     seed-to-seed standard deviation (band), one line per ``hue`` in order of appearance."""
     import seaborn as sns

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from stssl.cache import Run
 from stssl.config import RunConfig
 from stssl.paper import DISPLAY_NAMES, TABLE1, method_name
-from stssl.cache import Run
 
-BASELINE_METHODS: list[str] = [method_name(a, st) for a, st in
-                               (("supervised", False), ("fixmatch", False), ("fixmatch", True))]
+BASELINE_METHODS: list[str] = [
+    method_name(a, st) for a, st in (("supervised", False), ("fixmatch", False), ("fixmatch", True))
+]
 """Supervised, FixMatch and FixMatch + ST-SSL, as the tables name them (Figure 3, Table 4)."""
 
 
@@ -22,15 +24,20 @@ def runs_frame(runs: list[Run], metric: str = "mAP") -> pd.DataFrame:
     rows = []
     for r in runs:
         h = r.history
-        rows.append({
-            "algo": r.config.algo, "st": r.config.st, "method": method_name(r.config.algo, r.config.st),
-            "seed": r.config.seed, f"test_{metric}": r.metrics.get(f"test_{metric}"),
-            f"teacher_test_{metric}": r.metrics.get(f"teacher_test_{metric}", np.nan),
-            "pl_precision": h["pl_precision"].mean() if "pl_precision" in h else np.nan,
-            "pl_pos_precision": h["pl_pos_precision"].mean() if "pl_pos_precision" in h else np.nan,
-            "pl_quantity": h["pl_quantity"].mean() if "pl_quantity" in h else np.nan,
-            "train_seconds": r.metrics.get("train_seconds"),
-        })
+        rows.append(
+            {
+                "algo": r.config.algo,
+                "st": r.config.st,
+                "method": method_name(r.config.algo, r.config.st),
+                "seed": r.config.seed,
+                f"test_{metric}": r.metrics.get(f"test_{metric}"),
+                f"teacher_test_{metric}": r.metrics.get(f"teacher_test_{metric}", np.nan),
+                "pl_precision": h["pl_precision"].mean() if "pl_precision" in h else np.nan,
+                "pl_pos_precision": h["pl_pos_precision"].mean() if "pl_pos_precision" in h else np.nan,
+                "pl_quantity": h["pl_quantity"].mean() if "pl_quantity" in h else np.nan,
+                "train_seconds": r.metrics.get("train_seconds"),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -42,22 +49,29 @@ def describe_runs(runs: list[Run]) -> str:
     seeds = sorted({r.config.seed for r in runs})
     fractions = sorted({r.config.label_fraction for r in runs if not r.config.num_labels})
     counts = sorted({r.config.num_labels for r in runs if r.config.num_labels})
-    labels = "; ".join(([f"{', '.join(map(str, counts))} labels"] if counts else [])
-                       + ([f"{', '.join(f'{f:.1%}' for f in fractions)} labelled"] if fractions else []))
+    labels = "; ".join(
+        ([f"{', '.join(map(str, counts))} labels"] if counts else [])
+        + ([f"{', '.join(f'{f:.1%}' for f in fractions)} labelled"] if fractions else [])
+    )
     params = [r.config.dataset_params for r in runs]
     keys = sorted({k for p in params for k in p})
-    shown = [f"{k}={params[0][k]!r}" if all(k in p and p[k] == params[0][k] for p in params)
-             else f"{k} in {{{', '.join(sorted({repr(p[k]) if k in p else 'default' for p in params}))}}}"
-             for k in keys]
+    shown = [
+        f"{k}={params[0][k]!r}"
+        if all(k in p and p[k] == params[0][k] for p in params)
+        else f"{k} in {{{', '.join(sorted({repr(p[k]) if k in p else 'default' for p in params}))}}}"
+        for k in keys
+    ]
     data = cfg.dataset + (f" ({', '.join(shown)})" if shown else "")
-    return (f"**Ours:** {data} data, `{cfg.profile}` profile: {cfg.model} at {cfg.image_size} px, {labels}, "
-            f"{cfg.steps} steps of {cfg.batch_lb} labelled + {cfg.batch_ulb} unlabelled images, "
-            f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}; test metric of the EMA network "
-            f"that was best on validation (the EMA student, without metadata, for + ST-SSL).")
+    return (
+        f"**Ours:** {data} data, `{cfg.profile}` profile: {cfg.model} at {cfg.image_size} px, {labels}, "
+        f"{cfg.steps} steps of {cfg.batch_lb} labelled + {cfg.batch_ulb} unlabelled images, "
+        f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}; test metric of the EMA network "
+        f"that was best on validation (the EMA student, without metadata, for + ST-SSL)."
+    )
 
 
 def mean_std(values: pd.Series, scale: float = 100, signed: bool = False) -> str:
-    """"mean ± std" of ``values`` × ``scale`` over seeds (the mean alone for one seed, "–" for none)."""
+    """ "mean ± std" of ``values`` × ``scale`` over seeds (the mean alone for one seed, "–" for none)."""
     v = values.dropna() * scale
     if v.empty:
         return "–"
@@ -78,9 +92,16 @@ def table1(runs: list[Run]) -> pd.DataFrame:
             delta = mean_std(paired_gain(df, algo), scale=1, signed=True)
             if paper_plain is not None and paper_st is not None:
                 paper_delta = f"{paper_st - paper_plain:+.2f}"
-        rows.append({"Method": method_name(algo, st), "ours mAP (%)": mean_std(g["test_mAP"]),
-                     "ours Δ (%)": delta, "seeds": len(g), "paper mAP (%)": "–" if paper is None else f"{paper:.2f}",
-                     "paper Δ (%)": paper_delta})
+        rows.append(
+            {
+                "Method": method_name(algo, st),
+                "ours mAP (%)": mean_std(g["test_mAP"]),
+                "ours Δ (%)": delta,
+                "seeds": len(g),
+                "paper mAP (%)": "–" if paper is None else f"{paper:.2f}",
+                "paper Δ (%)": paper_delta,
+            }
+        )
     return pd.DataFrame(rows).set_index("Method")
 
 
@@ -93,7 +114,9 @@ def paired_gain(df: pd.DataFrame, algo: str, metric: str = "test_mAP") -> pd.Ser
 def frames_by(runs: list[Run], key: Callable[[RunConfig], Any], metric: str = "mAP") -> dict[Any, pd.DataFrame]:
     """The runs frame of each group of runs with the same ``key(config)`` (a label budget, a
     context strength, ...), in sorted key order."""
-    return {k: runs_frame([r for r in runs if key(r.config) == k], metric) for k in sorted({key(r.config) for r in runs})}
+    return {
+        k: runs_frame([r for r in runs if key(r.config) == k], metric) for k in sorted({key(r.config) for r in runs})
+    }
 
 
 def gains_by(runs: list[Run], key: Callable[[RunConfig], Any], metric: str = "mAP") -> dict[Any, pd.Series]:
@@ -110,7 +133,9 @@ def st_gains(runs: list[Run], metric: str = "test_mAP") -> pd.DataFrame:
     for algo in df[df.st].algo.unique():
         paired = paired_gain(df, algo, metric)
         if len(paired):
-            rows.append({"algo": algo, "mean": paired.mean(), "seeds": len(paired), "positive": int((paired > 0).sum())})
+            rows.append(
+                {"algo": algo, "mean": paired.mean(), "seeds": len(paired), "positive": int((paired > 0).sum())}
+            )
     return pd.DataFrame(rows, columns=["algo", "mean", "seeds", "positive"])
 
 
@@ -121,8 +146,10 @@ def st_gain_summary(runs: list[Run]) -> str:
         return "No + ST-SSL runs to compare."
 
     def listing(rows: pd.DataFrame) -> str:
-        return ", ".join(f"{DISPLAY_NAMES.get(r.algo, r.algo)} ({r.mean:+.2f}, {r.positive}/{r.seeds} seeds)"
-                         for r in rows.itertuples())
+        return ", ".join(
+            f"{DISPLAY_NAMES.get(r.algo, r.algo)} ({r.mean:+.2f}, {r.positive}/{r.seeds} seeds)"
+            for r in rows.itertuples()
+        )
 
     helped, hurt = gains[gains["mean"] > 0], gains[gains["mean"] <= 0]
     text = f"**+ ST-SSL raised the mean test mAP for {len(helped)} of {len(gains)} algorithms**"

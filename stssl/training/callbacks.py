@@ -17,8 +17,8 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import get_ema_multi_avg_fn
 
-from stssl.core.files import write_atomic
 from stssl.cache import RunFolder
+from stssl.core.files import write_atomic
 
 
 @torch.no_grad()

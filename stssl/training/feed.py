@@ -11,7 +11,7 @@ from __future__ import annotations
 import atexit
 import queue
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import torch

@@ -15,21 +15,24 @@ import lightning as L
 from lightning.pytorch import loggers
 from lightning.pytorch.callbacks import TQDMProgressBar
 
-from stssl.config import RunConfig
+from stssl.cache import RunFolder
+from stssl.config import RunConfig, run_data
 from stssl.core.devices import check_device, trainer_devices, uses_bf16
 from stssl.data import DataSplits
-from stssl.cache import RunFolder
 from stssl.training.callbacks import EMA, Evaluation
-from stssl.config import run_data
 from stssl.training.module import SSLModule
+
 
 def resolve_precision(precision: str, device: str) -> str:
     """``precision``, except bf16 on a CPU without bf16 hardware: emulated there, a bf16 matrix
     product is several times slower than fp32 (7.3x measured on an AVX2 EPYC), so fp32 is
     used instead, with one warning."""
     if precision.startswith("bf16") and not uses_bf16(precision, device):
-        warnings.warn(f"precision {precision!r} asked for, but this CPU has no bf16 hardware (no avx512_bf16 or "
-                      "amx_bf16 flag): training in fp32 ('32-true') instead", stacklevel=2)
+        warnings.warn(
+            f"precision {precision!r} asked for, but this CPU has no bf16 hardware (no avx512_bf16 or "
+            "amx_bf16 flag): training in fp32 ('32-true') instead",
+            stacklevel=2,
+        )
         return "32-true"
     return precision
 
@@ -60,8 +63,14 @@ def make_logger(logger, workdir: RunFolder | Path | None):
     return kind(save_dir=str(folder.logs.parent), name=folder.logs.name)
 
 
-def train(cfg: RunConfig, workdir: RunFolder | Path | None = None, progress: bool = True, data: DataSplits | None = None,
-          logger=None, callbacks: list | None = None) -> SSLModule:
+def train(
+    cfg: RunConfig,
+    workdir: RunFolder | Path | None = None,
+    progress: bool = True,
+    data: DataSplits | None = None,
+    logger=None,
+    callbacks: list | None = None,
+) -> SSLModule:
     """Train (or resume from the checkpoint in the run folder ``workdir``) and return the module with its
     best EMA state loaded.
 
@@ -81,12 +90,23 @@ def train(cfg: RunConfig, workdir: RunFolder | Path | None = None, progress: boo
         folder.path.mkdir(parents=True, exist_ok=True)
     module = SSLModule(cfg, data)
     trainer = L.Trainer(
-        **trainer_devices(device), precision=resolve_precision(cfg.precision, device),
-        max_steps=cfg.steps, max_epochs=-1, logger=make_logger(logger, folder), log_every_n_steps=module.log_every,
-        enable_checkpointing=False, enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
+        **trainer_devices(device),
+        precision=resolve_precision(cfg.precision, device),
+        max_steps=cfg.steps,
+        max_epochs=-1,
+        logger=make_logger(logger, folder),
+        log_every_n_steps=module.log_every,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
         enable_progress_bar=progress,
-        callbacks=[EMA(cfg.ema), Evaluation(cfg.eval_every, cfg.steps, cfg.patience, module.log_every, folder),
-                   *(callbacks or []), *([TQDMProgressBar(refresh_rate=module.log_every)] if progress else [])],
+        callbacks=[
+            EMA(cfg.ema),
+            Evaluation(cfg.eval_every, cfg.steps, cfg.patience, module.log_every, folder),
+            *(callbacks or []),
+            *([TQDMProgressBar(refresh_rate=module.log_every)] if progress else []),
+        ],
     )
     ckpt = folder.checkpoint if folder is not None and folder.checkpoint.exists() else None
     with warnings.catch_warnings():

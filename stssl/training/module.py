@@ -29,8 +29,8 @@ from stssl.data.augment import views as augmentations
 from stssl.evaluate import PseudoLabelQuality, classification_metrics, selection_metric
 from stssl.meta import run_meta
 from stssl.models.vit import load_pretrained
-from stssl.training.feed import StepBatches
 from stssl.networks import build_nets, shifted_logits
+from stssl.training.feed import StepBatches
 
 DIVERGED = 1000.0  # a mean training loss this many times the first step's means the run diverged
 
@@ -70,7 +70,9 @@ def make_optimizer(nets: nn.Module, lr: float, weight_decay: float) -> torch.opt
     """AdamW over ``nets``' trained parameters: one fused kernel on CUDA, foreach (a few
     batched kernels) elsewhere, where fused AdamW is not faster."""
     on_cuda = next(nets.parameters()).is_cuda
-    return torch.optim.AdamW(param_groups(nets, weight_decay), lr=lr, **({"fused": True} if on_cuda else {"foreach": True}))
+    return torch.optim.AdamW(
+        param_groups(nets, weight_decay), lr=lr, **({"fused": True} if on_cuda else {"foreach": True})
+    )
 
 
 class SSLModule(L.LightningModule):
@@ -82,14 +84,19 @@ class SSLModule(L.LightningModule):
         self.cfg, self.data = cfg, data
         task = data.dataset.task
         if data.dataset.pixels.shape[1] != cfg.image_size:
-            raise ValueError(f"the data set's images are {data.dataset.pixels.shape[1]} px but the config says "
-                             f"image_size={cfg.image_size}: set one to match the other")
+            raise ValueError(
+                f"the data set's images are {data.dataset.pixels.shape[1]} px but the config says "
+                f"image_size={cfg.image_size}: set one to match the other"
+            )
         self.multilabel = task.multilabel
         algo = build_algorithm(cfg.algo, task_context(cfg, data), lambda_u=cfg.lambda_u, **cfg.algo_params)
         # with single_model both names hold one network: parameters() and the EMA count it once
         self.nets = build_nets(cfg, task.num_classes)
-        self.step_fn = (STStep(algo, cfg.lambda_d, cfg.distill, cfg.distill_target, cfg.stop_gradient) if cfg.st
-                        else PlainStep(algo))
+        self.step_fn = (
+            STStep(algo, cfg.lambda_d, cfg.distill, cfg.distill_target, cfg.stop_gradient)
+            if cfg.st
+            else PlainStep(algo)
+        )
         # ST steps back-propagate the teacher before the student's forward (STStep: half the
         # activation memory), except in fp16, whose loss Lightning scales before its backward.
         self.teacher_backward_early = cfg.st and cfg.precision != "16-mixed"
@@ -118,8 +125,9 @@ class SSLModule(L.LightningModule):
 
     # ----- data -------------------------------------------------------------------------
     def train_dataloader(self):
-        batches = StepBatches(self.data, self.cfg, self.algo.uses_unlabelled, lambda: self.global_step,
-                               pin=self.device.type == "cuda")
+        batches = StepBatches(
+            self.data, self.cfg, self.algo.uses_unlabelled, lambda: self.global_step, pin=self.device.type == "cuda"
+        )
         return DataLoader(batches, batch_size=None, num_workers=0)
 
     def _views(self, batch: dict) -> Views:
@@ -142,8 +150,7 @@ class SSLModule(L.LightningModule):
     # ----- optimisation -----------------------------------------------------------------
     def configure_optimizers(self):
         opt = make_optimizer(self.nets, self.cfg.lr, self.cfg.weight_decay)
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: lr_factor(s, self.cfg.warmup_steps, self.cfg.steps))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, self.cfg.warmup_steps, self.cfg.steps))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def optimizer_zero_grad(self, epoch: int, batch_idx: int, optimizer) -> None:
@@ -161,8 +168,9 @@ class SSLModule(L.LightningModule):
             early["backward_teacher"] = backward_outside_autocast
         result = self.step_fn(self.nets, views, self.global_step / self.cfg.steps, self.ema_nets, **early)
         if result.pseudo is not None:
-            self.pl_quality.update(result.pseudo.targets, result.pseudo.weights, batch["ulb"]["label"], self.multilabel,
-                                   result.weak)
+            self.pl_quality.update(
+                result.pseudo.targets, result.pseudo.weights, batch["ulb"]["label"], self.multilabel, result.weak
+            )
         self._loss_sum = self._loss_sum + result.loss.detach().float()  # no GPU sync per step
         self._loss_n += 1
         self._watch_finite(result)
@@ -187,7 +195,8 @@ class SSLModule(L.LightningModule):
             raise DivergedError(
                 f"{self.cfg.describe()}: the loss is not finite at step {step} ({terms}; lr "
                 f"{self.cfg.lr * lr_factor(step, self.cfg.warmup_steps, self.cfg.steps):.3g}): the run diverged and "
-                f"is not cached. Lower lr (now {self.cfg.lr:g}) or use precision='32-true'")
+                f"is not cached. Lower lr (now {self.cfg.lr:g}) or use precision='32-true'"
+            )
 
     def transfer_batch_to_device(self, batch, device, dataloader_idx):
         if device.type == "cpu":
@@ -218,11 +227,17 @@ class SSLModule(L.LightningModule):
 
     def _metrics(self, split: np.ndarray, prefix: str) -> dict[str, float]:
         labels = self.data.dataset.labels[split]
-        out = {f"{prefix}_{k}": v for k, v in classification_metrics(
-            self.predict_logits(self.eval_net, split), labels, self.multilabel).items()}
+        out = {
+            f"{prefix}_{k}": v
+            for k, v in classification_metrics(
+                self.predict_logits(self.eval_net, split), labels, self.multilabel
+            ).items()
+        }
         if self.cfg.st and self.cfg.eval_teacher:
             logits = self.predict_logits(self.ema_nets["teacher"], split, meta_fn=self.meta)
-            out.update({f"teacher_{prefix}_{k}": v for k, v in classification_metrics(logits, labels, self.multilabel).items()})
+            out.update(
+                {f"teacher_{prefix}_{k}": v for k, v in classification_metrics(logits, labels, self.multilabel).items()}
+            )
         return out
 
     @property
@@ -234,9 +249,13 @@ class SSLModule(L.LightningModule):
         """One history row at ``step``: the EMA networks on validation, the pseudo-labels and the
         mean loss since the last row (the clock stops until :meth:`restart_clock`)."""
         self.train_seconds += time.perf_counter() - self._t0
-        row = {"step": step, "lr": self.trainer.optimizers[0].param_groups[0]["lr"],
-               "train_loss": float(self._loss_sum) / max(1, self._loss_n), **self._metrics(self.data.val, "val"),
-               **self.pl_quality.summary()}
+        row = {
+            "step": step,
+            "lr": self.trainer.optimizers[0].param_groups[0]["lr"],
+            "train_loss": float(self._loss_sum) / max(1, self._loss_n),
+            **self._metrics(self.data.val, "val"),
+            **self.pl_quality.summary(),
+        }
         self.pl_quality.reset()
         self._loss_sum, self._loss_n = 0.0, 0
         self._check_not_exploded(row)
@@ -253,12 +272,17 @@ class SSLModule(L.LightningModule):
             raise DivergedError(
                 f"{self.cfg.describe()}: the mean training loss reached {row['train_loss']:.4g} by step {row['step']}, "
                 f"{row['train_loss'] / first:.3g}x the first step's {first:.4g} (lr {row['lr']:.3g}): the run diverged "
-                f"and is not cached. Lower lr (now {self.cfg.lr:g})")
+                f"and is not cached. Lower lr (now {self.cfg.lr:g})"
+            )
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         first = None if self._first_loss is None else float(self._first_loss)
-        checkpoint["stssl"] = {"history": self.history, "best": self.best, "train_seconds": self.train_seconds,
-                               "first_loss": first}
+        checkpoint["stssl"] = {
+            "history": self.history,
+            "best": self.best,
+            "train_seconds": self.train_seconds,
+            "first_loss": first,
+        }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         saved = checkpoint["stssl"]
@@ -268,9 +292,13 @@ class SSLModule(L.LightningModule):
     def final_metrics(self) -> dict[str, float]:
         """Test metrics of the best EMA state on validation (loaded into ``ema_nets``)."""
         self.ema_nets.load_state_dict(self.best["state"])
-        return {"best_step": self.best["step"], f"val_{selection_metric(self.multilabel)}": self.best["value"],
-                **self._metrics(self.data.test, "test"), "steps_done": self.history[-1]["step"],
-                "train_seconds": round(self.train_seconds, 2)}
+        return {
+            "best_step": self.best["step"],
+            f"val_{selection_metric(self.multilabel)}": self.best["value"],
+            **self._metrics(self.data.test, "test"),
+            "steps_done": self.history[-1]["step"],
+            "train_seconds": round(self.train_seconds, 2),
+        }
 
 
 def task_context(cfg: RunConfig, data: DataSplits) -> TaskContext:
@@ -282,5 +310,10 @@ def task_context(cfg: RunConfig, data: DataSplits) -> TaskContext:
         prior = labels.mean(0)
     else:
         prior = np.bincount(labels, minlength=task.num_classes) / len(labels)
-    return TaskContext(task.multilabel, task.num_classes, torch.as_tensor(prior, dtype=torch.float32),
-                       cfg.batch_ulb, cfg.ema if cfg.ema > 0 else 0.999)
+    return TaskContext(
+        task.multilabel,
+        task.num_classes,
+        torch.as_tensor(prior, dtype=torch.float32),
+        cfg.batch_ulb,
+        cfg.ema if cfg.ema > 0 else 0.999,
+    )
