@@ -28,19 +28,20 @@ class SimulatedCrash(RuntimeError):
 
 @pytest.fixture
 def crash_after_evaluation(monkeypatch):
-    """``arm(step)``: training raises :class:`SimulatedCrash` right after the evaluation (and its
-    checkpoint) at ``step``; ``disarm()`` restores it, for the resume."""
-    from stssl.training.callbacks import Evaluation
+    """``arm(step)``: training raises :class:`SimulatedCrash` right after the evaluation and its
+    checkpoint at ``step`` (Lightning's ``ModelCheckpoint`` runs after every other callback);
+    ``disarm()`` restores it, for the resume."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
 
-    original = Evaluation.evaluate
+    original = ModelCheckpoint.on_train_batch_end
 
     def arm(at: int) -> None:
-        def evaluate(self, trainer, module, step):
-            original(self, trainer, module, step)
-            if step == at:
-                raise SimulatedCrash(f"simulated crash after the evaluation at step {step}")
+        def on_train_batch_end(self, trainer, *args, **kwargs):
+            original(self, trainer, *args, **kwargs)
+            if trainer.global_step == at:
+                raise SimulatedCrash(f"simulated crash after the evaluation at step {at}")
 
-        monkeypatch.setattr(Evaluation, "evaluate", evaluate)
+        monkeypatch.setattr(ModelCheckpoint, "on_train_batch_end", on_train_batch_end)
 
-    arm.disarm = lambda: monkeypatch.setattr(Evaluation, "evaluate", original)
+    arm.disarm = lambda: monkeypatch.setattr(ModelCheckpoint, "on_train_batch_end", original)
     return arm

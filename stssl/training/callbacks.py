@@ -1,19 +1,33 @@
 """What happens around the training steps, where Lightning expects it: callbacks.
 
-:class:`~stssl.training.module.SSLModule` computes a step and, when asked, an evaluation; these callbacks
-decide the rest. :class:`EMA` moves the EMA networks towards the trained ones after every
-optimiser step. :class:`Evaluation` evaluates every ``eval_every`` steps and at the last one,
-keeps the best state on validation, stops early after ``patience`` steps without a better one,
-hands the evaluation's row to the trainer's logger, and writes the checkpoint a killed run resumes
-from (atomically: a partial file is never read as a checkpoint). The EMA runs first: an
+:class:`~stssl.training.module.SSLModule` computes a step and, when asked, an evaluation; these
+callbacks decide the rest. :class:`EMA` moves the EMA networks towards the trained ones after every
+optimiser step. :class:`Evaluation` evaluates every ``eval_every`` steps and at the last one, keeps
+the best state on validation, stops early after ``patience`` steps without a better one and hands
+the evaluation's row to the trainer's logger. :func:`resume_checkpoint` is Lightning's
+``ModelCheckpoint`` writing the checkpoint a killed run resumes from, after the evaluation, through
+:class:`AtomicCheckpointIO` (a partial file is never read as a checkpoint). The EMA runs first: an
 evaluation sees the networks of the step it follows. The state they change (history, best state,
-training time) lives on the module, so it travels in the module's checkpoint as before.
+training time) lives on the module, so it travels in the module's checkpoint.
+
+Evaluation, best state and early stopping are ours, not Lightning's validation loop,
+``EarlyStopping`` and a monitoring ``ModelCheckpoint``: the authors evaluate right after the step's
+EMA update, every ``eval_every`` steps *and* at the last one, and count patience in steps; Lightning
+validates after every callback of the step (a callback of one's own could no longer see the step's
+evaluation), skips a last step that is no multiple, counts patience in evaluations, and a monitoring
+checkpoint would write the whole training state (~1.3 GB at paper scale) at every improvement where
+the EMA weights are all the run reports.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.plugins import TorchCheckpointIO
 from torch import nn
 from torch.optim.swa_utils import get_ema_multi_avg_fn
 
@@ -49,9 +63,8 @@ class EMA(L.Callback):
 class Evaluation(L.Callback):
     """Every ``eval_every`` steps and at step ``steps``: the module's evaluation row (its EMA
     networks on validation, the pseudo-labels since the last one), the best state kept, early
-    stopping, the row to the logger, the checkpoint to the run ``folder``. Every ``log_every`` steps
-    the module checks its loss is finite and the folder gets the progress (one host read, not one
-    per step)."""
+    stopping, the row to the logger. Every ``log_every`` steps the module checks its loss is finite
+    and the run ``folder`` gets the progress (one host read, not one per step)."""
 
     def __init__(self, eval_every: int, steps: int, patience: int | None, log_every: int, folder: RunFolder | None):
         self.eval_every, self.steps, self.patience = eval_every, steps, patience
@@ -78,6 +91,23 @@ class Evaluation(L.Callback):
             trainer.should_stop = True
         if trainer.logger is not None:
             trainer.logger.log_metrics({k: v for k, v in row.items() if k != "step"}, step)
-        if self.folder is not None:
-            write_atomic(self.folder.checkpoint, trainer.save_checkpoint)
         module.restart_clock()
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer through the one atomic write: flushed to disk, then renamed."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any = None) -> None:
+        write_atomic(Path(path), lambda tmp: torch.save(checkpoint, tmp))
+
+
+def resume_checkpoint(folder: RunFolder, eval_every: int) -> ModelCheckpoint:
+    """The checkpoint a killed run resumes from, rewritten in place after every evaluation (Lightning
+    runs checkpoint callbacks after the others, so it holds that evaluation)."""
+    return ModelCheckpoint(
+        dirpath=folder.checkpoint.parent,
+        filename=folder.checkpoint.stem,
+        every_n_train_steps=eval_every,
+        save_top_k=1,
+        enable_version_counter=False,
+    )

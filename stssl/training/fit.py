@@ -19,7 +19,7 @@ from stssl.cache import RunFolder
 from stssl.config import RunConfig, run_data
 from stssl.core.devices import check_device, trainer_devices, uses_bf16
 from stssl.data import DataSplits
-from stssl.training.callbacks import EMA, Evaluation
+from stssl.training.callbacks import EMA, AtomicCheckpointIO, Evaluation, resume_checkpoint
 from stssl.training.module import SSLModule
 
 
@@ -96,7 +96,8 @@ def train(
         max_epochs=-1,
         logger=make_logger(logger, folder),
         log_every_n_steps=module.log_every,
-        enable_checkpointing=False,
+        enable_checkpointing=folder is not None,
+        plugins=[AtomicCheckpointIO()],
         enable_model_summary=False,
         num_sanity_val_steps=0,
         limit_val_batches=0,
@@ -106,11 +107,14 @@ def train(
             Evaluation(cfg.eval_every, cfg.steps, cfg.patience, module.log_every, folder),
             *(callbacks or []),
             *([TQDMProgressBar(refresh_rate=module.log_every)] if progress else []),
+            *([resume_checkpoint(folder, cfg.eval_every)] if folder is not None else []),
         ],
     )
     ckpt = folder.checkpoint if folder is not None and folder.checkpoint.exists() else None
     with warnings.catch_warnings():
         # lightning's own use of a deprecated torch API, on every fit; nothing a user can act on
         warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+        # the run folder holds the run's other files beside its checkpoint, by design
+        warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
         trainer.fit(module, ckpt_path=ckpt, weights_only=True)
     return module
