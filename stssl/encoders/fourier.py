@@ -18,6 +18,8 @@ import math
 
 import torch
 
+from stssl.encoders.base import register_location_encoder
+
 EARTH_RADIUS_KM = 6371.0
 SCALES = 16
 LONGEST_KM = 2 * math.pi * EARTH_RADIUS_KM  # one wavelength around the globe
@@ -39,3 +41,6 @@ class MultiScaleFourier:
     def __call__(self, lat: torch.Tensor, lon: torch.Tensor) -> torch.Tensor:
         phases = (self.frequencies[:, None] * unit_vector(lat, lon)[..., None, :]).flatten(-2)
         return torch.cat([phases.sin(), phases.cos()], dim=-1).float()
+
+
+register_location_encoder("fourier", MultiScaleFourier())

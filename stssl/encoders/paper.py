@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import torch
 
+from stssl.encoders.base import register_location_encoder
+
 
 class ScaledDegrees:
     dim = 2
 
     def __call__(self, lat: torch.Tensor, lon: torch.Tensor) -> torch.Tensor:
         return torch.stack([lat / 90.0, lon / 180.0], dim=-1)
+
+
+register_location_encoder("paper", ScaledDegrees())

@@ -24,6 +24,8 @@ import math
 
 import torch
 
+from stssl.encoders.base import register_location_encoder
+
 DEGREE = 20
 
 
@@ -60,3 +62,6 @@ class SphericalHarmonics:
 
     def __call__(self, lat: torch.Tensor, lon: torch.Tensor) -> torch.Tensor:
         return real_spherical_harmonics(lat, lon, self.degree).float()
+
+
+register_location_encoder("sphere", SphericalHarmonics())
