@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from stssl.data import synthetic as gs
-from stssl.data.synthetic import (
+from stssl.data.geosynth import (
     COUNTRIES,
     DOY_WINDOWS,
     MULTILABEL_CLASSES,
@@ -26,6 +25,7 @@ from stssl.data.synthetic import (
     label_probabilities,
     load_geosynth,
 )
+from stssl.data.geosynth import dataset as gs  # the module whose globals the cache tests patch
 
 N = 2000
 

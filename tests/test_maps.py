@@ -12,7 +12,7 @@ import torch
 from stssl.data.base import MetaDataset, TaskInfo
 from stssl.data.bigearthnet import CLASSES_19, CLASSES_43
 from stssl.data.geo import nearest_km
-from stssl.data.synthetic import MULTILABEL_CLASSES, SINGLELABEL_CLASSES
+from stssl.data.geosynth import MULTILABEL_CLASSES, SINGLELABEL_CLASSES
 from stssl.experiments import figure4, figure5, table1
 from stssl.meta import encode_meta
 from stssl.models import build_model

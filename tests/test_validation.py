@@ -19,7 +19,7 @@ from stssl.core.devices import check_device, trainer_devices
 from stssl.data import registry
 from stssl.data.bigearthnet import load_bigearthnet
 from stssl.data.eurosat import load_eurosat
-from stssl.data.synthetic import GeoSynthConfig
+from stssl.data.geosynth import GeoSynthConfig
 from stssl.experiments import context, figure3, figure4, figure5, figure6, table1, table2, table3, table4
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 # the built-in data sets, in the order the registry lists them (each module registers itself)
-from stssl.data import synthetic, eurosat, bigearthnet, folder, copernicus  # noqa: F401  isort: skip
+from stssl.data import geosynth, eurosat, bigearthnet, folder, copernicus  # noqa: F401  isort: skip
 from stssl.core.checks import check_param_dict
 from stssl.data import registry
 from stssl.data.base import MetaDataset, TaskInfo
@@ -107,7 +107,7 @@ def load_data(
 
 def canonical_params(dataset: str, params: dict) -> dict:
     """``params`` without the entries that equal the data set's own defaults (e.g. GeoSynth's
-    :class:`~stssl.data.synthetic.GeoSynthConfig`), so that two spellings of the same data
+    :class:`~stssl.data.geosynth.GeoSynthConfig`), so that two spellings of the same data
     (``{}`` and ``{"context_strength": 1.0}``) make one run config and one cache key.
     ``image_size`` is kept: it overrides the run's own."""
     return registry.get(dataset).canonical(params)

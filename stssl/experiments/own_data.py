@@ -22,7 +22,7 @@ from stssl.cache import Run
 from stssl.config import RunConfig, resolve, seed_list
 from stssl.core.files import partial_path, publish_folder
 from stssl.data import load_data, prepare_data
-from stssl.data.synthetic import default_cache_dir
+from stssl.data.geosynth import default_cache_dir
 from stssl.evaluate import selection_metric
 from stssl.experiments.page import Page
 from stssl.report.tables import mean_std, runs_frame
