@@ -74,6 +74,10 @@ def _torch_file(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
 
 
+def _file(name: str) -> property:
+    return property(lambda self: self.path / name, doc=f"``{name}`` in the run folder")
+
+
 @dataclass(frozen=True)
 class RunFolder:
     """The files of one run in ``path``: its finished folder ``<key>/`` or, while it trains, ``<key>.partial/``."""
@@ -105,42 +109,16 @@ class RunFolder:
     def lock(self) -> RunLock:
         return RunLock(self.path.with_name(self.key + LOCK))
 
-    @property
-    def config_file(self) -> Path:
-        return self.path / "config.yaml"
-
-    @property
-    def metrics_file(self) -> Path:
-        return self.path / "metrics.json"
-
-    @property
-    def history_file(self) -> Path:
-        return self.path / "history.csv"
-
-    @property
-    def networks_file(self) -> Path:
-        return self.path / "model.pt"
-
-    @property
-    def task_file(self) -> Path:
-        return self.path / "task.json"
-
-    @property
-    def environment_file(self) -> Path:
-        return self.path / "environment.json"
-
-    @property
-    def progress_file(self) -> Path:
-        return self.path / "progress.json"
-
-    @property
-    def checkpoint(self) -> Path:
-        """The training checkpoint a killed run resumes from (removed once the run is finished)."""
-        return self.path / "last.ckpt"
-
-    @property
-    def logs(self) -> Path:
-        return self.path / "logs"
+    # every file a run folder holds, by name: the only place that spells them
+    config_file = _file("config.yaml")
+    metrics_file = _file("metrics.json")  # written last: its presence means "finished"
+    history_file = _file("history.csv")
+    networks_file = _file("model.pt")  # the best EMA networks
+    task_file = _file("task.json")  # class names and normalisation, for prediction
+    environment_file = _file("environment.json")
+    progress_file = _file("progress.json")  # step and seconds so far, for a sweep's display
+    checkpoint = _file("last.ckpt")  # what a killed run resumes from; removed once it is finished
+    logs = _file("logs")  # Lightning's logs, a version_N per start or resume
 
     def has_result(self) -> bool:
         """Whether the last file of a result (``metrics.json``) is there: finished, unless damaged."""
