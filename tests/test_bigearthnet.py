@@ -236,3 +236,57 @@ def test_paper_profile_for_the_real_data_sets():
     ) == ("vit_small_patch2", 32, 8, 1, 5e-5, 10, 0.01, 5120)
     assert "10 labels" in eurosat.describe()
     assert registry.get("eurosat").label_budgets["num_labels"] == (10, 20, 40, 80)
+
+
+def test_the_seco_split_is_secos_lists_less_cloudy_shadowed_and_snowy_patches(ben_root, tmp_path):
+    from stssl.config import resolve
+    from stssl.data.bigearthnet import SECO_LISTS, excluded_patches, seco_split_lists
+
+    ds = load_bigearthnet(ben_root)
+    ids = list(ds.ids)
+    cloudy = sorted(excluded_patches())[:2]  # two names from bigearthnet_common's lists: dropped
+    lists = {
+        "train": BEN_SPLITS["test"] + BEN_SPLITS["val"][:1] + cloudy[:1],
+        "val": BEN_SPLITS["train"][:2] + cloudy[1:],
+        "test": BEN_SPLITS["train"][2:] + BEN_SPLITS["val"][1:],
+    }
+    with pytest.raises(DataError) as err:
+        seco_split_lists(tmp_path)
+    message = str(err.value)
+    assert "\n" not in message and "python -m stssl download bigearthnet" in message
+    assert all(url in message and f"{lines:,} lines" in message for url, _, lines in SECO_LISTS.values())
+    for s, names in lists.items():
+        (tmp_path / f"bigearthnet-{s}.txt").write_text("\n".join(names) + "\n")
+    assert seco_split_lists(tmp_path) == {s: [n for n in names if n not in cloudy] for s, names in lists.items()}
+    splits = bigearthnet_splits(ds.ids, "seco", root=tmp_path)
+    assert {s: sorted(ids[i] for i in v) for s, v in splits.items()} == {
+        s: sorted(n for n in names if n not in cloudy) for s, names in lists.items()
+    }
+    # the paper profile reads it by default; another data set in that profile keeps its own split
+    assert resolve("paper", data_root="/data/ben").split == "seco"
+    assert resolve("paper", dataset="eurosat", data_root="/data/eurosat").split == "standard"
+    assert len(excluded_patches()) == 61_707 + 9_280  # bigearthnet_common's counts of the two lists
+
+
+def test_the_seco_lists_download_checked_and_offline_in_one_line(tmp_path, monkeypatch):
+    """``python -m stssl download bigearthnet`` fetches SeCo's lists after the patches, each MD5-checked."""
+    import torchvision.datasets.utils as tv_utils
+
+    from stssl.data import download as downloads
+    from stssl.data import registry
+    from stssl.data.bigearthnet import SECO_LISTS
+
+    fetched = []
+    monkeypatch.setattr(downloads, "download", lambda name, root: fetched.append(name))
+    monkeypatch.setattr(tv_utils, "download_url", lambda url, root, filename, md5: fetched.append((filename, md5)))
+    monkeypatch.setattr("stssl.data.bigearthnet.download", downloads.download)
+    registry.get("bigearthnet").download(tmp_path)
+    assert fetched == ["BigEarthNet"] + [(url.rsplit("/", 1)[1], md5) for url, md5, _ in SECO_LISTS.values()]
+
+    def corrupted(*args, **kwargs):
+        raise RuntimeError("File not found or corrupted.")
+
+    monkeypatch.setattr(tv_utils, "download_url", corrupted)
+    with pytest.raises(DataError, match="bigearthnet-train.txt in .* failed its MD5 check") as err:
+        downloads.download_file(*SECO_LISTS["train"][:1], tmp_path, "bigearthnet-train.txt", SECO_LISTS["train"][1])
+    assert "\n" not in str(err.value)

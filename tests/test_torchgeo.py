@@ -348,7 +348,7 @@ def test_download_failing_its_checksum_or_refused_is_one_line(tmp_path, monkeypa
         raise RuntimeError("File not found or corrupted.")
 
     monkeypatch.setattr(base, "download_and_extract_archive", corrupted)
-    with pytest.raises(DataError, match="failed torchgeo's MD5 check") as err:
+    with pytest.raises(DataError, match="failed its MD5 check") as err:
         download("CopernicusBenchEuroSATS2", tmp_path)
     assert "\n" not in str(err.value)
 

@@ -43,7 +43,7 @@ def _import_user_file(entry: str) -> None:
 for _entry in filter(None, os.environ.get(USER_DATASETS, "").split(os.pathsep)):
     _import_user_file(_entry)
 
-SPLITS = ("standard", "geographic")
+SPLITS = ("standard", "geographic", "seco")
 
 
 def check_dataset_params(dataset: str, params: dict) -> None:

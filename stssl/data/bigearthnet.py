@@ -15,9 +15,10 @@ downloader and checksums, about 66 GB), or ``load_data("bigearthnet", root, {"do
   Normalisation afterwards: mean 0.5, std 0.25 per band, i.e. inputs in [-2, 2].
 * Labels: the 43 CLC classes in the authors' order (:data:`CLASSES_43`), or the 19-class
   nomenclature (:data:`CLASSES_19`) through ``bigearthnet_common``'s mapping.
-* Splits: the official recommended train/val/test (clouds, shadow and seasonal snow excluded;
-  269,695 / 123,723 / 125,866 patches) shipped with ``bigearthnet_common``; or user lists, e.g. the
-  authors' SeCo pickles; or the geographic split of Table 3 (e, f): Portugal and Ireland for test.
+* Splits: ``standard``, the official recommended train/val/test (clouds, shadow and seasonal snow
+  excluded; 269,695 / 123,723 / 125,866 patches) shipped with ``bigearthnet_common``; ``seco``, the
+  paper's (:func:`seco_split_lists`); user lists (``split_files``), e.g. the authors' own pickles;
+  or ``geographic``, Table 3 (e, f): Portugal and Ireland for test.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from bigearthnet_common.constants import BAND_STATS_S2, NEW_LABELS_ORIGINAL_ORDE
 
 from stssl.core.checks import BOOL, Kind, Number, OneOf
 from stssl.data.base import MetaDataset, TaskInfo
-from stssl.data.download import download
+from stssl.data.download import download, download_file
 from stssl.data.geo import DataError, day_of_year, read_bands, read_json, resize, to_rgb8, to_wgs84
 from stssl.data.packed import Record, find_packed, is_packed, read_all, to_dataset
 from stssl.data.registry import DatasetSpec, register
@@ -91,6 +92,7 @@ BANDS = ("B04", "B03", "B02")
 NATIVE_SIZE = 120
 MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)  # of x01, for every band (as the authors')
 HELD_OUT = ("Portugal", "Ireland")  # the geographic split of Table 3 (e, f)
+SPLITS = ("standard", "geographic", "seco")
 LAYOUT = "<root>/BigEarthNet-v1.0/<patch>/<patch>_B04.tif, _B03.tif, _B02.tif and <patch>_labels_metadata.json"
 
 
@@ -315,6 +317,48 @@ def read_split_list(path: Path | str) -> list[str]:
     return [n for n in names if n and n.lower() not in ("patch", "name", "patch_name")]
 
 
+# SeCo's split (``datasets/bigearthnet_dataset.py`` of Seasonal Contrast, which the authors' README names
+# as theirs): the 60/20/20 split of all 590,326 patches by Neumann et al. (2019), one patch name per
+# line, less the patches with cloud and shadow or seasonal snow. (URL, MD5, lines) of each list.
+_SECO_LISTS = "https://storage.googleapis.com/remote_sensing_representations/bigearthnet-{}.txt"
+SECO_LISTS: dict[str, tuple[str, str, int]] = {
+    "train": (_SECO_LISTS.format("train"), "343f7224951da0879cabcceae7b34a64", 354_196),
+    "val": (_SECO_LISTS.format("val"), "8fe0292aa346c0833850a322e1c1e783", 118_065),
+    "test": (_SECO_LISTS.format("test"), "efce8d370cf5f55afc415ace88605218", 118_065),
+}
+
+
+def excluded_patches() -> set[str]:
+    """The patches BigEarthNet's authors list as covered by cloud and shadow or by seasonal snow."""
+    names = ("patches_with_cloud_and_shadow", "patches_with_seasonal_snow")
+    return {n for name in names for n in pd.read_csv(_resource(f"{name}.csv.bz2"), header=None)[0]}
+
+
+def seco_split_lists(root: Path | str) -> dict[str, list[str]]:
+    """SeCo's train/val/test patch names from ``<root>/bigearthnet-<split>.txt`` (fetched by ``python -m
+    stssl download bigearthnet``, MD5-checked), less :func:`excluded_patches`, as SeCo reads them."""
+    root, bad = Path(root), excluded_patches()
+    missing = [s for s in SECO_LISTS if not (root / Path(SECO_LISTS[s][0]).name).is_file()]
+    if missing:
+        wanted = "; ".join(
+            f"{url} ({lines:,} lines) -> {root / Path(url).name}" for url, _, lines in SECO_LISTS.values()
+        )
+        raise DataError(
+            f"split='seco' reads SeCo's patch lists, and {', '.join(missing)} is missing in {root}: run python -m "
+            f"stssl download bigearthnet --root {root} (it fetches and checks them), or place them by hand: {wanted}"
+        )
+    return {
+        s: [n for n in read_split_list(root / Path(url).name) if n not in bad] for s, (url, _, _) in SECO_LISTS.items()
+    }
+
+
+def _download_bigearthnet(root: Path) -> None:
+    """The patches through torchgeo, then SeCo's three lists (for ``split="seco"``)."""
+    download("BigEarthNet", root)
+    for url, md5, _ in SECO_LISTS.values():
+        download_file(url, root, Path(url).name, md5)
+
+
 def _positions(ids: np.ndarray, names: list[str], what: str, strict: bool) -> np.ndarray:
     index = {name: i for i, name in enumerate(ids)}
     missing = [n for n in names if n not in index]
@@ -330,18 +374,21 @@ def _positions(ids: np.ndarray, names: list[str], what: str, strict: bool) -> np
 
 
 def bigearthnet_splits(
-    ids: np.ndarray, split: str = "standard", split_files: dict[str, str] | None = None
+    ids: np.ndarray, split: str = "standard", split_files: dict[str, str] | None = None, root: Path | str = "."
 ) -> dict[str, np.ndarray]:
     """Train/val/test positions into ``ids``.
 
     ``split_files`` (``{"train": path, "val": path, "test": path}``) replaces the official lists;
-    every patch they name must be in the data set. ``split="geographic"``: every Portugal and
-    Ireland patch of the three splits is the test set; train and val keep their other patches.
+    every patch they name must be in the data set. ``split="seco"``: SeCo's lists in ``root``
+    (:func:`seco_split_lists`). ``split="geographic"``: every Portugal and Ireland patch of the three
+    official splits is the test set; train and val keep their other patches.
     """
-    if split not in ("standard", "geographic"):
-        raise ValueError(f"unknown split {split!r}; valid: standard, geographic")
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
     if split_files:
         lists = {s: read_split_list(split_files[s]) for s in ("train", "val", "test")}
+    elif split == "seco":
+        lists = seco_split_lists(root)
     else:
         lists = official_split_lists()
     out = {s: _positions(ids, names, f"the {s} split list", strict=bool(split_files)) for s, names in lists.items()}
@@ -374,7 +421,7 @@ def _open_bigearthnet(root, params, split):
     params = dict(params)
     split_files = params.pop("split_files", None)
     ds = load_bigearthnet(root, **params)
-    return ds, bigearthnet_splits(ds.ids, split, split_files)
+    return ds, bigearthnet_splits(ds.ids, split, split_files, root)
 
 
 register(
@@ -390,10 +437,10 @@ register(
             split_files=Kind(dict, "a dict of train, val and test split lists", optional=True),
         ),
         augmentation="randaugment",
-        splits=("standard", "geographic"),
+        splits=SPLITS,
         stratified_labels=True,
         label_budgets={"label_fraction": (0.005, 0.01, 0.02, 0.04, 0.08)},  # Figure 3
         source=lambda root, image_size, options: source(root, image_size or 128),
-        download=lambda root: download("BigEarthNet", root),
+        download=_download_bigearthnet,
     )
 )

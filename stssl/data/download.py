@@ -10,10 +10,11 @@ torchgeo is imported only when a download is asked for (a few seconds).
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import socket
 import urllib.error
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -59,6 +60,34 @@ NETWORK_ERRORS = (
 )
 
 
+@contextlib.contextmanager
+def _explained(what: str, files: list[tuple[str, str]], root: Path) -> Iterator[None]:
+    """A failed download of ``files`` (URL, file name in ``root``) as one :class:`DataError` line:
+    the server's refusal, no network, or a file that fails its MD5 check, with what to do."""
+    by_hand = "; ".join(f"{url} -> {root / file}" for url, file in files)
+    try:
+        yield
+    except urllib.error.HTTPError as err:  # the server answered, but not with the file
+        raise DataError(
+            f"the server refused the download of {what} (HTTP {err.code} {err.reason}); download the file(s) by "
+            f"hand ({by_hand}) and run this again: they are checked (MD5) before use"
+        ) from None
+    except NETWORK_ERRORS as err:
+        hosts = ", ".join(dict.fromkeys(urlparse(url).netloc for url, _ in files))
+        reason = " ".join(str(getattr(err, "reason", err) or type(err).__name__).split())
+        raise DataError(
+            f"could not reach {hosts} to download {what} ({reason}); when online run this again, or download the "
+            f"file(s) by hand ({by_hand}) and run this again: they are checked (MD5) before use"
+        ) from None
+    except RuntimeError as err:
+        if "corrupted" not in str(err) and "MD5" not in str(err).upper():
+            raise
+        raise DataError(
+            f"a file of {what} in {root} failed its MD5 check ({err}); delete it and run this again (the files: "
+            f"{by_hand})"
+        ) from None
+
+
 def download(name: str, root: Path | str) -> Path:
     """Fetch torchgeo's data set ``name`` (a key of :data:`REMOTES`) into ``root`` through its own
     downloader, checking every file's MD5; returns ``root``. Files already there are kept."""
@@ -70,30 +99,18 @@ def download(name: str, root: Path | str) -> Path:
     except ImportError as err:
         raise DataError(f"downloading {name} needs torchgeo: pip install 'torchgeo>=0.7'") from err
     cls = getattr(tgd, remote.cls)
-    files = remote.files(cls)
-    by_hand = "; ".join(f"{url} -> {root / file}" for url, file in files)
     root.mkdir(parents=True, exist_ok=True)
-    try:
+    with _explained(f"{name} through torchgeo", remote.files(cls), root):
         cls(str(root), download=True, checksum=True, **remote.kwargs)
-    except urllib.error.HTTPError as err:  # the server answered, but not with the file
-        raise DataError(
-            f"the server refused torchgeo's download of {name} (HTTP {err.code} {err.reason}); "
-            f"download the file(s) by hand ({by_hand}) and run this again: torchgeo checks and "
-            "extracts them"
-        ) from None
-    except NETWORK_ERRORS as err:
-        hosts = ", ".join(dict.fromkeys(urlparse(url).netloc for url, _ in files))
-        reason = " ".join(str(getattr(err, "reason", err) or type(err).__name__).split())
-        raise DataError(
-            f"could not reach {hosts} to download {name} through torchgeo ({reason}); when online run "
-            f"this again, or download the file(s) by hand ({by_hand}) and run this again: torchgeo "
-            "checks and extracts them"
-        ) from None
-    except RuntimeError as err:
-        if "corrupted" not in str(err) and "MD5" not in str(err).upper():
-            raise
-        raise DataError(
-            f"a file of {name} in {root} failed torchgeo's MD5 check ({err}); delete it and run this "
-            f"again (the files: {by_hand})"
-        ) from None
     return root
+
+
+def download_file(url: str, root: Path | str, filename: str, md5: str) -> Path:
+    """One file into ``root`` (kept if already there with this MD5), its MD5 checked; returns its path."""
+    from torchvision.datasets.utils import download_url
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    with _explained(filename, [(url, filename)], root):
+        download_url(url, str(root), filename, md5)
+    return root / filename
