@@ -36,7 +36,7 @@ test: $(STAMP)
 # own torch and no registry (the GPU machine): make gpu-check PY=python3
 gpu-check:
 	command -v $(PY) >/dev/null || $(MAKE) install
-	$(PY) benchmarks/gpu_check.py
+	PYTHONPATH=. $(PY) benchmarks/gpu_check.py
 
 # Execute every notebook in reading order (stssl/experiments/pages.py: later pages read the runs
 # earlier ones trained, the summary reads them all) into book/results/, then build the HTML offline.

@@ -6,9 +6,9 @@ This script runs ``--steps`` full training steps (forward, loss, backward, AdamW
 ``stssl``'s ``STStep`` at that size and prints seconds per step and the peak resident set size
 (``VmHWM``, the whole process: Python, torch, weights, optimizer state, activations), with and
 without gradient checkpointing (``--checkpointing``). Inputs are random tensors: the cost of a
-step does not depend on the pixels.
+step does not depend on the pixels (``benchmarks/harness.py``'s networks, step and views; no EMA).
 
-    python benchmarks/paper_batch_memory.py --checkpointing
+    PYTHONPATH=. python benchmarks/paper_batch_memory.py --checkpointing
 """
 
 from __future__ import annotations
@@ -18,19 +18,8 @@ import time
 
 import torch
 
-from stssl.algorithms import TaskContext, build_algorithm
-from stssl.algorithms.steps import STStep, Views
-from stssl.meta import encode_meta
-from stssl.models import build_teacher_student
-from stssl.train import param_groups
-
-
-def peak_rss_mib() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("VmHWM not found in /proc/self/status")
+from benchmarks.harness import LR, WEIGHT_DECAY, Shape, build_step, peak_rss_kib, random_views
+from stssl.training.module import make_optimizer
 
 
 def main() -> None:
@@ -43,25 +32,13 @@ def main() -> None:
     b_l, b_u = args.batch_lb, args.batch_lb * args.uratio
 
     torch.manual_seed(0)
-    teacher, student = build_teacher_student("vit_small_patch16", 128, 43)
-    nets = torch.nn.ModuleDict({"teacher": teacher, "student": student}).train()
-    for net in nets.values():
+    shape = Shape("BigEarthNet", "vit_small_patch16", 128, args.batch_lb, args.uratio, 43, True)
+    nets, step = build_step("ST-FixMatch", shape)
+    for net in nets.train().values():
         net.grad_checkpointing = args.checkpointing
-    step = STStep(build_algorithm("fixmatch", TaskContext(multilabel=True, num_classes=43)), lambda_d=1.0)
-    opt = torch.optim.AdamW(param_groups(nets, 5e-4), lr=1e-4, foreach=True)
-
-    def meta(n: int) -> torch.Tensor:
-        return encode_meta(torch.rand(n) * 20 + 40, torch.rand(n) * 30 - 10, torch.randint(1, 366, (n,)).float())
-
-    views = Views(
-        x_lb=torch.randn(b_l, 3, 128, 128),
-        y_lb=(torch.rand(b_l, 43) < 0.2).float(),
-        meta_lb=meta(b_l),
-        x_w=torch.randn(b_u, 3, 128, 128),
-        x_s=torch.randn(b_u, 3, 128, 128),
-        meta_u=meta(b_u),
-    )
-    setup = peak_rss_mib()
+    opt = make_optimizer(nets, LR, WEIGHT_DECAY)  # foreach on the CPU
+    views = random_views("ST-FixMatch", shape, torch.device("cpu"))
+    setup = peak_rss_kib() / 1024
     times = []
     for _ in range(args.steps):
         start = time.perf_counter()
@@ -75,7 +52,7 @@ def main() -> None:
     )
     print(
         f"seconds per step: {', '.join(f'{t:.1f}' for t in times)}; "
-        f"peak RSS {peak_rss_mib():.0f} MiB (after set-up: {setup:.0f} MiB)"
+        f"peak RSS {peak_rss_kib() / 1024:.0f} MiB (after set-up: {setup:.0f} MiB)"
     )
 
 

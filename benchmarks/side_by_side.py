@@ -16,7 +16,7 @@ alternating ours and theirs for ``--rounds`` rounds, so both see the same machin
   their import chain names but the step never uses (wandb, aim, transformers, torchaudio,
   scikit-image, tensorboard, ruamel, progress, scikit-multilearn) are stand-ins when they are
   not installed; the report lists which, since a real import would only add to their memory.
-* **ours**: the library's step with AdamW and the EMA (``gpu_check.StepTimer``), in fp32 and
+* **ours**: the library's step with AdamW and the EMA (``benchmarks/harness.py``'s ``StepTimer``), in fp32 and
   in bf16 autocast (the ``paper`` profile's precision; on a CPU only with bf16 hardware).
 
 The inputs are random normalised images and valid metadata: neither step's cost depends on the
@@ -25,7 +25,7 @@ Per variant: seconds of each step after one warm-up step, the process's resident
 the first step, and its peak (``VmHWM``: the whole process: Python, imports, both networks,
 the EMA, AdamW's state, activations, and what the allocator keeps).
 
-    python benchmarks/side_by_side.py --authors /path/to/spatiotemporal-ssl [--rounds 2] [--steps 3]
+    PYTHONPATH=. python benchmarks/side_by_side.py --authors /path/to/spatiotemporal-ssl [--rounds 2] [--steps 3]
 """
 
 from __future__ import annotations
@@ -45,7 +45,6 @@ from pathlib import Path
 
 import torch
 
-HERE = Path(__file__).resolve().parent
 BATCH_LB, URATIO, CLASSES, IMAGE = 8, 7, 43, 128
 CONFIGS = {
     "ST-FixMatch": "config/bigearthnet/stssl_fixmatch0.01.yaml",
@@ -169,11 +168,10 @@ def worker(args: argparse.Namespace) -> dict:
         batch = their_batch(args.kind)
         step = lambda: their_step(algorithm, batch)  # noqa: E731
     else:
-        sys.path.insert(0, str(HERE))
-        from gpu_check import Shape, StepTimer
+        from benchmarks.harness import Shape, library_timer  # not in their process: its imports would count
 
         shape = Shape("BigEarthNet", "vit_small_patch16", IMAGE, BATCH_LB, URATIO, CLASSES, True)
-        timer = StepTimer(args.kind, shape, torch.device("cpu"), bf16=args.precision == "bf16", compiled=False)
+        timer = library_timer(args.kind, shape, torch.device("cpu"), bf16=args.precision == "bf16")
         step = lambda: timer.step(1)  # noqa: E731
     setup_kib = rss_kib("VmRSS")
     seconds = []

@@ -3,14 +3,18 @@
 The library's steps (``STStep``, ``PlainStep``) forward the weak unlabelled view under
 ``no_grad`` (it only yields detached pseudo-labels) and every view that needs a gradient in one
 concatenated batch per network: teacher ``[x_lb; x_s]`` with metadata, student ``[x_lb; x_s]``.
-This script times one full training step (forward, loss, backward, AdamW step) of three
-implementations with the same maths, in the same run:
+This script times one full training step (forward, loss, backward, AdamW step, EMA: the library's
+step outside Lightning, ``benchmarks/harness.py``'s ``StepTimer``) of three implementations with
+the same maths, in the same run:
 
-* ``fused``    the library step as it is (``STStep`` or ``PlainStep``);
+* ``fused``    the library step as it trains (``STStep``, the teacher back-propagated before the
+  student's forward, or ``PlainStep``);
 * ``naive``    the same, but every view is its own forward call (teacher: ``x_lb``, ``x_w``,
   ``x_s``; student: ``x_lb``, ``x_s``), the weak view still under ``no_grad``;
 * ``onebatch`` the authors' layout (``stssl_fixmatch.py``): the teacher forwards ``[x_lb; x_w; x_s]`` in one
   batch *with* gradient, the student ``[x_lb; x_s]``.
+
+``naive`` and ``onebatch`` back-propagate once, after the step, as the authors do.
 
 * Before timing, every variant is run once on identical weights and inputs in eval mode (no
   stochastic depth); losses and gradients must match the library step's, or the comparison is
@@ -34,9 +38,11 @@ Inputs are random tensors (images after normalisation, valid metadata, random mu
 labels): the cost of a step does not depend on what the pixels show. Data loading and
 augmentation are not included.
 
-    python benchmarks/step_speed.py                 # the cpu profile's sizes, ST-FixMatch
-    python benchmarks/step_speed.py --plain         # plain FixMatch (PlainStep)
-    python benchmarks/step_speed.py --paper-size    # ViT-S/16, 128 px, 8 + 56 images
+From the repository root:
+
+    PYTHONPATH=. python benchmarks/step_speed.py                 # the cpu profile's sizes, ST-FixMatch
+    PYTHONPATH=. python benchmarks/step_speed.py --plain         # plain FixMatch (PlainStep)
+    PYTHONPATH=. python benchmarks/step_speed.py --paper-size    # ViT-S/16, 128 px, 8 + 56 images
 """
 
 from __future__ import annotations
@@ -53,14 +59,13 @@ import time
 import torch
 from torch import nn
 
-from stssl.algorithms import PseudoLabels, SSLAlgorithm, TaskContext, build_algorithm
-from stssl.algorithms.steps import PlainStep, StepResult, STStep, Views, distillation_loss
-from stssl.meta import encode_meta
-from stssl.models import build_model, build_teacher_student
-from stssl.train import param_groups
+from benchmarks.harness import Shape, StepTimer, build_step, peak_rss_kib, random_views, timed
+from stssl.algorithms import PseudoLabels, SSLAlgorithm
+from stssl.algorithms.steps import StepResult, Views, distillation_loss
 
 VARIANTS = ("fused", "naive", "onebatch")
-LR, WEIGHT_DECAY, LAMBDA_D = 1e-4, 5e-4, 1.0  # any lambda_d > 0 costs the same
+LAMBDA_D = 1.0  # the library step's; any lambda_d > 0 costs the same
+CPU = torch.device("cpu")
 PAPER_SIZE = dict(model="vit_small_patch16", image_size=128, batch_lb=8, uratio=7, classes=43)
 
 
@@ -80,7 +85,8 @@ def plain_loss(algo: SSLAlgorithm, v: Views, pl: PseudoLabels, z_lb, z_s) -> tor
 
 
 class _BaselineStep(nn.Module):
-    """A step with another forward layout than the library's, for comparison."""
+    """A step with another forward layout than the library's, for comparison (called as the
+    library's steps are; FixMatch pseudo-labels with the live networks, not ``ema_nets``)."""
 
     def __init__(self, algo: SSLAlgorithm):
         super().__init__()
@@ -88,7 +94,7 @@ class _BaselineStep(nn.Module):
 
 
 class NaiveSTStep(_BaselineStep):
-    def forward(self, nets: nn.ModuleDict, v: Views, progress: float) -> StepResult:
+    def forward(self, nets: nn.ModuleDict, v: Views, progress: float, ema_nets=None) -> StepResult:
         teacher, student = nets["teacher"], nets["student"]
         with torch.no_grad():
             pl = self.algo.pseudo_label(teacher(v.x_w, v.meta_u).logits, progress)
@@ -109,7 +115,7 @@ class NaiveSTStep(_BaselineStep):
 
 
 class OneBatchSTStep(_BaselineStep):
-    def forward(self, nets: nn.ModuleDict, v: Views, progress: float) -> StepResult:
+    def forward(self, nets: nn.ModuleDict, v: Views, progress: float, ema_nets=None) -> StepResult:
         b_l, b_u = len(v.x_lb), len(v.x_w)
         t = nets["teacher"](torch.cat([v.x_lb, v.x_w, v.x_s]), torch.cat([v.meta_lb, v.meta_u, v.meta_u]))
         s = nets["student"](torch.cat([v.x_lb, v.x_s]))
@@ -123,7 +129,7 @@ class OneBatchSTStep(_BaselineStep):
 
 
 class NaivePlainStep(_BaselineStep):
-    def forward(self, nets: nn.ModuleDict, v: Views, progress: float) -> StepResult:
+    def forward(self, nets: nn.ModuleDict, v: Views, progress: float, ema_nets=None) -> StepResult:
         model = nets["model"]
         with torch.no_grad():
             pl = self.algo.pseudo_label(model(v.x_w).logits, progress)
@@ -131,64 +137,28 @@ class NaivePlainStep(_BaselineStep):
 
 
 class OneBatchPlainStep(_BaselineStep):
-    def forward(self, nets: nn.ModuleDict, v: Views, progress: float) -> StepResult:
+    def forward(self, nets: nn.ModuleDict, v: Views, progress: float, ema_nets=None) -> StepResult:
         b_l, b_u = len(v.x_lb), len(v.x_w)
         z_lb, z_w, z_s = nets["model"](torch.cat([v.x_lb, v.x_w, v.x_s])).logits.split([b_l, b_u, b_u])
         pl = self.algo.pseudo_label(z_w.detach(), progress)
         return StepResult(plain_loss(self.algo, v, pl, z_lb, z_s), {}, pl)
 
 
-def make_nets(args) -> nn.ModuleDict:
+def make_variants(args) -> tuple[nn.ModuleDict, dict[str, nn.Module], Views]:
+    """The networks, the three steps and the views."""
+    kind = "FixMatch" if args.plain else "ST-FixMatch"
+    shape = Shape(kind, args.model, args.image_size, args.batch_lb, args.uratio, args.classes, True)
+    nets, fused = build_step(kind, shape)
     if args.plain:
-        return nn.ModuleDict({"model": build_model(args.model, args.image_size, args.classes)})
-    teacher, student = build_teacher_student(args.model, args.image_size, args.classes)
-    return nn.ModuleDict({"teacher": teacher, "student": student})
-
-
-def make_steps(args) -> dict[str, nn.Module]:
-    algo = build_algorithm("fixmatch", TaskContext(multilabel=True, num_classes=args.classes))
-    if args.plain:
-        return {"fused": PlainStep(algo), "naive": NaivePlainStep(algo), "onebatch": OneBatchPlainStep(algo)}
-    return {"fused": STStep(algo, LAMBDA_D, "mse"), "naive": NaiveSTStep(algo), "onebatch": OneBatchSTStep(algo)}
-
-
-def make_views(args) -> Views:
-    b_l, b_u, size = args.batch_lb, args.batch_lb * args.uratio, args.image_size
-
-    def meta(n: int) -> torch.Tensor:
-        return encode_meta(torch.rand(n) * 20 + 40, torch.rand(n) * 30 - 10, torch.randint(1, 366, (n,)).float())
-
-    return Views(
-        x_lb=torch.randn(b_l, 3, size, size),
-        y_lb=(torch.rand(b_l, args.classes) < 0.2).float(),
-        meta_lb=meta(b_l),
-        x_w=torch.randn(b_u, 3, size, size),
-        x_s=torch.randn(b_u, 3, size, size),
-        meta_u=meta(b_u),
-    )
+        steps = {"fused": fused, "naive": NaivePlainStep(fused.algo), "onebatch": OneBatchPlainStep(fused.algo)}
+    else:
+        steps = {"fused": fused, "naive": NaiveSTStep(fused.algo), "onebatch": OneBatchSTStep(fused.algo)}
+    return nets, steps, random_views(kind, shape, CPU)
 
 
 def images_per_step(args) -> int:
     b_l, b_u = args.batch_lb, args.batch_lb * args.uratio
     return b_l + 2 * b_u if args.plain else (b_l + 2 * b_u) + (b_l + b_u)
-
-
-class Trainer:
-    """One variant: its own copy of the networks and its own AdamW."""
-
-    def __init__(self, nets: nn.ModuleDict, step_fn: nn.Module, bf16: bool):
-        self.nets, self.step_fn, self.bf16 = nets.train(), step_fn, bf16
-        self.opt = torch.optim.AdamW(param_groups(nets, WEIGHT_DECAY), lr=LR)
-
-    def step(self, views: Views) -> float:
-        """One full training step; returns its wall-clock seconds."""
-        start = time.perf_counter()
-        self.opt.zero_grad(set_to_none=True)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):  # like Lightning's bf16-mixed
-            loss = self.step_fn(self.nets, views, 0.0).loss
-        loss.backward()
-        self.opt.step()
-        return time.perf_counter() - start
 
 
 def check_equivalence(nets: nn.ModuleDict, steps: dict[str, nn.Module], views: Views) -> float:
@@ -210,13 +180,13 @@ def check_equivalence(nets: nn.ModuleDict, steps: dict[str, nn.Module], views: V
 
 def time_interleaved(args, nets: nn.ModuleDict, steps: dict[str, nn.Module], views: Views) -> dict[str, list[float]]:
     """Warm-up then timed repetitions of every variant, rotating their order each repetition."""
-    trainers = {name: Trainer(copy.deepcopy(nets), step_fn, args.bf16) for name, step_fn in steps.items()}
+    trainers = {name: StepTimer(copy.deepcopy(nets), step_fn, views, CPU, args.bf16) for name, step_fn in steps.items()}
     names = list(trainers)
     times: dict[str, list[float]] = {name: [] for name in names}
     total = args.warmup + args.steps
     for rep in range(total):
         order = names[rep % len(names) :] + names[: rep % len(names)]
-        last = {name: trainers[name].step(views) for name in order}
+        last = {name: timed(trainers[name].step, CPU)[1] for name in order}
         if rep >= args.warmup:
             for name, seconds in last.items():
                 times[name].append(seconds)
@@ -238,20 +208,14 @@ def cpu_seconds() -> tuple[float, float]:
     return busy, own.user + own.system + own.children_user + own.children_system
 
 
-def rss_high_water_kib() -> int:
-    """Peak resident set size of this process's address space since its exec (Linux)."""
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
-
-
 def solo_worker(args) -> None:
     """Subprocess body: build one variant, run its warm-up and timed steps, print times and RSS as JSON."""
     torch.manual_seed(0)
-    trainer = Trainer(make_nets(args), make_steps(args)[args.worker], args.bf16)
-    views = make_views(args)
-    setup_kib = rss_high_water_kib()
-    seconds = [trainer.step(views) for _ in range(args.warmup + args.steps)][args.warmup :]
-    print(json.dumps({"seconds": statistics.median(seconds), "setup_kib": setup_kib, "peak_kib": rss_high_water_kib()}))
+    nets, steps, views = make_variants(args)
+    timer = StepTimer(nets, steps[args.worker], views, CPU, args.bf16)
+    setup_kib = peak_rss_kib()
+    seconds = [timed(timer.step, CPU)[1] for _ in range(args.warmup + args.steps)][args.warmup :]
+    print(json.dumps({"seconds": statistics.median(seconds), "setup_kib": setup_kib, "peak_kib": peak_rss_kib()}))
 
 
 def run_solo(variant: str) -> dict[str, float]:
@@ -337,7 +301,7 @@ def main() -> None:
         f"{args.warmup} warm-up + {args.steps} timed steps per variant, interleaved"
     )
     torch.manual_seed(0)
-    nets, steps, views = make_nets(args), make_steps(args), make_views(args)
+    nets, steps, views = make_variants(args)
     loss = check_equivalence(nets, steps, views)
     print(f"equivalence check passed: all variants give loss {loss:.6f} and the same gradients")
     (busy0, own0), wall0 = cpu_seconds(), time.perf_counter()

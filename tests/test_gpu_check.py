@@ -15,11 +15,17 @@ from stssl.models import build_model, build_teacher_student
 
 @pytest.fixture(scope="module")
 def gpu_check():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
-    spec = importlib.util.spec_from_file_location("gpu_check", path)
+    """The script, loaded by path; it imports ``benchmarks.harness`` from the repository root, on
+    the path as ``PYTHONPATH=.`` puts it when the script runs."""
+    root = str(Path(__file__).resolve().parents[1])
+    sys.path.insert(0, root)
+    spec = importlib.util.spec_from_file_location("gpu_check", Path(root) / "benchmarks" / "gpu_check.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules["gpu_check"] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(root)
     yield module
     del sys.modules["gpu_check"]
 
@@ -60,6 +66,7 @@ def test_cpu_miniature_runs_every_stage_and_writes_its_report(gpu_check, tmp_pat
     assert set(results["errors"]) <= {"bf16"}, results["errors"]
     assert results["c"]["passed"], results["c"]["checks"]
     assert 0 <= results["c"]["data_wait_ms"] < 1e3 * results["c"]["step_s"]  # the reader thread was timed
+    assert len(results["c"]["eval_s"]) == len(results["c"]["history"])  # every evaluation was timed
     measured = {(r["shape"], r["kind"]) for r in results["a"]}
     assert {(results["shapes"][d], k) for d in ("bigearthnet", "eurosat") for k in gpu_check.KINDS} <= measured
     assert all(r["finite"] and r["seconds"] > 0 for r in results["a"])
