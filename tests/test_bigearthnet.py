@@ -290,3 +290,10 @@ def test_the_seco_lists_download_checked_and_offline_in_one_line(tmp_path, monke
     with pytest.raises(DataError, match="bigearthnet-train.txt in .* failed its MD5 check") as err:
         downloads.download_file(*SECO_LISTS["train"][:1], tmp_path, "bigearthnet-train.txt", SECO_LISTS["train"][1])
     assert "\n" not in str(err.value)
+
+
+def test_the_19_class_names_are_bigearthnet_commons():
+    """Spelled in stssl (so that importing it needs no bigearthnet_common), checked against it here."""
+    from bigearthnet_common.constants import NEW_LABELS_ORIGINAL_ORDER
+
+    assert CLASSES_19 == tuple(NEW_LABELS_ORIGINAL_ORDER)

@@ -32,7 +32,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from bigearthnet_common.constants import BAND_STATS_S2, NEW_LABELS_ORIGINAL_ORDER, OLD2NEW_LABELS_DICT
 
 from stssl.core.checks import BOOL, Kind, Number, OneOf
 from stssl.data.base import MetaDataset, TaskInfo
@@ -87,7 +86,29 @@ CLASSES_43: tuple[str, ...] = (
     "Salines",
     "Burnt areas",
 )
-CLASSES_19: tuple[str, ...] = tuple(NEW_LABELS_ORIGINAL_ORDER)
+# bigearthnet_common's NEW_LABELS_ORIGINAL_ORDER (a test checks they agree): spelled here, so that
+# `import stssl` does not need bigearthnet_common, which a GPU machine's bare environment lacks
+CLASSES_19: tuple[str, ...] = (
+    "Urban fabric",
+    "Industrial or commercial units",
+    "Arable land",
+    "Permanent crops",
+    "Pastures",
+    "Complex cultivation patterns",
+    "Land principally occupied by agriculture, with significant areas of natural vegetation",
+    "Agro-forestry areas",
+    "Broad-leaved forest",
+    "Coniferous forest",
+    "Mixed forest",
+    "Natural grassland and sparsely vegetated areas",
+    "Moors, heathland and sclerophyllous vegetation",
+    "Transitional woodland, shrub",
+    "Beaches, dunes, sands",
+    "Inland wetlands",
+    "Coastal wetlands",
+    "Inland waters",
+    "Marine waters",
+)
 BANDS = ("B04", "B03", "B02")
 NATIVE_SIZE = 120
 MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)  # of x01, for every band (as the authors')
@@ -98,6 +119,8 @@ LAYOUT = "<root>/BigEarthNet-v1.0/<patch>/<patch>_B04.tif, _B03.tif, _B02.tif an
 
 def band_range(band: str) -> tuple[float, float]:
     """(min, max) = mean -/+ 2 std of a band's digital numbers (as the authors')."""
+    from bigearthnet_common.constants import BAND_STATS_S2
+
     mean, std = BAND_STATS_S2["mean"][band], BAND_STATS_S2["std"][band]
     return mean - 2 * std, mean + 2 * std
 
@@ -212,6 +235,8 @@ def load_bigearthnet(
 
 def to_19_classes(ds: MetaDataset) -> MetaDataset:
     """The same patches with the 19-class nomenclature (a 43-class label mapped to None is dropped)."""
+    from bigearthnet_common.constants import OLD2NEW_LABELS_DICT
+
     mapping = np.zeros((len(CLASSES_43), len(CLASSES_19)), np.float32)
     for i, name in enumerate(CLASSES_43):
         new = OLD2NEW_LABELS_DICT[name]
