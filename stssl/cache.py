@@ -25,7 +25,7 @@ import shutil
 import socket
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -34,7 +34,7 @@ import torch
 import stssl
 from stssl.config import RunConfig, run_data
 from stssl.core.checks import OneLineError
-from stssl.core.files import publish_folder, write_atomic, write_text_atomic
+from stssl.core.files import disk_error, publish_folder, write_atomic, write_text_atomic
 from stssl.core.locks import RunLock
 from stssl.data import DataSplits
 from stssl.data.base import MetaDataset, TaskInfo
@@ -80,9 +80,13 @@ def _file(name: str) -> property:
 
 @dataclass(frozen=True)
 class RunFolder:
-    """The files of one run in ``path``: its finished folder ``<key>/`` or, while it trains, ``<key>.partial/``."""
+    """The files of one run in ``path``: its finished folder ``<key>/`` or, while it trains, ``<key>.partial/``.
+
+    ``fence``, when given, is asked before every write and raises if this process may no longer write
+    the run (:meth:`stssl.core.locks.RunLock.check`: another process took the run over)."""
 
     path: Path
+    fence: Callable[[], None] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
         object.__setattr__(self, "path", Path(self.path))
@@ -185,18 +189,25 @@ class RunFolder:
             return None
 
     # ----- writing, atomically ---------------------------------------------------------------
+    def _may_write(self) -> None:
+        if self.fence is not None:
+            self.fence()
+
     def write_config(self, cfg: RunConfig) -> None:
+        self._may_write()
         self.path.mkdir(parents=True, exist_ok=True)
         write_text_atomic(self.config_file, cfg.to_yaml())
 
     def write_progress(self, step: int, steps: int, seconds: float) -> None:
         """Atomic: a sweep's display reads it while the run writes it."""
+        self._may_write()
         write_text_atomic(self.progress_file, json.dumps({"step": step, "steps": steps, "seconds": round(seconds, 2)}))
 
     def write_result(
         self, metrics: dict, history: list[dict], networks: dict, dataset: MetaDataset, environment: dict
     ) -> None:
         """Every file of a finished run, ``metrics.json`` last (its presence means "finished")."""
+        self._may_write()
         write_atomic(self.networks_file, lambda tmp: torch.save(networks, tmp))
         mean, std = dataset.normalisation()
         write_text_atomic(
@@ -217,6 +228,7 @@ class RunFolder:
 
     def publish(self) -> RunFolder:
         """This partial folder, complete, renamed to the final one (the checkpoint dropped)."""
+        self._may_write()
         self.checkpoint.unlink(missing_ok=True)
         publish_folder(self.path, self.final.path)
         return self.final
@@ -238,10 +250,15 @@ class RunFolder:
         return "partial" if self.partial.path.exists() else "missing"
 
     def remove(self) -> None:
-        """The finished and the partial folder and the lock."""
-        shutil.rmtree(self.final.path, ignore_errors=True)
-        shutil.rmtree(self.partial.path, ignore_errors=True)
-        self.lock.path.unlink(missing_ok=True)
+        """The finished and the partial folder and the lock; a refusal of the disk (read-only,
+        immutable) is one :class:`~stssl.core.files.DiskError` line, and nothing is claimed removed."""
+        try:
+            for path in (self.final.path, self.partial.path):
+                if path.exists():
+                    shutil.rmtree(path)
+            self.lock.path.unlink(missing_ok=True)
+        except OSError as err:
+            raise disk_error(err, action="remove") or err from None
 
 
 def environment(device: str, precision: str) -> dict:

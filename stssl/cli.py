@@ -16,31 +16,38 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shlex
 import sys
 from pathlib import Path
 
-import yaml
-
-from stssl.config import RunConfig, distinct, resolve
+from stssl.config import RunConfig, distinct, load_yaml, resolve
+from stssl.core import signals
 from stssl.core.checks import ConfigError, OneLineError
+from stssl.core.files import DiskError
 from stssl.data import packable, registry
 
 
-def _value(text: str) -> object:
-    """A number as a number (YAML reads ``1e-3`` as a string), anything else as YAML."""
+def _value(text: str, what: str = "a value") -> object:
+    """A number as a number (YAML reads ``1e-3`` as a string), anything else as YAML (a bad one: a
+    one-line :class:`ConfigError` naming ``what``)."""
     for kind in (int, float):
         try:
             return kind(text)
         except ValueError:
             pass
-    return yaml.safe_load(text)
+    return load_yaml(text, what)
 
 
-def _override(text: str) -> tuple[str, object]:
+def _override(text: str) -> tuple[str, str]:
+    """``key=value``, the value kept as text until :func:`_settings` reads it (its error is then one line)."""
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
     key, value = text.split("=", 1)
-    return key, _value(value)
+    return key, value
+
+
+def _settings(pairs: list[tuple[str, str]], option: str) -> dict:
+    return {key: _value(text, f"{option} {key}={text}") for key, text in pairs}
 
 
 def _names(text: str | None, numbers: bool = False) -> list | None:
@@ -78,11 +85,16 @@ def _train(args: argparse.Namespace) -> None:
     from stssl.runs import get_run
 
     if args.config:
-        fields = dataclasses.asdict(RunConfig.from_yaml(Path(args.config).read_text()))
-        cfg = resolve(fields.pop("profile"), **{**fields, **dict(args.overrides)})
+        fields = dataclasses.asdict(RunConfig.from_yaml(Path(args.config).read_text(), args.config))
+        cfg = resolve(fields.pop("profile"), **{**fields, **_settings(args.overrides, "--set")})
     else:
         cfg = resolve(
-            args.profile, algo=args.algo, st=args.st, seed=args.seed, device=args.device, **dict(args.overrides)
+            args.profile,
+            algo=args.algo,
+            st=args.st,
+            seed=args.seed,
+            device=args.device,
+            **_settings(args.overrides, "--set"),
         )
     run = get_run(cfg, progress=not args.quiet)
     print(json.dumps({"run": str(run.path), **run.metrics}, indent=1))
@@ -91,14 +103,16 @@ def _train(args: argparse.Namespace) -> None:
 def _predict(args: argparse.Namespace) -> None:
     from stssl.cache import find_run
     from stssl.networks import network_name
-    from stssl.predict import predict_input, write_predictions
+    from stssl.predict import check_out, predict_input, write_predictions
 
+    if args.out is not None:  # a wrong --out fails before anything is predicted
+        check_out(args.out, args.overwrite)
     run = find_run(args.run)
     frame = predict_input(run, args.input, args.network, args.device, args.data_root, args.batch_size)
     if args.out is None:
         frame.to_csv(sys.stdout, index=False)
         return
-    out = write_predictions(frame, args.out)
+    out = write_predictions(frame, args.out, args.overwrite)
     print(
         f"{len(frame)} predictions of the {network_name(run.config, args.network)} of run {run.path.name} "
         f"({run.config.describe()}) -> {out}"
@@ -129,7 +143,7 @@ def _executor(args: argparse.Namespace, cfgs: list[RunConfig]):
             args.gpus_per_job,
             args.cpus_per_job,
             args.array_parallelism,
-            dict(args.sbatch),
+            _settings(args.sbatch, "--sbatch"),
             args.cluster,
         )
     gpus = [g for g in (args.gpus or "").split(",") if g]
@@ -162,14 +176,22 @@ def _runs(args: argparse.Namespace) -> None:
 
     root = runs_root()
     counts: dict[str, int] = {}
+    kept = []
     for folder in folders(root):
         status = folder.status()
         counts[status] = counts.get(status, 0) + 1
-        remove = (status == "damaged" and args.remove_damaged) or (status == "partial" and args.remove_partial)
-        print(f"{status:9} {folder.path.parent.name}/{folder.key}{'  (removed)' if remove else ''}")
-        if remove:
-            folder.remove()
+        removed = ""
+        if (status == "damaged" and args.remove_damaged) or (status == "partial" and args.remove_partial):
+            try:
+                folder.remove()
+                removed = "  (removed)"
+            except OneLineError as err:
+                kept.append(f"{folder.path.parent.name}/{folder.key}")
+                removed = f"  (not removed: {err})"
+        print(f"{status:9} {folder.path.parent.name}/{folder.key}{removed}")
     print(f"{root}: " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "empty"))
+    if kept:
+        raise DiskError(f"{len(kept)} run(s) could not be removed ({', '.join(kept)}): see the lines above")
 
 
 def _book(args: argparse.Namespace) -> None:
@@ -313,8 +335,10 @@ def main(argv: list[str] | None = None) -> None:
     pr.add_argument(
         "--out",
         metavar="FILE",
-        help="write the predictions to FILE (CSV, or parquet for a .parquet name); default: CSV on standard output",
+        help="write the predictions to FILE (CSV, or parquet for a .parquet name; its missing folders are made); "
+        "default: CSV on standard output",
     )
+    pr.add_argument("--overwrite", action="store_true", help="let --out replace an existing file")
     pr.add_argument(
         "--network",
         choices=("student", "teacher", "model"),
@@ -337,7 +361,17 @@ def main(argv: list[str] | None = None) -> None:
         "predict": _predict,
     }
     try:
-        commands[args.command](args)
+        with signals.stop_on_signals():
+            commands[args.command](args)
     except (OneLineError, FileNotFoundError) as err:  # a user's mistake or a damaged file: one line, no traceback
         # 2 for a setting out of range, as argparse does for a bad argument; 1 for data and files
         parser.exit(2 if isinstance(err, ConfigError) else 1, f"stssl {args.command}: error: {err}\n")
+    except (KeyboardInterrupt, SystemExit):  # Lightning turns a stop in training into SystemExit(1)
+        if signals.received is None:
+            raise
+        again = shlex.join(["python", "-m", "stssl", *(sys.argv[1:] if argv is None else argv)])
+        parser.exit(
+            128 + signals.received,
+            f"stssl {args.command}: stopped by {signals.received.name}; finished runs are kept and the others resume "
+            f"from their last checkpoint: run `{again}` again\n",
+        )

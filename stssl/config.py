@@ -102,12 +102,12 @@ class RunConfig:
         return yaml.safe_dump(json.loads(json.dumps(dataclasses.asdict(self))), sort_keys=False)
 
     @classmethod
-    def from_yaml(cls, text: str) -> RunConfig:
+    def from_yaml(cls, text: str, source: str = "the run config") -> RunConfig:
         """The config :meth:`to_yaml` wrote, exactly (not resolved again: a folder data set's
-        table fingerprint stays the one the run was trained on)."""
-        fields = yaml.safe_load(text)
+        table fingerprint stays the one the run was trained on). ``source`` names the text in errors."""
+        fields = load_yaml(text, source)
         if not isinstance(fields, dict):
-            raise ConfigError("a run config must be a mapping of config fields")
+            raise ConfigError(f"{source}: a run config must be a mapping of config fields")
         unknown = set(fields) - {f.name for f in dataclasses.fields(cls)}
         if unknown or "profile" not in fields:
             raise ConfigError(
@@ -122,6 +122,18 @@ class RunConfig:
             f"{name} on {self.dataset} ({self.profile} profile): {labels}, "
             f"{self.steps} steps, {self.model} at {self.image_size} px, seed {self.seed}"
         )
+
+
+def load_yaml(text: str, source: str) -> Any:
+    """``text`` read as YAML's safe subset; a syntax error or a tag (``!!python/...``) is one
+    :class:`ConfigError` line naming ``source`` and where."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{source}{where}: not valid YAML ({problem})") from None
 
 
 def _default(f: dataclasses.Field) -> Any:
@@ -278,12 +290,20 @@ def resolve(profile: str = "cpu", **overrides: Any) -> RunConfig:
     )
     cfg = RunConfig(profile=profile, **values)
     check_params(cfg.algo, cfg.algo_params)
+    _check_task(cfg)
     if cfg.st and not check_algorithm(cfg.algo).uses_unlabelled:
         raise ConfigError(f"+ST-SSL needs an SSL algorithm, not {cfg.algo!r}")
     _check_image_size(cfg)
     _check_st_options(cfg)
     _check_split(cfg)
     return cfg
+
+
+def _check_task(cfg: RunConfig) -> None:
+    """The data set's labels (multi- or single-label), when known before they are read, suit the algorithm."""
+    multilabel = registry.get(cfg.dataset).is_multilabel(cfg.dataset_params)
+    if multilabel is not None:
+        check_algorithm(cfg.algo, multilabel)
 
 
 def _check_split(cfg: RunConfig) -> None:

@@ -10,6 +10,7 @@ labels, ``label``. The networks themselves: :class:`stssl.networks.Predictor`.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -183,11 +184,34 @@ def predict_input(
     return predictions(predictor, inputs, name)
 
 
-def write_predictions(frame: pd.DataFrame, out: Path | str) -> Path:
-    """``frame`` as CSV (or parquet, for a ``.parquet`` name), written atomically."""
-    out = Path(out)
-    if out.suffix.lower() == ".parquet":
-        write_atomic(out, lambda tmp: frame.to_parquet(tmp, index=False))
-    else:
-        write_atomic(out, lambda tmp: frame.to_csv(tmp, index=False))
+def check_out(out: Path | str, overwrite: bool = False) -> Path:
+    """Where ``--out`` writes, checked before anything is predicted (a :class:`PredictError` line): not a
+    folder, not an existing file unless ``overwrite``, and in a folder that is there or can be made (its
+    missing folders are made when the predictions are written)."""
+    text = str(out)
+    out = Path(text).expanduser()
+    if out.is_dir() or text.endswith(("/", os.sep)):
+        raise PredictError(f"--out {text} is a folder: give a file name in it, e.g. {out / 'predictions.csv'}")
+    if (out.exists() or out.is_symlink()) and not overwrite:
+        raise PredictError(f"--out {out} exists: give --overwrite to replace it, or another file name")
+    above = next(p for p in (out.parent, *out.parent.parents) if p.exists() or p == p.parent)
+    if not above.is_dir():
+        raise PredictError(f"cannot write {out}: {above} is a file, not a folder")
+    if not os.access(above, os.W_OK | os.X_OK):
+        raise PredictError(f"cannot write {out}: the folder {above} is not writable")
+    return out
+
+
+def write_predictions(frame: pd.DataFrame, out: Path | str, overwrite: bool = False) -> Path:
+    """``frame`` as CSV (or parquet, for a ``.parquet`` name), written atomically; the missing folders
+    above ``out`` are made. ``out`` may replace an existing file only if ``overwrite`` (:func:`check_out`)."""
+    out = check_out(out, overwrite)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.suffix.lower() == ".parquet":
+            write_atomic(out, lambda tmp: frame.to_parquet(tmp, index=False))
+        else:
+            write_atomic(out, lambda tmp: frame.to_csv(tmp, index=False))
+    except OSError as err:
+        raise PredictError(f"cannot write {out}: {err.strerror or err}") from None
     return out

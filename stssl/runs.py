@@ -14,7 +14,6 @@ import os
 import shutil
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import torch
@@ -23,6 +22,10 @@ from tqdm.auto import tqdm
 from stssl.cache import DamagedRunError, Run, RunFolder, environment, load_run, run_dir, run_folder, runs_root
 from stssl.config import RunConfig
 from stssl.core.devices import check_device, resolve_device, usable_cores
+from stssl.core.files import disk_error
+from stssl.core.locks import TakenOverError
+from stssl.core.signals import as_worker, stop_on_signals
+from stssl.data import DataError, registry
 from stssl.training import DivergedError, train
 
 __all__ = ["Run", "default_workers", "get_run", "get_runs", "load_run", "run_dir", "runs_root"]
@@ -51,13 +54,26 @@ def get_run(cfg: RunConfig, root: Path | None = None, progress: bool = True, pol
     """The finished run for ``cfg``: read from the cache, or trained (resumed) and cached.
 
     One process trains a given run at a time (:class:`~stssl.core.locks.RunLock`); another asking for
-    it meanwhile waits, saying who trains it, and then reads the result. A partial folder that
-    already holds a complete result (a process killed just before the final rename) is renamed,
-    not retrained."""
+    it meanwhile waits, saying who trains it, and then reads the result. Every write of the run
+    asks the lock first, so an owner that was paused and taken over stops at once, writing nothing
+    (:class:`~stssl.core.locks.TakenOverError`). A partial folder that already holds a complete
+    result (a process killed just before the final rename) is renamed, not retrained. A disk that
+    refuses a write is one line (:class:`~stssl.core.files.DiskError`); a run that fails before its
+    first checkpoint leaves no folder behind, one that fails later resumes from its checkpoint."""
     final = run_folder(cfg, root)
     if final.has_result():
         return load_run(final.path)
     check_device(cfg.device)
+    try:
+        return _train_once(cfg, final, progress, poll)
+    except OSError as err:
+        refused = disk_error(err, "ask for the run again once it can be written: it resumes from its last checkpoint")
+        if refused is None:
+            raise
+        raise refused from None
+
+
+def _train_once(cfg: RunConfig, final: RunFolder, progress: bool, poll: float) -> Run:
     lock = final.lock
     waiting = False
     while not lock.acquire():
@@ -75,13 +91,21 @@ def get_run(cfg: RunConfig, root: Path | None = None, progress: bool = True, pol
         time.sleep(poll)
     try:
         if not final.has_result():
-            partial = final.partial
+            partial = RunFolder(final.partial.path, fence=lock.check)
+            fresh = not partial.path.exists()
             partial.path.mkdir(parents=True, exist_ok=True)
             try:
-                partial.read()
-            except DamagedRunError:  # not complete: train what is missing
-                _finish(cfg, partial, progress)
-            partial.publish()
+                try:
+                    partial.read()
+                except DamagedRunError:  # not complete: train what is missing
+                    _finish(cfg, partial, progress)
+                partial.publish()
+            except TakenOverError:
+                raise  # the run's files are the new owner's now
+            except BaseException:
+                if fresh and not partial.checkpoint.exists():  # nothing worth resuming: no folder left behind
+                    shutil.rmtree(partial.path, ignore_errors=True)
+                raise
     finally:
         lock.release()
     return load_run(final.path)
@@ -98,9 +122,28 @@ def default_workers(cfgs: list[RunConfig]) -> int:
     return usable_cores()
 
 
-def _train_in_worker(cfg: RunConfig, root: Path | None, threads: int) -> Path:
+def _start_worker(parent: int, threads: int) -> None:
+    as_worker(parent)  # stops with its parent, and at SIGTERM
     torch.set_num_threads(threads)
+
+
+def _train_in_worker(job: tuple[RunConfig, Path | None]) -> Path:
+    cfg, root = job
     return get_run(cfg, root, progress=False).path
+
+
+def check_data_roots(cfgs: list[RunConfig]) -> None:
+    """Before anything trains: every run whose data set lives in a folder names one that exists (one
+    line naming the first that does not), so that a page or a sweep fails at once, not in each worker."""
+    for cfg in cfgs:
+        if cfg.data_root is not None and Path(cfg.data_root).exists():
+            continue
+        if cfg.data_root is not None or registry.get(cfg.dataset).needs_root:
+            where = f"data_root {cfg.data_root} does not exist" if cfg.data_root else "no data_root is given"
+            raise DataError(
+                f"{cfg.describe()}: {where}; give the folder its data set was downloaded to "
+                f"(python -m stssl download {cfg.dataset} --root DIR; see the book's data page)"
+            )
 
 
 def get_runs(
@@ -109,24 +152,41 @@ def get_runs(
     """Several runs in order, with one progress bar over them. Cached ones are read, not trained;
     the missing ones are trained ``workers`` at a time (default :func:`default_workers`), each in
     its own process with an equal share of the cores. A run is the same whichever process trains it.
-    The workers are spawned: a script calling this must keep its top level under
-    ``if __name__ == "__main__":`` (notebooks need nothing)."""
+    SIGINT or SIGTERM end every worker within a step (each run keeps its last checkpoint, to resume
+    from) and say how many runs finished. The workers are spawned: a script calling this must keep
+    its top level under ``if __name__ == "__main__":`` (notebooks need nothing)."""
     missing = list({run_dir(c, root): c for c in cfgs if not run_folder(c, root).has_result()}.values())
+    check_data_roots(missing)
     workers = min(workers or default_workers(missing), len(missing)) if missing else 1
     bar = tqdm(total=len(cfgs), desc="runs", disable=not progress)
     bar.update(len(cfgs) - len([c for c in cfgs if c in missing]))
-    if workers > 1:
-        threads = max(1, torch.get_num_threads() // workers)
-        # spawn, not fork: forking a process in which torch has run threads can deadlock
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(_train_in_worker, c, root, threads): c for c in missing}
-            for future in as_completed(futures):
-                future.result()
-                bar.update(sum(c == futures[future] for c in cfgs))
-    else:
-        for cfg in missing:
-            bar.set_postfix_str(f"{cfg.algo}{'+ST' if cfg.st else ''} seed {cfg.seed}")
-            get_run(cfg, root, progress=False)
-            bar.update(sum(c == cfg for c in cfgs))
-    bar.close()
+    done = 0
+    try:
+        with stop_on_signals():
+            if workers > 1:
+                threads = max(1, torch.get_num_threads() // workers)
+                # spawn, not fork: forking a process in which torch has run threads can deadlock; leaving the
+                # block for any reason (a failed run, a stop) terminates the workers, whose runs stay resumable
+                with multiprocessing.get_context("spawn").Pool(
+                    workers, _start_worker, (os.getpid(), threads), maxtasksperchild=None
+                ) as pool:
+                    for path in pool.imap_unordered(_train_in_worker, [(c, root) for c in missing]):
+                        done += 1
+                        bar.update(sum(run_dir(c, root) == path for c in cfgs))
+            else:
+                for cfg in missing:
+                    bar.set_postfix_str(f"{cfg.algo}{'+ST' if cfg.st else ''} seed {cfg.seed}")
+                    get_run(cfg, root, progress=False)
+                    done += 1
+                    bar.update(sum(c == cfg for c in cfgs))
+    except KeyboardInterrupt:
+        print(
+            f"stopped: {done} of the {len(missing)} missing runs finished; the others resume from their last "
+            "checkpoint when asked for again",
+            file=sys.stderr,
+            flush=True,
+        )
+        raise
+    finally:
+        bar.close()
     return [load_run(run_dir(c, root)) for c in cfgs]

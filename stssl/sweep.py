@@ -30,8 +30,10 @@ import submitit
 from stssl.cache import RunFolder, load_run, run_folder, runs_root
 from stssl.config import RunConfig, distinct, resolve
 from stssl.core.devices import usable_cores
+from stssl.core.signals import die_with_parent
 from stssl.runs import get_run
 
+STOP_SECONDS = 30  # how long a stopped sweep waits for a run in training to end before killing it
 BENCHMARK_STEP_SECONDS = Path(__file__).resolve().parents[1] / "benchmarks" / "step-seconds.json"
 
 
@@ -248,8 +250,24 @@ class LocalExecutor:
         return env
 
     def run(self, todo: list[RunConfig], board: Board, root: Path | None = None, poll: float = 1.0) -> list[str]:
-        """Train ``todo``; returns one line per failed run (its log file), the others never stop."""
-        queue, running, failures, done = list(todo), {}, [], 0
+        """Train ``todo``; returns one line per failed run (its log file), the others never stop.
+        Stopped (SIGINT, SIGTERM), it ends the runs in training (each resumes from its last
+        checkpoint) before it returns; its processes also end if it is killed outright."""
+        running: dict = {}
+        try:
+            return self._run(todo, board, root, poll, running)
+        finally:
+            for _, proc, _, _ in running.values():
+                proc.terminate()
+            for _, proc, handle, _ in running.values():
+                try:
+                    proc.wait(STOP_SECONDS)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                handle.close()
+
+    def _run(self, todo, board: Board, root: Path | None, poll: float, running: dict) -> list[str]:
+        queue, failures, done = list(todo), [], 0
         free = list(self.slots)
         while queue or running:
             while queue and free:
@@ -258,7 +276,12 @@ class LocalExecutor:
                 cmd = [sys.executable, "-m", "stssl", "train", "--config", str(_config_file(cfg, root)), "--quiet"]
                 handle = open(log, "a")
                 proc = subprocess.Popen(
-                    cmd, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self._env(slot, root)
+                    cmd,
+                    stdout=handle,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=self._env(slot, root),
+                    preexec_fn=die_with_parent,
                 )
                 running[slot] = (cfg, proc, handle, log)
             for slot, (cfg, proc, handle, log) in list(running.items()):

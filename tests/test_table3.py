@@ -113,7 +113,7 @@ def test_configs_share_table1_runs_and_add_the_geographic_split(smoke_configs):
     assert geo.split == "geographic" and dataclasses.replace(geo, split="standard") == standard[0]
     paper = table3.configs("paper", data_root="/x", seeds=2)
     assert len(paper) == 4 and {c.dataset for c in paper} == {"bigearthnet"} and all(c.st for c in paper)
-    assert [c.split for c in paper] == ["standard", "standard", "geographic", "geographic"]
+    assert [c.split for c in paper] == ["seco", "seco", "geographic", "geographic"]  # the paper profile reads SeCo's
     with pytest.raises(
         ValueError, match="needs dates and countries, which eurosat lacks; valid: geosynth, bigearthnet"
     ):

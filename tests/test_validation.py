@@ -192,10 +192,10 @@ def test_edge_values_are_valid(overrides):
 def test_every_profile_and_every_page_s_runs_still_resolve():
     for profile in PROFILES:
         for algo in ALGORITHMS:
-            resolve(profile, algo=algo)
+            resolve(profile, algo=algo, data_root="/data")
     for dataset in registry.names():
         for profile in registry.get(dataset).profile_overrides:
-            resolve(profile, dataset=dataset)
+            resolve(profile, dataset=dataset, data_root="/data")
     pages = (table1, table2, table3, table4, figure3, figure4, figure5, figure6, context)
     for profile in ("cpu", "smoke"):
         assert all(page.configs(profile) for page in pages)

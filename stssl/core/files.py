@@ -3,10 +3,13 @@ or a whole folder (:func:`publish_folder`)."""
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+
+from stssl.core.checks import OneLineError
 
 
 def fsync_dir(path: Path) -> None:
@@ -50,3 +53,26 @@ def publish_folder(partial: Path, final: Path) -> None:
         shutil.rmtree(final)
     os.replace(partial, final)
     fsync_dir(final.parent)
+
+
+_REFUSED = {
+    errno.ENOSPC: "free some space there",
+    errno.EDQUOT: "free some of your quota there",
+    errno.EROFS: "the file system is read-only: use a writable folder",
+    errno.EACCES: "this user may not write there: use a writable folder",
+    errno.EPERM: "the file cannot be changed (immutable?): use a writable folder",
+}
+
+
+class DiskError(OneLineError):
+    """A write the disk refused (full, over quota, read-only, not permitted), in one line naming the path."""
+
+
+def disk_error(err: OSError, then: str = "", action: str = "write") -> DiskError | None:
+    """``err`` as a one-line :class:`DiskError` saying what could not be done (``action``) to which
+    path, why, and what to do (``then``: what happens next, e.g. that a retry resumes), or None when
+    it is not a refusal of the disk."""
+    if err.errno not in _REFUSED:
+        return None
+    where = err.filename or "a file"
+    return DiskError(f"cannot {action} {where}: {err.strerror} ({_REFUSED[err.errno]}{'; ' + then if then else ''})")

@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from stssl.core.checks import OneLineError
+
 HEARTBEAT_S = float(os.environ.get("STSSL_LOCK_HEARTBEAT", 30))
 STALE_AFTER_S = float(os.environ.get("STSSL_LOCK_STALE", 300))
 
@@ -55,12 +57,28 @@ class Owner:
         return f"pid {self.pid} on {self.host} since {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(self.started))}"
 
 
+class TakenOverError(OneLineError):
+    """This process held a run's lock, stopped (paused, hung) long enough for another to take the run over."""
+
+    def __init__(self, owner: Owner | None, path: Path):
+        who = f"pid {owner.pid} on {owner.host}" if owner else "another process (it has finished it since)"
+        super().__init__(
+            f"this run was taken over by {who} while this process was stopped; it continues there, and "
+            f"this process wrote nothing more ({path})"
+        )
+        self.owner, self.path = owner, path
+
+    def __reduce__(self):  # raised in a worker process, re-raised in the notebook's
+        return type(self), (self.owner, self.path)
+
+
 class RunLock:
     """:meth:`acquire` tries once (callers decide how to wait); :meth:`release` gives it back."""
 
     def __init__(self, path: Path, heartbeat: float = HEARTBEAT_S, stale_after: float = STALE_AFTER_S):
         self.path, self.heartbeat, self.stale_after = Path(path), heartbeat, stale_after
         self._stop: threading.Event | None = None
+        self._mine: Owner | None = None  # what this process wrote into the lock file
 
     # ----- state of the lock file ------------------------------------------------------
     def owner(self) -> Owner | None:
@@ -94,11 +112,24 @@ class RunLock:
             fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             return False
+        mine = Owner.me()
         with os.fdopen(fd, "w") as f:
-            json.dump(Owner.me().__dict__, f)
+            json.dump(mine.__dict__, f)
             f.flush()
             os.fsync(f.fileno())
+        self._mine = mine
         return True
+
+    def held(self) -> bool:
+        """Whether the lock file still names this holder (not after a take-over by another process)."""
+        return self._mine is not None and self.owner() == self._mine
+
+    def check(self) -> None:
+        """Raise :class:`TakenOverError` unless this process still holds the lock: every write of a run
+        asks first, so an owner that was paused (a suspended laptop, a hung node) and then taken over
+        writes nothing more beside the one that continues."""
+        if not self.held():
+            raise TakenOverError(self.owner(), self.path)
 
     def acquire(self) -> bool:
         """Take the lock if it is free or stale; True if this process now holds it."""
@@ -134,14 +165,15 @@ class RunLock:
         if self._stop is not None:
             self._stop.set()
             self._stop = None
-        if (owner := self.owner()) is not None and (owner.host, owner.pid) == (socket.gethostname(), os.getpid()):
+        if self.held():
             self.path.unlink(missing_ok=True)
+        self._mine = None
 
     def _start_heartbeat(self) -> None:
         stop = self._stop = threading.Event()
 
         def beat():
-            while not stop.wait(self.heartbeat):
+            while not stop.wait(self.heartbeat) and self.held():  # never refresh a lock taken over
                 try:
                     os.utime(self.path)
                 except FileNotFoundError:

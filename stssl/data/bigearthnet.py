@@ -464,6 +464,7 @@ register(
         augmentation="randaugment",
         splits=SPLITS,
         stratified_labels=True,
+        multilabel=True,
         label_budgets={"label_fraction": (0.005, 0.01, 0.02, 0.04, 0.08)},  # Figure 3
         source=lambda root, image_size, options: source(root, image_size or 128),
         download=_download_bigearthnet,

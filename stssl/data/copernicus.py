@@ -292,6 +292,7 @@ _declare(
     "copernicus-bigearthnet",
     augmentation="randaugment",
     stratified_labels=True,
+    multilabel=True,
     description="Copernicus-Bench BigEarthNet-S2 (torchgeo): 5 % of BigEarthNet v2, 19 labels, locations and "
     "dates; torchgeo's train/val/test",
 )
@@ -300,6 +301,7 @@ _declare(
     augmentation="usb",
     has_dates=False,
     single_label={},
+    multilabel=False,
     profile_overrides={"paper": eurosat.EUROSAT_PAPER},
     label_budgets=eurosat.EUROSAT_BUDGETS,
     description="Copernicus-Bench EuroSAT-S2 (torchgeo): EuroSAT's 13-band GeoTIFFs, 10 classes, locations, "

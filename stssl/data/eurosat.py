@@ -238,6 +238,7 @@ register(
         augmentation="usb",
         has_dates=False,
         single_label={},
+        multilabel=False,
         profile_overrides={"paper": EUROSAT_PAPER},
         label_budgets=EUROSAT_BUDGETS,
         source=_eurosat_source,

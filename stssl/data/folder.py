@@ -274,7 +274,8 @@ UNLABELLED = TaskInfo(("(no label)",), multilabel=True)
 
 def read_table(path: Path, classes: list | tuple | None = None, need_labels: bool = True) -> tuple[Table, _Problems]:
     """The rows of the table at ``path``, and the problems found in it (not raised: the images' are added).
-    Without ``need_labels`` a table may lack a label column: its task is :data:`UNLABELLED`."""
+    Without ``need_labels`` a table may lack a label column (its task is :data:`UNLABELLED`) or name one
+    class only (images to predict)."""
     sha1 = hashlib.sha1(path.read_bytes()).hexdigest()
     frame = _read_frame(path)
     if len(frame) == 0:
@@ -330,7 +331,7 @@ def read_table(path: Path, classes: list | tuple | None = None, need_labels: boo
     else:
         order = _class_order(names)
     multilabel = "labels" in cols or any(len(row.labels) > 1 for row in rows)
-    if len(order) < 2 and not problems.lines:
+    if need_labels and len(order) < 2 and not problems.lines:  # images to predict may all share one class
         raise DataError(
             f"the table {path} has {len(order)} class{'es' if len(order) != 1 else ''} "
             f"({', '.join(order) or 'none'}); a classifier needs two at least"

@@ -56,6 +56,9 @@ class DatasetSpec:
     # dataset_params that give its single-label form (Table 4): {} when it is (or may be) single-label
     # as given, None when it never is
     single_label: Mapping[str, Any] | None = None
+    # whether its labels are multi-label, given its params (None: known only once loaded, e.g. a folder's table),
+    # so that an algorithm that cannot take them is refused before anything is loaded or trained
+    multilabel: bool | Callable[[Mapping[str, Any]], bool | None] | None = None
     context_param: str | None = None  # the parameter that turns the metadata's information down (GeoSynth)
     default_params: Callable[[], Mapping[str, Any]] | None = None  # dropped from a run's key when equal
     profile_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # per profile name
@@ -67,6 +70,9 @@ class DatasetSpec:
     # (data_root, params) -> dataset_params naming the data's content (the folder's: its table's SHA-1),
     # added to a run's config so that a run on edited data gets a new cache key instead of the old result
     fingerprint: Callable[[str | None, dict], dict] | None = None
+
+    def is_multilabel(self, params: Mapping[str, Any]) -> bool | None:
+        return self.multilabel(params) if callable(self.multilabel) else self.multilabel
 
     def augmentation_for(self, params: Mapping[str, Any]) -> str:
         return self.augmentation(dict(params)) if callable(self.augmentation) else self.augmentation

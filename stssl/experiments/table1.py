@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from stssl.algorithms import ALGORITHMS, check_algorithm
 from stssl.config import RunConfig, resolve, seed_list
+from stssl.data import registry
 from stssl.experiments.page import Page
 from stssl.report import tables
 
 
-def algorithms(algo: str) -> list[str]:
-    """``"all"``: the seven SSL algorithms; otherwise the one named (checked, listing the valid names)."""
+def algorithms(algo: str, multilabel: bool | None = None) -> list[str]:
+    """``"all"``: the seven SSL algorithms (those that take the task, when ``multilabel`` says which:
+    CAP is multi-label only); otherwise the one named (checked, listing the valid names)."""
     if algo == "all":
-        return [name for name in ALGORITHMS if name != "supervised"]
+        supports = {True: "supports_multilabel", False: "supports_single_label", None: "uses_unlabelled"}[multilabel]
+        return [name for name, cls in ALGORITHMS.items() if name != "supervised" and getattr(cls, supports)]
     check_algorithm(algo)
     return [] if algo == "supervised" else [algo]
 
@@ -28,9 +31,11 @@ def configs(
 ) -> list[RunConfig]:
     """The supervised baseline, then each algorithm plain and + ST-SSL, every seed.
     ``algo_params`` is keyed by algorithm name for ``algo="all"``, else the one algorithm's."""
-    algos, algo_params = algorithms(algo), dict(algo_params or {})
-    params = {a: dict(algo_params.get(a, {})) for a in algos} if algo == "all" else {algo: algo_params}
     where = {"dataset": dataset} if dataset else {}
+    data = resolve(profile, data_root=data_root, **where, **(config or {}))
+    algos = algorithms(algo, registry.get(data.dataset).is_multilabel(data.dataset_params))
+    algo_params = dict(algo_params or {})
+    params = {a: dict(algo_params.get(a, {})) for a in algos} if algo == "all" else {algo: algo_params}
     methods = [("supervised", False)] + [(a, st) for a in algos for st in (False, True)]
     return [
         resolve(

@@ -278,6 +278,7 @@ register(
         needs_root=False,
         splits=("standard", "geographic"),
         single_label={"multilabel": False},
+        multilabel=lambda params: params.get("multilabel", True),
         context_param="context_strength",
         default_params=lambda: asdict(GeoSynthConfig()),
     )
