@@ -7,7 +7,7 @@
 ``python -m stssl book --profile cpu``: execute every notebook of the book into ``book/results/``.
 ``python -m stssl check-book _build/html``: fail on a page missing from the TOC, a broken image, an error in an output.
 ``python -m stssl prepare-data bigearthnet --root DATA/bigearthnet``: pack a real data set.
-``python -m stssl download eurosat --root DATA/eurosat``: fetch a data set through torchgeo (checksums checked).
+``python -m stssl download eurosat --root DATA/eurosat``: fetch a data set (torchgeo's files, MD5-checked before extraction).
 ``python -m stssl predict RUN_DIR_OR_KEY IMAGES_OR_TABLE --out preds.csv``: a finished run's class probabilities.
 """
 
@@ -76,7 +76,7 @@ def _prepare_data(args: argparse.Namespace) -> None:
 def _download(args: argparse.Namespace) -> None:
     root = Path(args.root)
     registry.get(args.dataset).download(root)
-    print(f"downloaded {args.dataset} into {root} (torchgeo checked its checksums)")
+    print(f"downloaded {args.dataset} into {root} (every file MD5-checked before anything was extracted)")
     if registry.get(args.dataset).source is not None:
         print(f"next: python -m stssl prepare-data {args.dataset} --root {root}  (packs it for fast loading)")
 
@@ -308,7 +308,7 @@ def main(argv: list[str] | None = None) -> None:
     pd.add_argument("--bands", help="folder of GeoTIFFs: red,green,blue as band names or 1-based indices, e.g. 4,3,2")
     pd.add_argument("--scale", type=float, help="folder of GeoTIFFs: the pixel value shown as white (e.g. 3000)")
     pd.add_argument("--classes", help="folder: the class names in order, comma-separated (default: sorted)")
-    dl = sub.add_parser("download", help="download a data set through torchgeo's downloader and checksums")
+    dl = sub.add_parser("download", help="download a data set: torchgeo's files, each MD5-checked before extraction")
     dl.add_argument("dataset", choices=registry.with_feature(lambda spec: spec.download is not None))
     dl.add_argument("--root", required=True, help="the folder to download into (then: prepare-data --root)")
     pr = sub.add_parser(

@@ -4,7 +4,7 @@ patches with location, acquisition date and 43 labels.
 Layout (as torchgeo downloads it): ``<root>/BigEarthNet-v1.0/<patch>/<patch>_B04.tif`` (and the
 other bands) plus ``<patch>_labels_metadata.json``; ``<root>`` may also be the folder of patch
 folders itself. Download: ``python -m stssl download bigearthnet --root DIR`` (torchgeo's
-downloader and checksums, about 66 GB), or ``load_data("bigearthnet", root, {"download": True})``.
+files, MD5-checked before extraction, about 66 GB, and SeCo's split lists), or ``load_data("bigearthnet", root, {"download": True})``.
 
 * Location: the centre of the JSON's UTM box (``coordinates``) converted from its
   ``projection`` to WGS84. The authors ship only finished pickles, so this is the
@@ -133,7 +133,7 @@ def patch_root(root: Path | str) -> Path:
             return cand
     raise DataError(
         f"no BigEarthNet-S2 v1.0 patches under {root}: expected {LAYOUT}. Download it with "
-        f"`python -m stssl download bigearthnet --root {root}` (torchgeo's downloader, checksums checked; "
+        f"`python -m stssl download bigearthnet --root {root}` (torchgeo's files, MD5-checked before extraction; "
         "~66 GB), or from https://bigearthnet.net"
     )
 

@@ -77,7 +77,7 @@ def find_images(root: Path | str) -> tuple[list[Path], str]:
             return [f for c in CLASSES for f in sorted((folder / c).glob(f"*{ext}"), key=lambda p: p.name)], layout
     raise DataError(
         f"no EuroSAT images under {root}: expected {LAYOUTS}. Download the multispectral version with "
-        f"`python -m stssl download eurosat --root {root}` (torchgeo's downloader, checksums checked)"
+        f"`python -m stssl download eurosat --root {root}` (torchgeo's files, MD5-checked before extraction)"
     )
 
 

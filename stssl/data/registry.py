@@ -65,7 +65,7 @@ class DatasetSpec:
     label_budgets: Mapping[str, tuple] = field(default_factory=dict)  # the paper's, per config field
     # prepare-data: (root, image_size or None, options) -> a stssl.data.packed.Source
     source: Callable[[str, int | None, dict], Any] | None = None
-    # python -m stssl download: fetch into a folder (through torchgeo's downloaders and checksums)
+    # python -m stssl download: fetch into a folder (torchgeo's files, MD5-checked before extraction)
     download: Callable[[Path], None] | None = None
     # (data_root, params) -> dataset_params naming the data's content (the folder's: its table's SHA-1),
     # added to a run's config so that a run on edited data gets a new cache key instead of the old result
