@@ -34,7 +34,7 @@ import torch
 import stssl
 from stssl.config import RunConfig, run_data
 from stssl.core.checks import OneLineError
-from stssl.core.files import disk_error, publish_folder, write_atomic, write_text_atomic
+from stssl.core.files import disk_error, publish_folder, save_torch_atomic, write_atomic, write_text_atomic
 from stssl.core.locks import RunLock
 from stssl.data import DataSplits
 from stssl.data.base import MetaDataset, TaskInfo
@@ -208,7 +208,7 @@ class RunFolder:
     ) -> None:
         """Every file of a finished run, ``metrics.json`` last (its presence means "finished")."""
         self._may_write()
-        write_atomic(self.networks_file, lambda tmp: torch.save(networks, tmp))
+        save_torch_atomic(self.networks_file, networks)
         mean, std = dataset.normalisation()
         write_text_atomic(
             self.task_file,

@@ -100,9 +100,10 @@ def _train_once(cfg: RunConfig, final: RunFolder, progress: bool, poll: float) -
                 except DamagedRunError:  # not complete: train what is missing
                     _finish(cfg, partial, progress)
                 partial.publish()
-            except TakenOverError:
-                raise  # the run's files are the new owner's now
-            except BaseException:
+            except BaseException as err:
+                if not lock.held():  # taken over: whatever failed since (a logger writing into a folder the new
+                    # owner has renamed), the run's files are the new owner's now
+                    raise err if isinstance(err, TakenOverError) else TakenOverError(lock.owner(), lock.path) from err
                 if fresh and not partial.checkpoint.exists():  # nothing worth resuming: no folder left behind
                     shutil.rmtree(partial.path, ignore_errors=True)
                 raise

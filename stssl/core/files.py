@@ -32,9 +32,31 @@ def write_atomic(path: Path, write: Callable[[Path], object]) -> None:
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         tmp.unlink(missing_ok=True)
+        refused = _os_error(err)
+        if refused is not None and refused is not err:  # a writer (torch.save) wrapped the disk's refusal
+            raise OSError(refused.errno, refused.strerror, str(path)) from err
         raise
+
+
+def _os_error(err: BaseException | None) -> OSError | None:
+    """The OSError in ``err``'s chain of causes, if any."""
+    while err is not None and not isinstance(err, OSError):
+        err = err.__cause__ or err.__context__
+    return err
+
+
+def save_torch_atomic(path: Path, obj: object) -> None:
+    """``torch.save`` through :func:`write_atomic`, into a file object so that a refusal of the disk
+    stays an OSError (written to a path, torch reports it as a bare RuntimeError)."""
+    import torch
+
+    def save(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+
+    write_atomic(path, save)
 
 
 def write_text_atomic(path: Path, text: str) -> None:

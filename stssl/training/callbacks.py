@@ -32,7 +32,7 @@ from torch import nn
 from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 from stssl.cache import RunFolder
-from stssl.core.files import write_atomic
+from stssl.core.files import save_torch_atomic
 
 
 @torch.no_grad()
@@ -98,7 +98,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """Lightning's checkpoint writer through the one atomic write: flushed to disk, then renamed."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any = None) -> None:
-        write_atomic(Path(path), lambda tmp: torch.save(checkpoint, tmp))
+        save_torch_atomic(Path(path), checkpoint)
 
 
 def resume_checkpoint(folder: RunFolder, eval_every: int) -> ModelCheckpoint:
