@@ -8,6 +8,11 @@ that the prior means nothing outside the training support, the same image is als
 regular lat/lon grid over the map, on one day (:data:`GRID_DOY`), and each grid point is marked
 as inside or outside the support (within :data:`SUPPORT_KM` of a sample) and as land or sea
 (Natural Earth 50 m land).
+
+:func:`measures` turns the paper's two claims into numbers: the prior is high in coastal and
+maritime regions and low inland on the training data (the samples' mean confidence near the sea
+against inland, :data:`INLAND_KM`), and useless at out-of-distribution places (how well the grid's
+confidence tells sea from land, as an AUC, outside the support against inside).
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ GRID_STEP = 0.5
 """Grid spacing in degrees of latitude and longitude."""
 SUPPORT_KM = 100.0
 """A grid point farther than this from every sample lies outside the training support."""
+INLAND_KM = 100.0
+"""A sample farther than this from every sea point of the grid is inland; nearer, coastal or maritime."""
 
 
 def configs(
@@ -168,19 +175,71 @@ def support_table(p: Prior) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def summary(p: Prior) -> str:
-    """Sentences computed from the prior: how well it separates samples with and without the
-    class, and how its grid values on land and at sea compare inside and outside the support."""
+def _auc(truth: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC of ``score`` for ``truth`` (NaN when one of the two classes is absent)."""
     from sklearn.metrics import roc_auc_score
 
+    truth = np.asarray(truth, dtype=bool)
+    return float(roc_auc_score(truth, score)) if 0 < truth.sum() < truth.size else float("nan")
+
+
+def sea_km(p: Prior) -> np.ndarray:
+    """Each sample's distance (km) to the nearest sea point of the grid (inf without one)."""
+    g = p.grid
+    LON, LAT = np.meshgrid(g.lon, g.lat)
+    sea = ~np.asarray(g.is_land, dtype=bool)
+    if not sea.any():
+        return np.full(len(p.samples), np.inf)
+    return nearest_km(p.samples.lat, p.samples.lon, LAT[sea], LON[sea])
+
+
+def measures(p: Prior, inland_km: float = INLAND_KM) -> dict[str, float]:
+    """The numbers that test the paper's Figure 5 claims (NaN where a group is empty):
+
+    * ``coastal − inland``: the samples' mean confidence within ``inland_km`` of the grid's sea
+      (coastal and maritime) minus farther (inland): the paper's "high confidences ... in coastal
+      and maritime regions and low confidences in inland regions on the training dataset";
+    * ``sample AUC``: how well the samples' confidence ranks those with the class above those without;
+    * ``grid AUC inside`` / ``grid AUC outside``: how well the grid's confidence ranks sea points
+      above land points within the training support and outside it: "the prior is clearly useless
+      on out-of-distribution locations" means outside below inside (0.5: no better than chance).
+    """
     s = p.samples
+    near = sea_km(p) < inland_km
+    conf = s.confidence.to_numpy()
+    coastal = conf[near].mean() if near.any() else np.nan
+    inland = conf[~near].mean() if (~near).any() else np.nan
+    g = p.grid
+    sea = ~np.asarray(g.is_land, dtype=bool)
+    inside = np.asarray(g.in_support, dtype=bool)
+    return {
+        "coastal − inland": float(coastal - inland),
+        "sample AUC": _auc(s.truth.to_numpy(), conf),
+        "grid AUC inside": _auc(sea[inside], g.confidence[inside]),
+        "grid AUC outside": _auc(sea[~inside], g.confidence[~inside]),
+    }
+
+
+def summary(p: Prior) -> str:
+    """Sentences computed from the prior: how well it separates samples with and without the
+    class, near the sea and inland, and how its grid values tell sea from land inside and outside
+    the support (:func:`measures`)."""
+    s = p.samples
+    m = measures(p)
     pos, neg = s.loc[s.truth, "confidence"], s.loc[~s.truth, "confidence"]
     text = (
         f'Fed only the grey image, the teacher gives the {len(pos)} samples that have "{p.class_name}" '
         f"a mean confidence of {pos.mean():.3f} and the {len(neg)} without it {neg.mean():.3f}"
     )
     if len(pos) and len(neg):
-        text += f" (AUC {roc_auc_score(s.truth, s.confidence):.3f}: 0.5 is no better than chance, 1 a perfect ranking)"
+        text += f" (AUC {m['sample AUC']:.3f}: 0.5 is no better than chance, 1 a perfect ranking)"
+    near = sea_km(p) < INLAND_KM
+    if near.any() and (~near).any():
+        text += (
+            f"; the {int(near.sum())} samples within {INLAND_KM:g} km of the sea (coastal and maritime) get "
+            f"{s.confidence[near].mean():.3f} on average, the {int((~near).sum())} inland "
+            f"{s.confidence[~near].mean():.3f} (the paper: high near the sea, low inland)"
+        )
     text += ". "
     t = support_table(p)
 
@@ -188,14 +247,16 @@ def summary(p: Prior) -> str:
         r = t.loc[where]
         if np.isnan(r["mean confidence, land"]) or np.isnan(r["mean confidence, sea"]):
             return f"{where} there is no {'land' if np.isnan(r['mean confidence, land']) else 'sea'} grid point"
+        auc = m["grid AUC inside" if where.startswith("inside") else "grid AUC outside"]
         return (
             f"{where} its mean confidence is {r['mean confidence, sea']:.3f} at sea against "
-            f"{r['mean confidence, land']:.3f} on land"
+            f"{r['mean confidence, land']:.3f} on land (AUC of sea against land {auc:.3f})"
         )
 
     return text + (
         f"On the grid (day {p.grid.doy:g}; the support is within {p.support_km:g} km of a sample), "
-        f"{gap('inside the support')}; {gap('outside the support')}."
+        f"{gap('inside the support')}; {gap('outside the support')}. The paper finds the prior useless "
+        "outside the support: there, an AUC near 0.5, or below the one inside."
     )
 
 
