@@ -25,7 +25,7 @@ import nbformat
 import yaml
 
 from stssl.cache import run_folder
-from stssl.config import distinct
+from stssl.config import distinct, seed_list
 from stssl.experiments import notebook_params, page_configs, pages
 from stssl.experiments.page import Page
 from stssl.runs import default_workers, get_runs
@@ -37,13 +37,18 @@ NOTEBOOKS = ROOT / "notebooks"
 PAPER_ROOTS = {"data_root": "/data/BigEarthNet-v1.0", "eurosat_root": "/data/EuroSAT"}
 
 
-def build_info(profile: str, data_root: str | None, eurosat_root: str | None) -> str:
-    """The lines the introduction and the summary show: which profile and data produced the book."""
+def build_info(profile: str, data_root: str | None, eurosat_root: str | None, seeds=None) -> str:
+    """The lines the introduction and the summary show: which profile, data and seeds produced the book."""
     data = {"paper": f"BigEarthNet from `{data_root}` and EuroSAT from `{eurosat_root}`"}.get(
         profile, "the embedded GeoSynth data set"
     )
+    counts = {p.name: p.seeds if seeds is None else seeds for p in pages(["all"]) if p.seeds is not None}
+    if len({str(c) for c in counts.values()}) == 1:
+        ran = f"seeds {', '.join(map(str, seed_list(next(iter(counts.values())))))} on every page"
+    else:
+        ran = "these seeds: " + ", ".join(f"{name} {', '.join(map(str, seed_list(c)))}" for name, c in counts.items())
     return (
-        f"This book was built with the **`{profile}` profile** ({data}) on "
+        f"This book was built with the **`{profile}` profile** ({data}) and {ran} on "
         f"{time.strftime('%Y-%m-%d')}; the pages about GeoSynth itself use the `cpu` profile.\n"
     )
 
@@ -161,7 +166,7 @@ def execute_notebooks(
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "build-info.md").write_text(build_info(profile, data_root, eurosat_root))
+    (out / "build-info.md").write_text(build_info(profile, data_root, eurosat_root, seeds))
     total, spent = time.perf_counter(), {}
     train_first(
         distinct(
