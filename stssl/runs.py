@@ -14,6 +14,7 @@ import os
 import shutil
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import torch
@@ -21,10 +22,10 @@ from tqdm.auto import tqdm
 
 from stssl.cache import DamagedRunError, Run, RunFolder, environment, load_run, run_dir, run_folder, runs_root
 from stssl.config import RunConfig
+from stssl.core import signals
 from stssl.core.devices import check_device, resolve_device, usable_cores
 from stssl.core.files import disk_error
 from stssl.core.locks import TakenOverError
-from stssl.core.signals import as_worker, stop_on_signals
 from stssl.data import DataError, registry
 from stssl.training import DivergedError, train
 
@@ -124,13 +125,14 @@ def default_workers(cfgs: list[RunConfig]) -> int:
 
 
 def _start_worker(parent: int, threads: int) -> None:
-    as_worker(parent)  # stops with its parent, and at SIGTERM
+    signals.as_worker(parent)  # stops with its parent, and at SIGTERM
     torch.set_num_threads(threads)
 
 
 def _train_in_worker(job: tuple[RunConfig, Path | None]) -> Path:
     cfg, root = job
-    return get_run(cfg, root, progress=False).path
+    with signals.task():
+        return get_run(cfg, root, progress=False).path
 
 
 def check_data_roots(cfgs: list[RunConfig]) -> None:
@@ -163,17 +165,27 @@ def get_runs(
     bar.update(len(cfgs) - len([c for c in cfgs if c in missing]))
     done = 0
     try:
-        with stop_on_signals():
+        with signals.stop_on_signals():
             if workers > 1:
                 threads = max(1, torch.get_num_threads() // workers)
-                # spawn, not fork: forking a process in which torch has run threads can deadlock; leaving the
-                # block for any reason (a failed run, a stop) terminates the workers, whose runs stay resumable
-                with multiprocessing.get_context("spawn").Pool(
-                    workers, _start_worker, (os.getpid(), threads), maxtasksperchild=None
-                ) as pool:
-                    for path in pool.imap_unordered(_train_in_worker, [(c, root) for c in missing]):
+                before = set(multiprocessing.active_children())
+                # spawn, not fork: forking a process in which torch has run threads can deadlock. A worker that
+                # dies fails the pool (BrokenProcessPool) instead of leaving its run waited for forever
+                pool = ProcessPoolExecutor(
+                    workers, multiprocessing.get_context("spawn"), _start_worker, (os.getpid(), threads)
+                )
+                try:
+                    for future in as_completed([pool.submit(_train_in_worker, (c, root)) for c in missing]):
+                        path = future.result()
                         done += 1
                         bar.update(sum(run_dir(c, root) == path for c in cfgs))
+                except BaseException:  # a failed run or a stop: no queued run starts, the running ones end
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    for worker in set(multiprocessing.active_children()) - before:
+                        worker.terminate()  # SIGTERM: each stops within a step, its run keeps its checkpoint
+                    raise
+                finally:
+                    pool.shutdown(wait=True)
             else:
                 for cfg in missing:
                     bar.set_postfix_str(f"{cfg.algo}{'+ST' if cfg.st else ''} seed {cfg.seed}")

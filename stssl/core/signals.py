@@ -28,6 +28,8 @@ class Stopped(KeyboardInterrupt):
 def _stop(signum: int, frame) -> None:
     global received
     received = signal.Signals(signum)
+    for s in (signal.SIGTERM, signal.SIGINT):  # the unwinding that follows is not to be interrupted in turn
+        signal.signal(s, signal.SIG_IGN)
     raise Stopped(f"stopped by {received.name}")
 
 
@@ -57,11 +59,36 @@ def die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+_busy = False  # a worker inside a task (stopped, it unwinds it: locks released); idle, it just exits
+
+
+def _stop_worker(signum: int, frame) -> None:
+    if _busy:
+        _stop(signum, frame)
+    os._exit(128 + signum)
+
+
+@contextlib.contextmanager
+def task() -> Iterator[None]:
+    """A worker's task: a stop signal raises inside it (so its ``finally`` blocks run) and ends the
+    process after it, instead of letting the worker take another one."""
+    global _busy
+    _busy = True
+    try:
+        yield
+    except (KeyboardInterrupt, SystemExit):  # Lightning turns a stop in training into SystemExit
+        if received is None:
+            raise
+        os._exit(128 + received)
+    finally:
+        _busy = False
+
+
 def as_worker(parent: int) -> None:
-    """In a worker process of ``parent`` (its pid): SIGTERM when the parent dies (Linux), and SIGTERM
-    or SIGINT raise there."""
+    """In a worker process of ``parent`` (its pid): SIGTERM when the parent dies (Linux); SIGTERM or
+    SIGINT end it, inside a :func:`task` by raising there."""
     for s in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(s, _stop)
+        signal.signal(s, _stop_worker)
     die_with_parent()
     if os.getppid() != parent:  # the parent died before the line above
         os.kill(os.getpid(), signal.SIGTERM)
