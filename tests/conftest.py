@@ -4,8 +4,11 @@ import os
 
 import matplotlib
 import pytest
+import torch
 
 matplotlib.use("Agg")
+if os.environ.get("PYTEST_XDIST_WORKER"):  # two test processes on two cores: one thread each
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session", autouse=True)
