@@ -24,7 +24,7 @@ from stssl.core.devices import DEVICE
 from stssl.data import SPLITS, DataSplits, canonical_params, check_dataset_params, load_data, registry
 from stssl.encoders import LOCATION_ENCODERS
 from stssl.encoders.season import MAX_HARMONICS
-from stssl.meta import METADATA_COMPONENTS
+from stssl.meta import METADATA_COMPONENTS, MISSING_METADATA
 from stssl.models.vit import FUSIONS, VIT_SIZES
 
 
@@ -63,6 +63,10 @@ class RunConfig:
     # Beyond the paper: how the teacher's metadata is encoded (stssl.meta; the defaults are the paper's)
     meta_encoding: str = "paper"  # location: "paper" [lat/90, lon/180] | "fourier" | "sphere"
     doy_harmonics: int = 1  # day of year: sin/cos of K harmonics of the year
+    # Beyond the paper: how the teacher's metadata is made to say less (the defaults: as the paper's)
+    permute_metadata: bool = False  # the teacher trains on another training sample's metadata (the control)
+    meta_missing: str = "none"  # "learned": a missing place or date is a learned embedding (else a place must exist)
+    meta_dropout: float = 0.0  # share of training samples whose place, and independently whose date, is hidden
     eval_every: int = 2000
     eval_batch_size: int = 512
     patience: int | None = None  # early stopping, in steps after the best evaluation
@@ -247,6 +251,9 @@ def field_rules() -> dict[str, Rule]:
         metadata=OneOf(METADATA_COMPONENTS),
         meta_encoding=OneOf(tuple(LOCATION_ENCODERS)),
         doy_harmonics=Number(1, MAX_HARMONICS, integer=True),
+        permute_metadata=BOOL,
+        meta_missing=OneOf(MISSING_METADATA),
+        meta_dropout=Number(0, 1, open_high=True),
         fusion=OneOf(FUSIONS),
         single_model=BOOL,
         distill_target=OneOf(DISTILL_TARGETS),
@@ -328,9 +335,22 @@ def _check_st_options(cfg: RunConfig) -> None:
         raise ConfigError(f"{', '.join(changed)} change(s) the teacher or the distillation: they need st=True")
     if cfg.single_model and cfg.fusion != "early":
         raise ConfigError("single_model shares one network with a metatoken: it needs fusion='early'")
+    if cfg.meta_dropout > 0 and cfg.meta_missing != "learned":
+        raise ConfigError("meta_dropout hides metadata during training: it needs meta_missing='learned'")
 
 
-ST_OPTIONS = ("metadata", "fusion", "single_model", "distill_target", "stop_gradient", "meta_encoding", "doy_harmonics")
+ST_OPTIONS = (
+    "metadata",
+    "fusion",
+    "single_model",
+    "distill_target",
+    "stop_gradient",
+    "meta_encoding",
+    "doy_harmonics",
+    "permute_metadata",
+    "meta_missing",
+    "meta_dropout",
+)
 
 
 SEEDS = "a count >= 1 (3: seeds 0, 1, 2), a text '0,1,2' or a list of distinct seeds, each " + str(SEED)

@@ -30,28 +30,42 @@ import torch
 from stssl.encoders import LOCATION_ENCODERS
 from stssl.encoders.season import DayOfYear
 
+MISSING_METADATA = ("none", "learned")
+"""What a missing place or date is: ``none``, a place must be known and a missing date is all zeros
+(the centre of the day circle); ``learned``, each stays NaN in the encoding and the teacher puts a
+learned embedding in its place (as Copernicus-FM and Prithvi-EO-2.0 do)."""
+
 
 @dataclass(frozen=True)
 class MetaEncoding:
-    """A location encoding (a name in :data:`~stssl.encoders.LOCATION_ENCODERS`) and the number
-    of day-of-year harmonics; the defaults are the paper's."""
+    """A location encoding (a name in :data:`~stssl.encoders.LOCATION_ENCODERS`), the number of
+    day-of-year harmonics and what a missing value is (:data:`MISSING_METADATA`); the defaults are
+    the paper's."""
 
     location: str = "paper"
     doy_harmonics: int = 1
+    missing: str = "none"
 
     def __post_init__(self):
         if self.location not in LOCATION_ENCODERS:
             raise ValueError(f"unknown meta_encoding {self.location!r}; valid: {', '.join(LOCATION_ENCODERS)}")
+        if self.missing not in MISSING_METADATA:
+            raise ValueError(f"unknown meta_missing {self.missing!r}; valid: {', '.join(MISSING_METADATA)}")
         DayOfYear(self.doy_harmonics)  # checks the count
 
     @classmethod
     def of(cls, cfg) -> MetaEncoding:
-        """A run's encoding (its ``meta_encoding`` and ``doy_harmonics``)."""
-        return cls(cfg.meta_encoding, cfg.doy_harmonics)
+        """A run's encoding (its ``meta_encoding``, ``doy_harmonics`` and ``meta_missing``)."""
+        return cls(cfg.meta_encoding, cfg.doy_harmonics, cfg.meta_missing)
+
+    @property
+    def parts(self) -> tuple[int, int]:
+        """The sizes of the encoding's two blocks: the place's features, then the date's."""
+        return LOCATION_ENCODERS[self.location].dim, 2 * self.doy_harmonics
 
     @property
     def dim(self) -> int:
-        return LOCATION_ENCODERS[self.location].dim + 2 * self.doy_harmonics
+        return sum(self.parts)
 
 
 PAPER_ENCODING = MetaEncoding()
@@ -65,10 +79,16 @@ def encode_meta(
     unknown_doy: float | None = None,
     encoding: MetaEncoding = PAPER_ENCODING,
 ) -> torch.Tensor:
-    """Encode degrees WGS84 and day of year (1..366, NaN = unknown) into a B x ``encoding.dim`` float tensor."""
+    """Encode degrees WGS84 and day of year (1..366, NaN = unknown) into a B x ``encoding.dim`` float
+    tensor. With ``encoding.missing == "learned"`` a missing place (NaN lat or lon) or date leaves its
+    block NaN, for the teacher's learned embeddings."""
     lat, lon, doy = (torch.as_tensor(v, dtype=torch.float32) for v in (lat, lon, doy))
-    if torch.isnan(lat).any() or torch.isnan(lon).any():
-        raise ValueError("latitude/longitude contain NaN: every sample needs a location")
+    learned = encoding.missing == "learned"
+    no_place = torch.isnan(lat) | torch.isnan(lon)
+    if no_place.any() and not learned:
+        raise ValueError("latitude/longitude contain NaN: every sample needs a location (or meta_missing='learned')")
+    if learned:
+        lat, lon = torch.where(no_place, 0.0, lat), torch.where(no_place, 0.0, lon)
     if (lat.abs() > 90).any() or (lon.abs() > 180).any():
         raise ValueError(
             f"location out of range: lat in [{lat.min():.2f}, {lat.max():.2f}], "
@@ -77,7 +97,11 @@ def encode_meta(
     if unknown_doy is not None:
         doy = torch.where(torch.isnan(doy), torch.full_like(doy, float(unknown_doy)), doy)
     place = LOCATION_ENCODERS[encoding.location](lat, lon)
-    return torch.cat([place, DayOfYear(encoding.doy_harmonics)(doy)], dim=-1)
+    date = DayOfYear(encoding.doy_harmonics)(doy)
+    if learned:
+        place = torch.where(no_place[..., None], torch.nan, place)
+        date = torch.where(torch.isnan(doy)[..., None], torch.nan, date)
+    return torch.cat([place, date], dim=-1)
 
 
 METADATA_COMPONENTS = ("location+time", "location", "time")

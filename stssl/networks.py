@@ -69,6 +69,7 @@ def shifted_logits(
 def build_nets(cfg: RunConfig, num_classes: int) -> nn.ModuleDict:
     """A run's networks, untrained: ``teacher`` and ``student`` for + ST-SSL, else ``model``."""
     if cfg.st:
+        encoding = MetaEncoding.of(cfg)
         teacher, student = build_teacher_student(
             cfg.model,
             cfg.image_size,
@@ -76,7 +77,8 @@ def build_nets(cfg: RunConfig, num_classes: int) -> nn.ModuleDict:
             distill=cfg.lambda_d > 0,
             fusion=cfg.fusion,
             single_model=cfg.single_model,
-            meta_dim=MetaEncoding.of(cfg).dim,
+            meta_dim=encoding.dim,
+            missing_parts=encoding.parts if encoding.missing == "learned" else None,
         )
         return nn.ModuleDict({"teacher": teacher, "student": student})
     return nn.ModuleDict({"model": build_model(cfg.model, cfg.image_size, num_classes)})

@@ -65,11 +65,35 @@ class ViTOutput(NamedTuple):
     cls: torch.Tensor  # B x D, CLS output after the final norm
 
 
+class LearnedMissing(nn.Module):
+    """A learned embedding in place of each block of the metadata encoding (the place, the date) that
+    is missing in a sample: NaN in the encoding (:data:`stssl.meta.MISSING_METADATA`, ``learned``)."""
+
+    def __init__(self, parts: tuple[int, ...]):
+        super().__init__()
+        self.parts = tuple(parts)
+        self.embeddings = nn.ParameterList([nn.Parameter(torch.randn(n) * 0.02) for n in self.parts])
+
+    def forward(self, meta: torch.Tensor) -> torch.Tensor:
+        blocks = meta.split(self.parts, dim=-1)
+        return torch.cat(
+            [torch.where(b.isnan().any(-1, keepdim=True), e.to(b.dtype), b) for b, e in zip(blocks, self.embeddings)],
+            dim=-1,
+        )
+
+
 class TokenViT(nn.Module):
     """timm ``VisionTransformer`` body + optional extra last token + a linear head on CLS."""
 
     def __init__(
-        self, size: ViTSize, img_size: int, num_classes: int, extra: Extra, in_chans: int = 3, meta_dim: int = META_DIM
+        self,
+        size: ViTSize,
+        img_size: int,
+        num_classes: int,
+        extra: Extra,
+        in_chans: int = 3,
+        meta_dim: int = META_DIM,
+        missing_parts: tuple[int, ...] | None = None,
     ):
         super().__init__()
         if img_size % size.patch_size:
@@ -99,6 +123,13 @@ class TokenViT(nn.Module):
             self.distill_embed = nn.Parameter(torch.randn(1, 1, d) * 0.02)
         if extra in TAKES_META:
             self.meta_mlp = nn.Sequential(nn.Linear(meta_dim, d), nn.GELU(), nn.Linear(d, d))
+            if missing_parts is not None:  # a missing place or date: a learned embedding in its block
+                self.missing = LearnedMissing(missing_parts)
+
+    def _encode_meta(self, meta: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """``MLP(meta)``, a missing block first replaced by its learned embedding (when it has them)."""
+        meta = meta.to(dtype)
+        return self.meta_mlp(self.missing(meta) if hasattr(self, "missing") else meta)
 
     def compile_blocks(self) -> None:
         """``torch.compile`` each transformer block in place (regional compilation). Every block
@@ -117,7 +148,7 @@ class TokenViT(nn.Module):
         """The token appended to the sequence, or None: the metatoken when metadata is given,
         the distillation token of a student (or of the single model's student role)."""
         if self.extra in ("meta", "shared") and meta is not None:
-            return self.token_embed.expand(batch, -1, -1) + self.meta_mlp(meta.to(dtype)).unsqueeze(1)
+            return self.token_embed.expand(batch, -1, -1) + self._encode_meta(meta, dtype).unsqueeze(1)
         if self.extra == "distill":
             return self.token_embed.expand(batch, -1, -1)
         if self.extra == "shared":
@@ -148,19 +179,24 @@ class TokenViT(nn.Module):
         out = bb.norm(tokens)
         cls = out[:, 0]
         if self.extra == "late" and meta is not None:
-            encoded = self.meta_mlp(meta.to(cls.dtype))
+            encoded = self._encode_meta(meta, cls.dtype)
             return ViTOutput(self.head(cls + encoded), encoded, cls)
         return ViTOutput(self.head(cls), out[:, -1] if extra is not None else None, cls)
 
 
 def build_model(
-    size: str | ViTSize, img_size: int, num_classes: int, extra: Extra = "none", meta_dim: int = META_DIM
+    size: str | ViTSize,
+    img_size: int,
+    num_classes: int,
+    extra: Extra = "none",
+    meta_dim: int = META_DIM,
+    missing_parts: tuple[int, ...] | None = None,
 ) -> TokenViT:
     if isinstance(size, str):
         if size not in VIT_SIZES:
             raise ValueError(f"unknown model size {size!r}; valid: {', '.join(VIT_SIZES)}")
         size = VIT_SIZES[size]
-    return TokenViT(size, img_size, num_classes, extra, meta_dim=meta_dim)
+    return TokenViT(size, img_size, num_classes, extra, meta_dim=meta_dim, missing_parts=missing_parts)
 
 
 def build_teacher_student(
@@ -171,22 +207,24 @@ def build_teacher_student(
     fusion: str = "early",
     single_model: bool = False,
     meta_dim: int = META_DIM,
+    missing_parts: tuple[int, ...] | None = None,
 ) -> tuple[TokenViT, TokenViT]:
     """A teacher and a student whose ViT bodies start from identical weights (as the authors' ``set_model``).
 
     Only the extra parameters (metatoken MLP and embedding, distillation token) and the heads
     are initialised independently. ``fusion="late"`` makes a late-fusion teacher; with
     ``single_model`` the two are one and the same network (``extra="shared"``). ``meta_dim``: the
-    size of the teacher's metadata input (:attr:`stssl.meta.MetaEncoding.dim`).
+    size of the teacher's metadata input (:attr:`stssl.meta.MetaEncoding.dim`); ``missing_parts``: the
+    sizes of its blocks when a missing one gets a learned embedding (:class:`LearnedMissing`).
     """
     if fusion not in FUSIONS:
         raise ValueError(f"unknown fusion {fusion!r}; valid: {', '.join(FUSIONS)}")
     if single_model:
         if fusion != "early":
             raise ValueError("single_model shares one network with a metatoken: it needs fusion='early'")
-        net = build_model(size, img_size, num_classes, "shared", meta_dim)
+        net = build_model(size, img_size, num_classes, "shared", meta_dim, missing_parts)
         return net, net
-    teacher = build_model(size, img_size, num_classes, "meta" if fusion == "early" else "late", meta_dim)
+    teacher = build_model(size, img_size, num_classes, "meta" if fusion == "early" else "late", meta_dim, missing_parts)
     student = build_model(size, img_size, num_classes, "distill" if distill else "none")
     student.backbone = copy.deepcopy(teacher.backbone)
     return teacher, student

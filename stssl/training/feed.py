@@ -108,25 +108,50 @@ class StepBatches(IterableDataset):
     teacher's metadata input ``meta`` encoded here, on the host: its range checks would make a
     GPU wait if they ran on the device. Read ahead by :func:`prefetched`: every batch is a
     function of its step alone, so reading ahead changes nothing, and a resumed run starts
-    its reader at the step it resumes from."""
+    its reader at the step it resumes from.
+
+    What the teacher is told can be made to say less: with ``permute_metadata`` each training
+    sample's metadata are another's (a fixed permutation of the training split: the metadata keep
+    their distribution and lose their information about the image, the control of what the
+    metadata bring); with ``meta_dropout`` each sample's place, and independently its date, is
+    hidden with that probability (a function of the seed and the step)."""
 
     def __init__(self, data: DataSplits, cfg: RunConfig, uses_unlabelled: bool, start, pin: bool = False):
         self.data, self.start, self.uses_unlabelled, self.pin = data, start, uses_unlabelled, pin
         self.meta = run_meta(cfg)
+        self.seed, self.dropout = cfg.seed, cfg.meta_dropout
         self.lb = IndexStream(data.labelled, cfg.batch_lb, cfg.seed, 0)
         self.ulb = IndexStream(data.unlabelled, cfg.batch_ulb, cfg.seed, 1)
+        self.donor = None
+        if cfg.permute_metadata:
+            self.donor = np.arange(len(data.dataset))
+            self.donor[data.train] = np.random.default_rng([cfg.seed, 2]).permutation(data.train)
 
-    def _raw(self, indices: np.ndarray) -> dict[str, torch.Tensor]:
-        raw = self.data.dataset.raw_batch(indices)
-        raw["meta"] = self.meta(raw)
+    def _raw(self, indices: np.ndarray, step: int, stream: int) -> dict[str, torch.Tensor]:
+        ds = self.data.dataset
+        raw = ds.raw_batch(indices)
+        told = (
+            raw
+            if self.donor is None
+            else {k: torch.from_numpy(getattr(ds, k)[self.donor[indices]]) for k in ("lat", "lon", "doy")}
+        )
+        if self.dropout > 0:
+            rng = np.random.default_rng([self.seed, 3 + stream, step])
+            no_place, no_date = torch.from_numpy(rng.random((2, len(indices))) < self.dropout)
+            told = {
+                "lat": told["lat"].masked_fill(no_place, torch.nan),
+                "lon": told["lon"].masked_fill(no_place, torch.nan),
+                "doy": told["doy"].masked_fill(no_date, torch.nan),
+            }
+        raw["meta"] = self.meta(told)
         return raw
 
     def _batches(self):
         step = self.start()
         while True:
-            batch = {"lb": self._raw(self.lb.at(step))}
+            batch = {"lb": self._raw(self.lb.at(step), step, 0)}
             if self.uses_unlabelled:
-                batch["ulb"] = self._raw(self.ulb.at(step))
+                batch["ulb"] = self._raw(self.ulb.at(step), step, 1)
             yield batch
             step += 1
 
