@@ -222,7 +222,6 @@ BAD_ROWS = {  # row 2's cells (image, lat, lon, date, label, split) -> the probl
         ["img/1.png", "north", 2, None, "a", "train"],
         r"the location is not a number: lat='north'",
     ),
-    "png without location": (["img/1.png", None, None, None, "a", "train"], r"no location"),
     "unparseable date": (["img/1.png", 1, 2, "2018-13-45", "a", "train"], r"cannot parse the date '2018-13-45'"),
     "empty label": (["img/1.png", 1, 2, None, " ; ", "train"], r"empty label"),
     "unknown label": (["img/1.png", 1, 2, None, "zebra", "train"], r"unknown label 'zebra' \(classes: a, b\)"),
@@ -421,3 +420,23 @@ def test_prepare_data_cli_takes_the_geotiff_options(tmp_path):
         "prepare-data", "folder", "--root", str(tmp_path), "--out", str(tmp_path / "p2"), "--classes", "x,y"
     )
     assert no_scale.returncode == 1 and "give dataset parameter scale" in no_scale.stderr
+
+
+def test_a_picture_with_empty_place_cells_has_an_unknown_place_that_a_learned_embedding_takes(tmp_path):
+    rows = make_folder(tmp_path, n=48)
+    for row in rows[::4]:  # every fourth image: no place (both cells empty)
+        row[1] = row[2] = None
+    write_csv(tmp_path, ["image", "lat", "lon", "date", "label"], rows)
+    ds = load_data("folder", str(tmp_path), {"image_size": SIZE}).dataset
+    assert np.isnan(ds.lat[::4]).all() and np.isnan(ds.lon[::4]).all() and np.isfinite(ds.lat[1::4]).all()
+    from stssl.config import resolve
+    from stssl.training import train
+
+    common = dict(dataset="folder", data_root=str(tmp_path), algo="fixmatch", st=True, steps=4, eval_every=2)
+    module = train(resolve("smoke", meta_missing="learned", **common), progress=False)
+    assert np.isfinite([row["teacher_val_mAP"] for row in module.history]).all()
+    with pytest.raises(ValueError, match="every sample needs a location \\(or meta_missing='learned'\\)"):
+        train(resolve("smoke", **common), progress=False)
+    write_csv(tmp_path, ["image", "date", "label"], [[r[0], r[3], r[4]] for r in rows])  # no place columns at all
+    with pytest.raises(DataError, match="no location: lat and lon are missing and only GeoTIFFs carry georeferencing"):
+        load_data("folder", str(tmp_path), {"image_size": SIZE})

@@ -8,7 +8,8 @@ names are case-insensitive, other columns are ignored:
   ``.tiff`` are read as GeoTIFFs (rasterio), anything else as a picture (Pillow: PNG, JPEG, ...).
 * ``lat`` (``latitude``), ``lon`` (``lng``, ``longitude``): degrees WGS84. Optional for GeoTIFFs:
   without the columns, or with both cells empty, the location is the centre of the image's
-  georeferencing (:func:`~stssl.data.geo.raster_centre`); a table's location wins over it.
+  georeferencing (:func:`~stssl.data.geo.raster_centre`); a table's location wins over it. For a
+  picture, two empty cells mean an unknown place (NaN; a teacher then needs ``meta_missing="learned"``).
 * ``date`` (``YYYY-MM-DD``, optionally with a time) or ``doy`` (``day_of_year``, 1..366): both
   optional; an empty cell means an unknown day (NaN), as for EuroSAT. Given both, they must agree.
 * ``label``: one class name, or several separated by ``;``; or ``labels`` (always multi-label).
@@ -165,6 +166,7 @@ class Table:
     rows: list[Row]
     task: TaskInfo
     has_split: bool
+    has_location: bool = False  # lat and lon columns: a picture whose two cells are empty has an unknown place
 
 
 def find_table(root: Path, table: str | None = None) -> Path:
@@ -313,7 +315,7 @@ def read_table(path: Path, classes: list | tuple | None = None, need_labels: boo
         _parse_day(row, get, where, problems)
         rows.append(row)
     if label_col is None:
-        return Table(path, sha1, rows, UNLABELLED, "split" in cols), problems
+        return Table(path, sha1, rows, UNLABELLED, "split" in cols, "lat" in cols), problems
     names = {name for row in rows for name in row.labels}
     if classes:
         order = tuple(str(c) for c in classes)
@@ -336,7 +338,7 @@ def read_table(path: Path, classes: list | tuple | None = None, need_labels: boo
             f"the table {path} has {len(order)} class{'es' if len(order) != 1 else ''} "
             f"({', '.join(order) or 'none'}); a classifier needs two at least"
         )
-    return Table(path, sha1, rows, TaskInfo(order, multilabel), "split" in cols), problems
+    return Table(path, sha1, rows, TaskInfo(order, multilabel), "split" in cols, "lat" in cols), problems
 
 
 def _parse_location(row: Row, get: dict, where: str, problems: _Problems) -> None:
@@ -415,7 +417,7 @@ def _band_indices(src, bands, image: str) -> tuple[int, ...]:
     return tuple(out)
 
 
-def _scan(root: Path, row: Row, bands, scale, problems: _Problems, dtypes: dict) -> None:
+def _scan(root: Path, row: Row, bands, scale, problems: _Problems, dtypes: dict, unknown_place: bool = False) -> None:
     """Fill ``row`` from its image's header (size, bands, location) or record its problem."""
     path = root / row.image
     if not path.is_file():
@@ -451,7 +453,9 @@ def _scan(root: Path, row: Row, bands, scale, problems: _Problems, dtypes: dict)
                         raise ValueError("32-bit float pictures are not read; save it as a GeoTIFF and give scale")
             except (OSError, UnidentifiedImageError, SyntaxError) as err:
                 raise DataError(f"unreadable image: {err}") from err
-            if row.lat is None:
+            if row.lat is None and unknown_place:  # both cells empty: an unknown place (meta_missing='learned')
+                row.lat = row.lon = math.nan
+            elif row.lat is None:
                 problems.row(
                     row.number, row.image, "no location: lat and lon are missing and only GeoTIFFs carry georeferencing"
                 )
@@ -579,7 +583,7 @@ def _scanned(
     (``None``: the images' own size). ``one_size``: every image must have the same native size."""
     dtypes: dict[str, list[int]] = {}
     for row in table.rows:
-        _scan(root, row, options.get("bands"), options.get("scale"), problems, dtypes)
+        _scan(root, row, options.get("bands"), options.get("scale"), problems, dtypes, table.has_location)
     if one_size:
         _check_sizes(table.rows, problems)
     for kinds, rows in dtypes.items():
