@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.util
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -298,12 +299,23 @@ def resolve(profile: str = "cpu", **overrides: Any) -> RunConfig:
     cfg = RunConfig(profile=profile, **values)
     check_params(cfg.algo, cfg.algo_params)
     _check_task(cfg)
+    _check_encoding(cfg)
     if cfg.st and not check_algorithm(cfg.algo).uses_unlabelled:
         raise ConfigError(f"+ST-SSL needs an SSL algorithm, not {cfg.algo!r}")
     _check_image_size(cfg)
     _check_st_options(cfg)
     _check_split(cfg)
     return cfg
+
+
+def _check_encoding(cfg: RunConfig) -> None:
+    """A location encoding that needs an optional package (GeoCLIP's) finds it installed."""
+    needs = getattr(LOCATION_ENCODERS[cfg.meta_encoding], "requires", None)
+    if needs is not None and importlib.util.find_spec(needs) is None:
+        raise ConfigError(
+            f"meta_encoding={cfg.meta_encoding!r} needs the package {needs}, an optional extra: "
+            f"pip install 'stssl[{needs}]'"
+        )
 
 
 def _check_task(cfg: RunConfig) -> None:

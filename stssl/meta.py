@@ -67,6 +67,11 @@ class MetaEncoding:
     def dim(self) -> int:
         return sum(self.parts)
 
+    @property
+    def network(self) -> str:
+        """The teacher's network on the encoding: ``mlp`` (the paper's) or ``siren`` (sinusoidal)."""
+        return getattr(LOCATION_ENCODERS[self.location], "network", "mlp")
+
 
 PAPER_ENCODING = MetaEncoding()
 META_DIM = PAPER_ENCODING.dim

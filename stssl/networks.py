@@ -79,6 +79,7 @@ def build_nets(cfg: RunConfig, num_classes: int) -> nn.ModuleDict:
             single_model=cfg.single_model,
             meta_dim=encoding.dim,
             missing_parts=encoding.parts if encoding.missing == "learned" else None,
+            meta_net=encoding.network,
         )
         return nn.ModuleDict({"teacher": teacher, "student": student})
     return nn.ModuleDict({"model": build_model(cfg.model, cfg.image_size, num_classes)})

@@ -28,7 +28,13 @@ RAW = {
 
 
 def test_sizes():
-    assert {k: e.dim for k, e in LOCATION_ENCODERS.items()} == {"paper": 2, "fourier": 96, "sphere": 441}
+    assert {k: e.dim for k, e in LOCATION_ENCODERS.items()} == {
+        "paper": 2,
+        "fourier": 96,
+        "sphere": 441,
+        "sphere-siren": 1681,
+        "geoclip": 512,
+    }
     assert META_DIM == MetaEncoding().dim == 4
     assert MetaEncoding("sphere", 3).dim == 441 + 6
     assert encode_meta([1.0], [2.0], [3.0], encoding=MetaEncoding("fourier", 2)).shape == (1, 100)

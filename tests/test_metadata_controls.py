@@ -85,3 +85,43 @@ def test_a_missing_place_or_date_is_a_learned_embedding_in_its_block():
         and date.grad.abs().sum() > 0
         and all(p.grad is None or p.grad.isfinite().all() for p in teacher.parameters())
     )
+
+
+def test_spherical_harmonics_of_degree_40_feed_a_sinusoidal_network():
+    from stssl.encoders import LOCATION_ENCODERS
+    from stssl.models.vit import Sine
+
+    encoding = MetaEncoding("sphere-siren")
+    assert LOCATION_ENCODERS["sphere-siren"].dim == 41**2 and encoding.dim == 41**2 + 2 and encoding.network == "siren"
+    teacher, student = build_teacher_student("vit_micro_patch8", 32, 5, meta_dim=encoding.dim, meta_net="siren")
+    first, act, second = teacher.meta_mlp
+    assert isinstance(act, Sine) and first.weight.abs().max() <= 1 / encoding.dim
+    assert second.weight.abs().max() <= (6 / 32) ** 0.5 and not hasattr(student, "meta_mlp")
+    paper, _ = build_teacher_student("vit_micro_patch8", 32, 5)
+    assert isinstance(paper.meta_mlp[1], torch.nn.GELU)  # the paper's network is unchanged
+
+
+def test_geoclip_needs_its_optional_extra_and_says_so_in_one_line(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "geoclip" else real(name, *a))
+    with pytest.raises(
+        ConfigError,
+        match=r"^meta_encoding='geoclip' needs the package geoclip, an optional extra: "
+        r"pip install 'stssl\[geoclip\]'$",
+    ):
+        resolve("smoke", algo="fixmatch", st=True, meta_encoding="geoclip")
+
+
+def test_geoclip_s_pretrained_encoder_loads_offline_when_installed(monkeypatch):
+    pytest.importorskip("geoclip", reason="GeoCLIP is an optional extra: pip install 'stssl[geoclip]'")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from stssl.encoders import LOCATION_ENCODERS
+
+    encoder = LOCATION_ENCODERS["geoclip"]
+    lat, lon = torch.tensor([[45.0, 60.0], [-33.9, 0.0]]), torch.tensor([[5.0, 25.0], [151.2, 0.0]])
+    features = encoder(lat, lon)
+    assert features.shape == (2, 2, 512) and features.isfinite().all()
+    torch.testing.assert_close(features[0, 0], encoder(lat[:1, :1], lon[:1, :1])[0, 0])  # one place, one feature
+    assert not torch.allclose(features[0, 0], features[1, 0])  # places apart, features apart

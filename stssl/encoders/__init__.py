@@ -9,7 +9,7 @@ A *location encoder* maps latitude and longitude (degrees WGS84, tensors of one 
 from __future__ import annotations
 
 # each module registers its encoder, in this order: the paper's first (the default), then the others
-from stssl.encoders import paper, fourier, sphere  # noqa: F401  isort: skip
+from stssl.encoders import paper, fourier, sphere, geoclip  # noqa: F401  isort: skip
 from stssl.encoders.base import LOCATION_ENCODERS, LocationEncoder, register_location_encoder
 
 __all__ = ["LOCATION_ENCODERS", "LocationEncoder", "register_location_encoder"]

@@ -8,7 +8,10 @@ import torch
 
 
 class LocationEncoder(Protocol):
-    """Latitude and longitude (degrees WGS84, tensors of one shape) -> a ``... x dim`` float tensor."""
+    """Latitude and longitude (degrees WGS84, tensors of one shape) -> a ``... x dim`` float tensor.
+    ``network``, when an encoder has it, names the teacher's network on its features (``"siren"``:
+    sinusoidal activations); otherwise it is the paper's MLP. ``requires``, when it has it, names the
+    package it needs (an optional extra), checked with a run's config."""
 
     dim: int
 

@@ -1,5 +1,6 @@
-"""Real spherical harmonics of the location (``meta_encoding="sphere"``), after Rußwurm et al.
-(ICLR 2024), who pair them with a sinusoidal network; here they feed the teacher's MLP.
+"""Real spherical harmonics of the location, after Rußwurm et al. (ICLR 2024): ``meta_encoding="sphere"``
+(degree 20) feeds the teacher's MLP; ``"sphere-siren"`` (degree 40, which SatCLIP's authors recommend
+for data covering one region) feeds a small sinusoidal network (SIREN), as they pair them.
 
 All ``Y_l^m`` of degree ``l <= L`` (:data:`DEGREE` = 20: 441 features, ordered ``l = 0..L`` and
 within a degree ``m = -l..l``), orthonormal on the unit sphere (``∫ Y_l^m Y_l'^m' dΩ = δ δ``)::
@@ -65,3 +66,15 @@ class SphericalHarmonics:
 
 
 register_location_encoder("sphere", SphericalHarmonics())
+
+
+class SphericalHarmonicsSiren(SphericalHarmonics):
+    """Degree 40 (1 681 features), for the teacher's sinusoidal network."""
+
+    network = "siren"
+
+    def __init__(self):
+        super().__init__(degree=40)
+
+
+register_location_encoder("sphere-siren", SphericalHarmonicsSiren())

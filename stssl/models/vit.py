@@ -82,6 +82,33 @@ class LearnedMissing(nn.Module):
         )
 
 
+class Sine(nn.Module):
+    """``sin(w0 x)``, the activation of a sinusoidal representation network (SIREN, Sitzmann et al. 2020)."""
+
+    def __init__(self, w0: float = 1.0):
+        super().__init__()
+        self.w0 = w0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sin(self.w0 * x)
+
+
+def meta_network(kind: str, meta_dim: int, d: int) -> nn.Sequential:
+    """The teacher's network on the metadata encoding: the paper's ``mlp`` (meta_dim -> d -> d, GELU),
+    or ``siren``, the same shape with sine activations and SIREN's initialisation (the first layer's
+    weights uniform in +-1/fan_in, the next's in +-sqrt(6/fan_in)), as Rußwurm et al. put on spherical
+    harmonics."""
+    if kind == "mlp":
+        return nn.Sequential(nn.Linear(meta_dim, d), nn.GELU(), nn.Linear(d, d))
+    if kind != "siren":
+        raise ValueError(f"unknown metadata network {kind!r}; valid: mlp, siren")
+    net = nn.Sequential(nn.Linear(meta_dim, d), Sine(), nn.Linear(d, d))
+    with torch.no_grad():
+        net[0].weight.uniform_(-1 / meta_dim, 1 / meta_dim)
+        net[2].weight.uniform_(-((6 / d) ** 0.5), (6 / d) ** 0.5)
+    return net
+
+
 class TokenViT(nn.Module):
     """timm ``VisionTransformer`` body + optional extra last token + a linear head on CLS."""
 
@@ -94,6 +121,7 @@ class TokenViT(nn.Module):
         in_chans: int = 3,
         meta_dim: int = META_DIM,
         missing_parts: tuple[int, ...] | None = None,
+        meta_net: str = "mlp",
     ):
         super().__init__()
         if img_size % size.patch_size:
@@ -122,7 +150,7 @@ class TokenViT(nn.Module):
         if extra == "shared":  # the student role's own distillation token
             self.distill_embed = nn.Parameter(torch.randn(1, 1, d) * 0.02)
         if extra in TAKES_META:
-            self.meta_mlp = nn.Sequential(nn.Linear(meta_dim, d), nn.GELU(), nn.Linear(d, d))
+            self.meta_mlp = meta_network(meta_net, meta_dim, d)
             if missing_parts is not None:  # a missing place or date: a learned embedding in its block
                 self.missing = LearnedMissing(missing_parts)
 
@@ -191,12 +219,15 @@ def build_model(
     extra: Extra = "none",
     meta_dim: int = META_DIM,
     missing_parts: tuple[int, ...] | None = None,
+    meta_net: str = "mlp",
 ) -> TokenViT:
     if isinstance(size, str):
         if size not in VIT_SIZES:
             raise ValueError(f"unknown model size {size!r}; valid: {', '.join(VIT_SIZES)}")
         size = VIT_SIZES[size]
-    return TokenViT(size, img_size, num_classes, extra, meta_dim=meta_dim, missing_parts=missing_parts)
+    return TokenViT(
+        size, img_size, num_classes, extra, meta_dim=meta_dim, missing_parts=missing_parts, meta_net=meta_net
+    )
 
 
 def build_teacher_student(
@@ -208,6 +239,7 @@ def build_teacher_student(
     single_model: bool = False,
     meta_dim: int = META_DIM,
     missing_parts: tuple[int, ...] | None = None,
+    meta_net: str = "mlp",
 ) -> tuple[TokenViT, TokenViT]:
     """A teacher and a student whose ViT bodies start from identical weights (as the authors' ``set_model``).
 
@@ -215,16 +247,19 @@ def build_teacher_student(
     are initialised independently. ``fusion="late"`` makes a late-fusion teacher; with
     ``single_model`` the two are one and the same network (``extra="shared"``). ``meta_dim``: the
     size of the teacher's metadata input (:attr:`stssl.meta.MetaEncoding.dim`); ``missing_parts``: the
-    sizes of its blocks when a missing one gets a learned embedding (:class:`LearnedMissing`).
+    sizes of its blocks when a missing one gets a learned embedding (:class:`LearnedMissing`);
+    ``meta_net``: the teacher's network on the metadata (:func:`meta_network`).
     """
     if fusion not in FUSIONS:
         raise ValueError(f"unknown fusion {fusion!r}; valid: {', '.join(FUSIONS)}")
     if single_model:
         if fusion != "early":
             raise ValueError("single_model shares one network with a metatoken: it needs fusion='early'")
-        net = build_model(size, img_size, num_classes, "shared", meta_dim, missing_parts)
+        net = build_model(size, img_size, num_classes, "shared", meta_dim, missing_parts, meta_net)
         return net, net
-    teacher = build_model(size, img_size, num_classes, "meta" if fusion == "early" else "late", meta_dim, missing_parts)
+    teacher = build_model(
+        size, img_size, num_classes, "meta" if fusion == "early" else "late", meta_dim, missing_parts, meta_net
+    )
     student = build_model(size, img_size, num_classes, "distill" if distill else "none")
     student.backbone = copy.deepcopy(teacher.backbone)
     return teacher, student
