@@ -68,6 +68,8 @@ class RunConfig:
     permute_metadata: bool = False  # the teacher trains on another training sample's metadata (the control)
     meta_missing: str = "none"  # "learned": a missing place or date is a learned embedding (else a place must exist)
     meta_dropout: float = 0.0  # share of training samples whose place, and independently whose date, is hidden
+    hide_place: float = 0.0  # share of the training images that have no place at all (an archive that lost it)
+    hide_date: float = 0.0  # share of the training images that have no date at all
     eval_every: int = 2000
     eval_batch_size: int = 512
     patience: int | None = None  # early stopping, in steps after the best evaluation
@@ -255,6 +257,8 @@ def field_rules() -> dict[str, Rule]:
         permute_metadata=BOOL,
         meta_missing=OneOf(MISSING_METADATA),
         meta_dropout=Number(0, 1, open_high=True),
+        hide_place=Number(0, 1),
+        hide_date=Number(0, 1),
         fusion=OneOf(FUSIONS),
         single_model=BOOL,
         distill_target=OneOf(DISTILL_TARGETS),
@@ -347,8 +351,9 @@ def _check_st_options(cfg: RunConfig) -> None:
         raise ConfigError(f"{', '.join(changed)} change(s) the teacher or the distillation: they need st=True")
     if cfg.single_model and cfg.fusion != "early":
         raise ConfigError("single_model shares one network with a metatoken: it needs fusion='early'")
-    if cfg.meta_dropout > 0 and cfg.meta_missing != "learned":
-        raise ConfigError("meta_dropout hides metadata during training: it needs meta_missing='learned'")
+    hiding = [name for name in ("meta_dropout", "hide_place", "hide_date") if getattr(cfg, name) > 0]
+    if hiding and cfg.meta_missing != "learned":
+        raise ConfigError(f"{', '.join(hiding)} hide(s) metadata during training: it needs meta_missing='learned'")
 
 
 ST_OPTIONS = (

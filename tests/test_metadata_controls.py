@@ -55,7 +55,7 @@ def test_dropped_metadata_are_nan_blocks_in_the_share_asked_and_the_same_at_a_st
     assert 0.4 < place.float().mean() < 0.6 and 0.4 < date.float().mean() < 0.6 and not place.equal(date)
     assert torch.equal(meta.isnan(), _meta(cfg, data, step=3)[1].isnan())  # a function of the seed and the step
     assert not torch.equal(meta.isnan(), _meta(cfg, data, step=4)[1].isnan())
-    with pytest.raises(ConfigError, match="meta_dropout hides metadata during training: it needs meta_missing"):
+    with pytest.raises(ConfigError, match="meta_dropout hide\\(s\\) metadata during training: it needs meta_missing"):
         resolve("smoke", algo="fixmatch", st=True, meta_dropout=0.5)
 
 
@@ -125,3 +125,17 @@ def test_geoclip_s_pretrained_encoder_loads_offline_when_installed(monkeypatch):
     assert features.shape == (2, 2, 512) and features.isfinite().all()
     torch.testing.assert_close(features[0, 0], encoder(lat[:1, :1], lon[:1, :1])[0, 0])  # one place, one feature
     assert not torch.allclose(features[0, 0], features[1, 0])  # places apart, features apart
+
+
+def test_an_archive_that_lost_places_or_dates_hides_them_for_good_in_the_share_asked(data):
+    cfg = resolve("smoke", algo="fixmatch", st=True, meta_missing="learned", hide_place=0.5, hide_date=0.25)
+    batches = StepBatches(data, cfg, True, lambda: 0)
+    train = data.train
+    assert 0.45 < batches.no_place[train].float().mean() < 0.55 and 0.2 < batches.no_date[train].float().mean() < 0.3
+    for step in (0, 7):  # the same images at every step: a fixed subset, not a dropout
+        indices = batches.lb.at(step)
+        meta = batches._raw(indices, step, 0)["meta"]
+        assert torch.equal(meta[:, :2].isnan().all(1), batches.no_place[indices])
+        assert torch.equal(meta[:, 2:].isnan().all(1), batches.no_date[indices])
+    with pytest.raises(ConfigError, match="hide_place hide\\(s\\) metadata during training: it needs meta_missing"):
+        resolve("smoke", algo="fixmatch", st=True, hide_place=0.5)

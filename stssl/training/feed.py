@@ -114,7 +114,9 @@ class StepBatches(IterableDataset):
     sample's metadata are another's (a fixed permutation of the training split: the metadata keep
     their distribution and lose their information about the image, the control of what the
     metadata bring); with ``meta_dropout`` each sample's place, and independently its date, is
-    hidden with that probability (a function of the seed and the step)."""
+    hidden with that probability (a function of the seed and the step); ``hide_place`` and
+    ``hide_date`` are the shares of the training images whose place or date is missing for good (a
+    fixed subset, drawn from the seed: an archive that lost them)."""
 
     def __init__(self, data: DataSplits, cfg: RunConfig, uses_unlabelled: bool, start, pin: bool = False):
         self.data, self.start, self.uses_unlabelled, self.pin = data, start, uses_unlabelled, pin
@@ -122,6 +124,11 @@ class StepBatches(IterableDataset):
         self.seed, self.dropout = cfg.seed, cfg.meta_dropout
         self.lb = IndexStream(data.labelled, cfg.batch_lb, cfg.seed, 0)
         self.ulb = IndexStream(data.unlabelled, cfg.batch_ulb, cfg.seed, 1)
+        rng = np.random.default_rng([cfg.seed, 6])
+        draws = rng.random((2, len(data.dataset)))
+        self.no_place, self.no_date = (
+            torch.from_numpy(d < share) for d, share in zip(draws, (cfg.hide_place, cfg.hide_date))
+        )
         self.donor = None
         if cfg.permute_metadata:
             self.donor = np.arange(len(data.dataset))
@@ -135,9 +142,12 @@ class StepBatches(IterableDataset):
             if self.donor is None
             else {k: torch.from_numpy(getattr(ds, k)[self.donor[indices]]) for k in ("lat", "lon", "doy")}
         )
+        no_place, no_date = self.no_place[indices], self.no_date[indices]
         if self.dropout > 0:
             rng = np.random.default_rng([self.seed, 3 + stream, step])
-            no_place, no_date = torch.from_numpy(rng.random((2, len(indices))) < self.dropout)
+            dropped = torch.from_numpy(rng.random((2, len(indices))) < self.dropout)
+            no_place, no_date = no_place | dropped[0], no_date | dropped[1]
+        if no_place.any() or no_date.any():
             told = {
                 "lat": told["lat"].masked_fill(no_place, torch.nan),
                 "lon": told["lon"].masked_fill(no_place, torch.nan),
