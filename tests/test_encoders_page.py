@@ -43,7 +43,9 @@ def test_paired_gains_and_summary_by_hand():
     assert fourier["gain"].round(6).tolist() == [0.12, 0.11, 0.09]  # minus the same seed's FixMatch
     assert fourier["pl_pos_f1"].tolist() == [pytest.approx(0.6)] * 3  # the mean over the evaluations
     table = encoders.table(frame)
-    assert table.loc["fourier", "gain over FixMatch (points)"] == "+10.67 ± 1.53 (3/3 seeds > 0)"
+    assert (
+        table.loc["fourier", "gain over FixMatch (points)"] == "+10.67 [+6.87, +14.46] (3/3 seeds ahead)"
+    )  # 4.303 × 1.528 / √3 = 3.79
     assert table.loc["none (FixMatch)", "gain over FixMatch (points)"] == "–"
     assert "prior AUC" not in table  # not probed
     text = encoders.summary(frame)

@@ -11,6 +11,7 @@ import pytest
 from stssl.config import resolve
 from stssl.data import registry
 from stssl.experiments import context, figure3, figure6, table1, table4
+from stssl.report import tables
 from stssl.runs import Run, runs_root
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -192,9 +193,32 @@ def test_table4_table_gives_accuracy_and_paired_gain_beside_the_paper():
     t = table4.table(runs)
     assert t.loc["FixMatch", ("10 labels", "ours")] == "55.00 ± 7.07"
     assert t.loc["FixMatch + ST-SSL", ("10 labels", "paper")] == "77.85"
-    assert t.loc[table4.GAIN_ROW, ("10 labels", "ours")] == "+15.00 ± 7.07"  # gains 10 and 20 points
+    assert (
+        t.loc[table4.GAIN_ROW, ("10 labels", "ours")] == "+15.00 [-48.53, +78.53] (2/2 seeds ahead)"
+    )  # gains 10, 20: t(0.975, 1) 12.706 × 7.071 / √2 = 63.53
     assert t.loc[table4.GAIN_ROW, ("10 labels", "paper")] == "+13.66"
-    assert "at 1 of 1 label budgets**, most at 10 labels: 10 labels +15.00 (2/2 seeds)" in table4.gain_summary(runs)
+    text = table4.gain_summary(runs)
+    assert "1 label budgets: 0 hold, 0 contradicted, 1 not resolved**" in text
+    # 4 seeds at this spread: t(0.975, 3) 3.182 × 7.071 / 2 = 11.25 < 15; 3 give 17.57
+    assert (
+        "10 labels +15.00 [-48.53, +78.53] (2/2 seeds ahead): not resolved at 2 seeds (the observed spread would need 4)"
+        in text
+    )
+
+
+def test_table1_sentence_gives_each_algorithm_s_verdict_over_seeds():
+    runs = [_run(seed=s, test_mAP=m) for s, m in ((0, 0.30), (1, 0.40), (2, 0.50))]
+    runs += [_run(st=True, seed=s, test_mAP=m) for s, m in ((0, 0.325), (1, 0.42), (2, 0.515))]  # +2.5, +2, +1.5
+    runs += [_run("softmatch", seed=s, test_mAP=0.4) for s in (0, 1, 2)]
+    runs += [_run("softmatch", st=True, seed=s, test_mAP=m) for s, m in ((0, 0.41), (1, 0.38), (2, 0.40))]
+    text = tables.st_gain_summary(runs)
+    assert "2 algorithms: 1 hold, 0 contradicted, 1 not resolved**" in text
+    # FixMatch: mean 2, sd 0.5, 4.303 × 0.5 / √3 = 1.242; SoftMatch: +1, -2, 0, never resolved at this mean
+    assert "FixMatch +2.00 [+0.76, +3.24] (3/3 seeds ahead): holds" in text
+    assert (
+        "SoftMatch -0.33 [-4.13, +3.46] (1/3 seeds ahead): not resolved at 3 seeds (the observed spread would need"
+        in text
+    )
 
 
 def test_figure3_table_puts_the_papers_numbers_at_the_table1_fraction_only():
@@ -202,7 +226,7 @@ def test_figure3_table_puts_the_papers_numbers_at_the_table1_fraction_only():
     t = figure3.table(runs)  # smoke profile: 10 % stands for the paper's 1 %
     assert list(t["stands for paper (%)"]) == ["1.0%", "2.0%"]
     assert list(t["paper FixMatch + ST-SSL"]) == ["46.12", "–"] and list(t["paper Δ"]) == ["+3.56", "–"]
-    assert list(t["ours Δ"]) == ["+2.00", "+2.00"]
+    assert list(t["ours Δ"]) == ["+2.00 (1/1 seeds ahead)"] * 2  # one seed: no interval
 
 
 def test_context_gain_and_slope_by_hand():
@@ -222,7 +246,9 @@ def test_context_gain_and_slope_by_hand():
     ]
     g = context.gains(runs)
     assert list(g.groupby("context_strength").gain.mean().round(6)) == [0.0, 1.0, 2.0]
-    assert context.table(runs).loc["0.5", "Δ (+ ST-SSL − FixMatch)"] == "+1.00 ± 0.00"
+    assert (
+        context.table(runs).loc["0.5", "Δ (+ ST-SSL − FixMatch)"] == "+1.00 [+1.00, +1.00] (2/2 seeds ahead)"
+    )  # no spread
     assert context.table(runs).loc["1", "teacher (with metadata)"] == "60.00 ± 0.00"
     text = context.summary(runs)
     assert "+0.00 points at context strength 0 and +2.00 at 1" in text and "slope of +2.00 points" in text

@@ -41,3 +41,15 @@ def test_one_seed_or_none_resolves_nothing():
     same = compare([0.5, 0.5])  # no spread: two seeds settle it
     assert same.verdict(+1) == HOLDS and same.seeds_needed() == 2
     assert compare([1.0, -1.0]).seeds_needed() is None  # a zero mean needs infinitely many
+
+
+def test_a_claim_of_about_equal_holds_inside_the_band_and_is_contradicted_wholly_outside():
+    c = compare([1.0, 2.0, 3.0])  # [-0.484, 4.484], as above
+    assert c.within(5.0) == HOLDS and verdict_text(c, within=5.0) == "holds"
+    assert compare([10.0, 11.0, 12.0]).within(5.0) == CONTRADICTED  # [8.516, 13.484]: wholly above +5
+    assert c.within(1.0) == "not resolved"
+    # the mean is 1 from the band's edge: 7 seeds give t(0.975, 6) / sqrt(7) = 2.446912 / 2.645751 = 0.925 < 1,
+    # 6 give t(0.975, 5) / sqrt(6) = 2.570582 / 2.449490 = 1.049 > 1
+    assert c.seeds_needed(1.0) == 7
+    assert verdict_text(c, within=1.0) == "not resolved at 3 seeds (the observed spread would need 7)"
+    assert compare([0.5, 1.5]).seeds_needed(1.0) is None  # a mean on the edge: no number of seeds settles it

@@ -15,6 +15,7 @@ from stssl.config import RunConfig, resolve
 from stssl.data import registry
 from stssl.experiments import table1
 from stssl.experiments.page import Page
+from stssl.report.stats import difference_cell
 from stssl.report.tables import frames_by, gains_by, mean_std
 
 STRENGTHS: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -94,7 +95,7 @@ def table(runs: list[Run]) -> pd.DataFrame:
                 "FixMatch": mean_std(df.loc[~df.st, "test_mAP"]),
                 "FixMatch + ST-SSL": mean_std(st["test_mAP"]),
                 "teacher (with metadata)": mean_std(st["teacher_test_mAP"]),
-                "Δ (+ ST-SSL − FixMatch)": mean_std(g.get(s, pd.Series(dtype=float)), scale=1, signed=True),
+                "Δ (+ ST-SSL − FixMatch)": difference_cell(g.get(s, pd.Series(dtype=float))),
             }
         )
     return pd.DataFrame(rows).set_index("context strength")

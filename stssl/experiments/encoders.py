@@ -32,6 +32,7 @@ from stssl.experiments.figure5 import grey_prior
 from stssl.experiments.page import Page
 from stssl.meta import MetaEncoding
 from stssl.networks import Predictor
+from stssl.report.stats import difference_cell
 from stssl.report.tables import mean_std, runs_frame
 
 ENCODINGS: tuple[str, ...] = ("paper", "fourier", "sphere")
@@ -131,20 +132,17 @@ def table(frame: pd.DataFrame) -> pd.DataFrame:
     probed = frame["prior_auc"].notna().any()
     rows = {}
     for encoding, g in frame.groupby("encoding", sort=False):
-        wins = int((g["gain"] > 0).sum())
         row = {
             "seeds": len(g),
             "student test mAP (%)": mean_std(g["test_mAP"]),
-            "gain over FixMatch (points)": (
-                mean_std(g["gain"], signed=True) + f" ({wins}/{len(g)} seeds > 0)" if g["gain"].notna().any() else "–"
-            ),
+            "gain over FixMatch (points)": difference_cell(g["gain"] * 100),
             "teacher test mAP (%)": mean_std(g["teacher_test_mAP"]),
         }
         if probed:
             row.update(
                 {
                     "teacher, OOD locations (%)": mean_std(g["teacher_ood_location_mAP"]),
-                    "drop with OOD locations (points)": mean_std(g["ood_drop"], signed=True),
+                    "drop with OOD locations (points)": difference_cell(g["ood_drop"] * 100),
                     "prior AUC": mean_std(g["prior_auc"], scale=1),
                 }
             )

@@ -138,6 +138,16 @@ def error_table(frame: pd.DataFrame, threshold: float = THRESHOLD) -> pd.DataFra
     return out
 
 
+def errors_by_seed(runs: list[Run], class_name: str = SEA_AND_OCEAN, device: str = "auto") -> dict[int, pd.DataFrame]:
+    """:func:`error_table` of each seed's FixMatch pair among ``runs`` (Table 1's, say): the map's
+    comparison repeated on every seed, for the summary's verdict."""
+    pairs: dict[int, list[Run]] = {}
+    for r in runs:
+        if r.config.algo == "fixmatch":
+            pairs.setdefault(r.config.seed, []).append(r)
+    return {seed: error_table(predictions(pair, class_name, device)) for seed, pair in sorted(pairs.items())}
+
+
 def summary(table: pd.DataFrame, class_name: str = SEA_AND_OCEAN, threshold: float = THRESHOLD) -> str:
     """A sentence computed from :func:`error_table`: each model's false positives (on land where
     known) and whether teacher and student make fewer than FixMatch, as in the paper."""

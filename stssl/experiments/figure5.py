@@ -220,6 +220,13 @@ def measures(p: Prior, inland_km: float = INLAND_KM) -> dict[str, float]:
     }
 
 
+def measures_by_seed(runs: list[Run], device: str = "auto") -> pd.DataFrame:
+    """:func:`measures` of the prior of each FixMatch + ST-SSL teacher among ``runs`` (Table 1's,
+    say), one row per seed: the figure's claims repeated on every seed, for the summary's verdict."""
+    teachers = [r for r in runs if r.config.algo == "fixmatch" and r.config.st]
+    return pd.DataFrame({r.config.seed: measures(prior(r, device=device)) for r in teachers}).T.sort_index()
+
+
 def summary(p: Prior) -> str:
     """Sentences computed from the prior: how well it separates samples with and without the
     class, near the sea and inland, and how its grid values tell sea from land inside and outside

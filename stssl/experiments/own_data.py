@@ -25,6 +25,7 @@ from stssl.data import load_data, prepare_data
 from stssl.data.geosynth import default_cache_dir
 from stssl.evaluate import selection_metric
 from stssl.experiments.page import Page
+from stssl.report.stats import difference_cell
 from stssl.report.tables import mean_std, runs_frame
 
 IMAGES: dict[str, int] = {"cpu": 5000, "smoke": 400}
@@ -143,7 +144,7 @@ def table(runs: list[Run], multilabel: bool = True) -> pd.DataFrame:
             "FixMatch": [mean_std(plain[column])],
             "FixMatch + ST-SSL (student)": [mean_std(st[column])],
             "its teacher (with metadata)": [mean_std(st[f"teacher_{column}"])],
-            "gain (paired by seed)": [f"{mean_std(gain, scale=1, signed=True)} ({int((gain > 0).sum())}/{len(gain)})"],
+            "gain (paired by seed)": [difference_cell(gain)],
         },
         index=[f"test {'mAP' if multilabel else 'accuracy'} (%)"],
     )

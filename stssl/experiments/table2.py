@@ -17,6 +17,7 @@ from stssl.cache import Run
 from stssl.config import RunConfig, resolve, seed_list
 from stssl.experiments.page import Page
 from stssl.paper import TABLE2
+from stssl.report.stats import compare, tally
 from stssl.report.tables import mean_std
 
 ABLATIONS: dict[str, dict] = {
@@ -34,8 +35,14 @@ ABLATIONS: dict[str, dict] = {
     "l": {"lambda_d": 0.5},
     "a′": {"lambda_d": 1.0},
     "m": {"lambda_d": 2.0},
+    "p": {"permute_metadata": True},
 }
-"""Row -> the run options that make it (the paper's letters; a′ is the paper's λ_D = 1 of row a)."""
+"""Row -> the run options that make it (the paper's letters; a′ is the paper's λ_D = 1 of row a;
+p, beyond the paper, gives the teacher another training sample's metadata: the control of what the
+metadata's information brings, on any data set)."""
+
+PERMUTED = "p"
+"""The control row: row (a) minus it is the gain that the metadata's information brings."""
 
 LAMBDA_ROWS = ("k", "l", "m")
 """The paper's λ_D rows, measured from λ_D = 1 (its row a)."""
@@ -93,18 +100,14 @@ def configs(*args, **kwargs) -> list[RunConfig]:
 
 def table(runs: list[Run], row_configs: dict[str, list[RunConfig]]) -> pd.DataFrame:
     """Per row: our test mAP (mean ± std over seeds, %), the change from its :func:`baseline`
-    paired by seed (row a, or a′ with λ_D = 1 for the λ_D rows), beside the paper's mAP and change
+    paired by seed (row a, or a′ with λ_D = 1 for the λ_D rows) with its 95 % interval and the
+    seeds on which the row was ahead (:mod:`stssl.report.stats`), beside the paper's mAP and change
     (the difference of its printed mAPs; row g's printed Δ disagrees, see :mod:`stssl.paper`). A row
     whose runs are row (a)'s says so."""
-    by_key = {r.config.key(): r for r in runs}
-
-    def per_seed(row: str) -> pd.Series:
-        return pd.Series({c.seed: by_key[c.key()].metrics["test_mAP"] for c in row_configs[row]})
-
+    values = row_values(runs, row_configs)
     paper_a = TABLE2["a"][1]
     out = []
     for row, cfgs in row_configs.items():
-        mAP = per_seed(row)
         base = baseline(row, row_configs)
         same = row != "a" and cfgs == row_configs["a"]
         no_delta = row in ("a", "a′") or cfgs == row_configs[base]
@@ -113,8 +116,8 @@ def table(runs: list[Run], row_configs: dict[str, list[RunConfig]]) -> pd.DataFr
             {
                 "row": row,
                 "ablation": _label(row, cfgs[0]) + (" (= row a)" if same else ""),
-                "ours mAP (%)": mean_std(mAP),
-                "ours Δ (%)": "–" if no_delta else mean_std((mAP - per_seed(base)) * 100, scale=1, signed=True),
+                "ours mAP (%)": mean_std(values[row], scale=1),
+                "ours Δ (%)": "–" if no_delta else compare(values[row] - values[base]).describe(),
                 "Δ from": "–" if no_delta else base,
                 "seeds": len(cfgs),
                 "paper mAP (%)": "–" if paper is None else f"{paper:.2f}",
@@ -129,69 +132,81 @@ def _label(row: str, cfg: RunConfig) -> str:
         return f"FixMatch + ST-SSL ({cfg.distill.upper()} distillation, λ_D = {cfg.lambda_d:g})"
     if row in ("k", "l", "m", "a′"):
         return f"λ_D = {cfg.lambda_d:g}" + (" (the paper's row a)" if row == "a′" else "")
+    if row == PERMUTED:
+        return "the teacher given another sample's metadata (a fixed permutation; beyond the paper)"
     return TABLE2[row][0]
 
 
-def row_means(runs: list[Run], row_configs: dict[str, list[RunConfig]]) -> pd.Series:
-    """Per row: our mean test mAP over seeds (points)."""
+def row_values(runs: list[Run], row_configs: dict[str, list[RunConfig]]) -> pd.DataFrame:
+    """Our test mAP (points): one row per seed, one column per Table 2 row."""
     by_key = {r.config.key(): r for r in runs}
-    return pd.Series(
-        {
-            row: 100 * sum(by_key[c.key()].metrics["test_mAP"] for c in cfgs) / len(cfgs)
-            for row, cfgs in row_configs.items()
-        },
+    return pd.DataFrame(
+        {row: {c.seed: 100 * by_key[c.key()].metrics["test_mAP"] for c in cfgs} for row, cfgs in row_configs.items()},
         dtype=float,
     )
 
 
-def changes(runs: list[Run], row_configs: dict[str, list[RunConfig]]) -> pd.Series:
-    """Per paper row other than (a) with runs of its own: our mean test mAP minus its
-    :func:`baseline`'s (row a; a′, λ_D = 1, for the λ_D rows), in points: the paper's Δ."""
-    means = row_means(runs, row_configs)
-    return pd.Series(
+def changes(runs: list[Run], row_configs: dict[str, list[RunConfig]]) -> pd.DataFrame:
+    """Per seed (rows) and per paper row other than (a) with runs of its own (columns): our test
+    mAP minus its :func:`baseline`'s (row a; a′, λ_D = 1, for the λ_D rows), paired by seed, in
+    points: the paper's Δ."""
+    values = row_values(runs, row_configs)
+    return pd.DataFrame(
         {
-            row: means[row] - means[baseline(row, row_configs)]
+            row: values[row] - values[baseline(row, row_configs)]
             for row in row_configs
             if row in TABLE2 and row != "a" and row_configs[row] != row_configs[baseline(row, row_configs)]
         },
+        index=values.index,
         dtype=float,
     )
 
 
-def lambda_d_above_f(runs: list[Run], row_configs: dict[str, list[RunConfig]]) -> pd.Series:
-    """Per λ_D row (k)-(m) with runs: our mean test mAP minus row (f)'s, without distillation
-    (points). The paper: every λ_D "still gives us better mAP scores than" (f)."""
+def lambda_d_above_f(runs: list[Run], row_configs: dict[str, list[RunConfig]]) -> pd.DataFrame:
+    """Per seed and per λ_D row (k)-(m) with runs: our test mAP minus row (f)'s, without
+    distillation (points). The paper: every λ_D "still gives us better mAP scores than" (f)."""
     if "f" not in row_configs:
+        return pd.DataFrame(dtype=float)
+    values = row_values(runs, row_configs)
+    return pd.DataFrame(
+        {row: values[row] - values["f"] for row in LAMBDA_ROWS if row in row_configs}, index=values.index, dtype=float
+    )
+
+
+def metadata_information(runs: list[Run], row_configs: dict[str, list[RunConfig]]) -> pd.Series:
+    """Per seed, row (a) minus row (p), in points: what the metadata's information about each image
+    brings, with the teacher, the distillation token and the metadata's distribution unchanged
+    (empty without row p)."""
+    if PERMUTED not in row_configs:
         return pd.Series(dtype=float)
-    means = row_means(runs, row_configs)
-    return pd.Series({row: means[row] - means["f"] for row in LAMBDA_ROWS if row in row_configs}, dtype=float)
+    values = row_values(runs, row_configs)
+    return (values["a"] - values[PERMUTED]).dropna()
 
 
 def agreement(runs: list[Run], row_configs: dict[str, list[RunConfig]]) -> str:
-    """Sentences: in which rows our mean change has the paper's sign (all the paper's are drops;
-    rows k-m measured from λ_D = 1, as the paper's), and whether every λ_D stays above (f)."""
+    """Sentences with a verdict over seeds (:func:`stssl.report.stats.tally`): which rows lower the
+    mAP as the paper's all do (rows k-m measured from λ_D = 1, as the paper's), what the metadata's
+    information brings (a − p), and whether every λ_D stays above (f)."""
     delta = changes(runs, row_configs)
     if delta.empty:
         return "No ablation rows to compare."
-    drops = [row for row, d in delta.items() if d < 0]
-    rises = [f"({row}) {d:+.2f}" for row, d in delta.items() if d >= 0]
+    counts, listing = tally({f"({row})": d for row, d in delta.items()}, sign=-1)
     text = (
-        f"**Every ablation lowers the paper's mAP; ours drops in {len(drops)} of {len(delta)} rows** "
-        f"({', '.join(f'({r})' for r in drops) or 'none'})."
+        f"**Every ablation lowers the paper's mAP; ours, {delta.shape[1]} rows: {counts}** (Δ in points paired by "
+        f"seed, its 95 % interval and the seeds where the row was ahead of its baseline): {listing}."
     )
-    if rises:
-        text += f" It does not in {', '.join(rises)} (points, mean over seeds)."
     if any(row in delta for row in LAMBDA_ROWS):
         text += " Rows (k)–(m) are measured from λ_D = 1, the paper's row (a)."
+    information = metadata_information(runs, row_configs)
+    if len(information):
+        text += (
+            " **Real metadata against another sample's (a − p), the gain that the metadata's information brings: "
+            f"{compare(information).describe(+1, ' points')}.**"
+        )
     above = lambda_d_above_f(runs, row_configs)
     if not above.empty:
-        lam = {row: row_configs[row][0].lambda_d for row in above.index}
-        text += (
-            f" **The paper: every λ_D stays above no distillation (f); ours in {int((above > 0).sum())} of "
-            f"{len(above)}** ("
-            + ", ".join(f"λ_D = {lam[row]:g}: {d:+.2f}" for row, d in above.items())
-            + " points against (f))."
-        )
+        counts, listing = tally({f"λ_D = {row_configs[row][0].lambda_d:g}": d for row, d in above.items()})
+        text += f" **The paper: every λ_D stays above no distillation (f); ours: {counts}** ({listing}; points against (f))."
     return text
 
 

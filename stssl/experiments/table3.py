@@ -106,18 +106,21 @@ def _ood_row(scores: pd.DataFrame, row: str) -> tuple[float, float, int]:
     return float(per_seed["mean"].mean()), float(per_seed["std"].mean()), len(per_seed)
 
 
-def row_means(runs: list[Run], scores: pd.DataFrame) -> dict[str, float]:
-    """Our mean test mAP (%) of each row a-f that has runs (c, d: over the OOD values and seeds)."""
+def row_values(runs: list[Run], scores: pd.DataFrame) -> pd.DataFrame:
+    """Our test mAP (%) per seed (rows) of each row a-f that has runs (columns; c, d: the mean over
+    the OOD values of that seed)."""
     standard, geographic = runs_frame(_by_split(runs, "standard")), runs_frame(_by_split(runs, "geographic"))
+    ood = scores.groupby(["row", "seed"])["mAP"].mean().unstack("row") * 100 if len(scores) else pd.DataFrame()
     out = {
-        "a": standard["test_mAP"].mean() * 100,
-        "b": standard["teacher_test_mAP"].mean() * 100,
-        "c": _ood_row(scores, "c")[0],
-        "d": _ood_row(scores, "d")[0],
+        "a": standard.set_index("seed")["test_mAP"] * 100,
+        "b": standard.set_index("seed")["teacher_test_mAP"] * 100,
+        **{row: ood[row] for row in ("c", "d") if row in ood},
     }
     if len(geographic):
-        out.update(e=geographic["test_mAP"].mean() * 100, f=geographic["teacher_test_mAP"].mean() * 100)
-    return {k: v for k, v in out.items() if v == v}
+        out.update(
+            e=geographic.set_index("seed")["test_mAP"] * 100, f=geographic.set_index("seed")["teacher_test_mAP"] * 100
+        )
+    return pd.DataFrame(out, dtype=float).dropna(axis=1, how="all")
 
 
 def table(runs: list[Run], scores: pd.DataFrame) -> pd.DataFrame:

@@ -11,6 +11,7 @@ import pandas as pd
 from stssl.cache import Run
 from stssl.config import RunConfig
 from stssl.paper import DISPLAY_NAMES, TABLE1, method_name
+from stssl.report.stats import difference_cell, tally
 
 BASELINE_METHODS: list[str] = [
     method_name(a, st) for a, st in (("supervised", False), ("fixmatch", False), ("fixmatch", True))
@@ -89,7 +90,7 @@ def table1(runs: list[Run]) -> pd.DataFrame:
         paper = paper_st if st else paper_plain
         delta, paper_delta = "–", "–"
         if st:
-            delta = mean_std(paired_gain(df, algo), scale=1, signed=True)
+            delta = difference_cell(paired_gain(df, algo))
             if paper_plain is not None and paper_st is not None:
                 paper_delta = f"{paper_st - paper_plain:+.2f}"
         rows.append(
@@ -140,20 +141,15 @@ def st_gains(runs: list[Run], metric: str = "test_mAP") -> pd.DataFrame:
 
 
 def st_gain_summary(runs: list[Run]) -> str:
-    """One sentence per outcome: for which algorithms + ST-SSL helped, on how many seeds, by how much."""
-    gains = st_gains(runs)
-    if gains.empty:
+    """One sentence: for which algorithms + ST-SSL's gain holds, is contradicted or is not resolved
+    at these seeds (:func:`stssl.report.stats.tally`), each with its interval and seeds ahead."""
+    df = runs_frame(runs)
+    gains = {DISPLAY_NAMES.get(a, a): paired_gain(df, a) for a in df[df.st].algo.unique()}
+    gains = {name: g for name, g in gains.items() if len(g)}
+    if not gains:
         return "No + ST-SSL runs to compare."
-
-    def listing(rows: pd.DataFrame) -> str:
-        return ", ".join(
-            f"{DISPLAY_NAMES.get(r.algo, r.algo)} ({r.mean:+.2f}, {r.positive}/{r.seeds} seeds)"
-            for r in rows.itertuples()
-        )
-
-    helped, hurt = gains[gains["mean"] > 0], gains[gains["mean"] <= 0]
-    text = f"**+ ST-SSL raised the mean test mAP for {len(helped)} of {len(gains)} algorithms**"
-    text += f": {listing(helped)}." if len(helped) else "."
-    if len(hurt):
-        text += f" It did not for {listing(hurt)}."
-    return text + " (Δ in points, paired by seed; seeds where + ST-SSL was ahead.)"
+    counts, listing = tally(gains)
+    return (
+        f"**+ ST-SSL's gain in test mAP over the plain algorithm, {len(gains)} algorithms: {counts}** "
+        f"(Δ in points paired by seed, its 95 % interval and the seeds where + ST-SSL was ahead): {listing}."
+    )
