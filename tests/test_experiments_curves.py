@@ -152,11 +152,13 @@ def test_figure6_curves_are_seed_means_then_smoothed():
 def test_figure6_summary_words_follow_the_numbers():
     same_quantity = [_pl_run(False, 0, [0.8, 0.8], [0.5, 0.5]), _pl_run(True, 0, [0.9, 0.9], [0.51, 0.51])]
     text = figure6.summary(same_quantity)
-    assert "higher (0.900 vs 0.800, higher on 1 of 1 seeds) precision" in text
-    assert "quantity was almost identical** (0.51 vs 0.5 passing the mask, +2.0% relative" in text
+    assert "higher (0.900 vs 0.800; paired by seed +0.10 (1/1 seeds ahead): not resolved at 1 seed) precision" in text
+    assert "quantity was almost identical** (0.51 vs 0.5 passing the mask; paired by seed +2.00 % relative" in text
+    assert "within ±5 %: not resolved at 1 seed)" in text
     fewer = [_pl_run(False, 0, [0.8, 0.8], [0.5, 0.5]), _pl_run(True, 0, [0.7, 0.7], [0.4, 0.4])]
     text = figure6.summary(fewer)
     assert "had lower (0.700 vs 0.800" in text and "quantity was lower** (0.4 vs 0.5" in text
+    assert "-20.00 % relative" in text
     assert "recall" not in text  # runs without the positive metrics: no words about them
 
 
@@ -176,7 +178,7 @@ def test_figure6_shows_the_positive_pseudo_labels_and_names_runs_that_predate_th
     c = figure6.curves(runs, weight=0).set_index(["method", "metric", "step"])
     assert c.loc[("FixMatch + ST-SSL", "pl_mAP", 20), "mean"] == pytest.approx(0.8)
     text = figure6.summary(runs)
-    assert "their recall was higher (0.600 vs 0.400, higher on 1 of 1 seeds)" in text
+    assert "their recall was higher (0.600 vs 0.400; paired by seed +0.20 (1/1 seeds ahead)" in text
     assert "their F1 was higher (0.700 vs 0.500" in text
     assert "the mAP of the weak scores they come from was higher (0.800 vs 0.600" in text
     old = _pl_run(True, 1, [0.9, 0.9], [0.5, 0.5])
@@ -251,7 +253,9 @@ def test_context_gain_and_slope_by_hand():
     )  # no spread
     assert context.table(runs).loc["1", "teacher (with metadata)"] == "60.00 ± 0.00"
     text = context.summary(runs)
-    assert "+0.00 points at context strength 0 and +2.00 at 1" in text and "slope of +2.00 points" in text
+    assert "+0.00 [+0.00, +0.00] (0/2 seeds ahead) points at context strength 0 and +2.00 [+2.00, +2.00]" in text
+    assert "the gain at 1 minus at 0: +2.00 [+2.00, +2.00] (2/2 seeds ahead): holds" in text  # no spread
+    assert "slope of +2.00 points" in text
 
 
 # ----- notebooks (smoke) -----------------------------------------------------------------------

@@ -15,7 +15,7 @@ from stssl.config import RunConfig, resolve
 from stssl.data import registry
 from stssl.experiments import table1
 from stssl.experiments.page import Page
-from stssl.report.stats import difference_cell
+from stssl.report.stats import compare, difference_cell
 from stssl.report.tables import frames_by, gains_by, mean_std
 
 STRENGTHS: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -102,17 +102,20 @@ def table(runs: list[Run]) -> pd.DataFrame:
 
 
 def summary(runs: list[Run]) -> str:
-    """A sentence: the gain at the weakest and the strongest context, and the least-squares slope."""
+    """A sentence: the gain at the weakest and the strongest context and their difference, each
+    paired by seed with its 95 % interval, and the least-squares slope."""
     df = gains(runs)
     if df.empty:
         return "No FixMatch / + ST-SSL pairs to compare."
-    means = df.groupby("context_strength")["gain"].mean()
-    lo, hi = means.index.min(), means.index.max()
+    per_seed = df.pivot(index="seed", columns="context_strength", values="gain")
+    lo, hi = per_seed.columns.min(), per_seed.columns.max()
+    grows = compare(per_seed[hi] - per_seed[lo])
     text = (
-        f"**The mean paired gain of + ST-SSL over FixMatch was {means[lo]:+.2f} points at context strength "
-        f"{lo:g} and {means[hi]:+.2f} at {hi:g}**"
+        f"**The paired gain of + ST-SSL over FixMatch was {difference_cell(per_seed[lo])} points at context strength "
+        f"{lo:g} and {difference_cell(per_seed[hi])} at {hi:g}; the gain at {hi:g} minus at {lo:g}: "
+        f"{grows.describe(+1)}**"
     )
-    if len(means) > 2:
+    if per_seed.shape[1] > 2:
         x, y = df.context_strength, df.gain
         slope = ((x - x.mean()) * (y - y.mean())).sum() / ((x - x.mean()) ** 2).sum()
         text += (

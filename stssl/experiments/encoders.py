@@ -32,7 +32,7 @@ from stssl.experiments.figure5 import grey_prior
 from stssl.experiments.page import Page
 from stssl.meta import MetaEncoding
 from stssl.networks import Predictor
-from stssl.report.stats import difference_cell
+from stssl.report.stats import UNRESOLVED, compare, difference_cell, verdict_text
 from stssl.report.tables import mean_std, runs_frame
 
 ENCODINGS: tuple[str, ...] = ("paper", "fourier", "sphere")
@@ -173,21 +173,18 @@ def summary(frame: pd.DataFrame) -> str:
             ("prior_auc", "prior AUC", 1, ""),
             ("ood_drop", "the teacher's drop with OOD locations", 100, " points"),
         ):
-            d = _paired(frame, e, column) * scale
-            if d.empty:
+            c = compare(_paired(frame, e, column) * scale)
+            if not c.n:
                 continue
-            noise = abs(d.mean()) <= d.std(ddof=1) if len(d) > 1 else True
-            parts.append(
-                f"{name} {d.mean():+.3g}{unit} (larger on {int((d > 0).sum())} of {len(d)} seeds"
-                + ("; within the seed-to-seed spread" if noise else "")
-                + ")"
-            )
+            resolved = c.verdict(+1) != UNRESOLVED
+            parts.append(f"{name} {c.describe(unit=unit)}, " + ("resolved" if resolved else verdict_text(c, +1)))
         lines.append(f"* **{e}** against the paper's encoding, paired by seed: " + "; ".join(parts) + ".")
     best = st.groupby("encoding")["test_mAP"].mean().idxmax()
     return (
         "\n".join(lines) + f"\n\nThe best student on average is the one taught with the **{best}** encoding. "
-        "A difference whose mean is within one standard deviation of the paired differences is not "
-        "distinguishable from seed noise with this many seeds."
+        "Each difference is paired by seed, with its 95 % interval over seeds and the seeds on which the "
+        "encoding was ahead; *resolved* where the interval excludes 0, else not resolved at this many seeds "
+        "(with the seeds the observed spread would need)."
     )
 
 

@@ -25,6 +25,7 @@ from stssl.config import RunConfig
 from stssl.experiments import table1
 from stssl.experiments.page import Page
 from stssl.report.curves import run_histories
+from stssl.report.stats import compare, verdict_text
 
 METRICS: dict[str, str] = {
     "pl_precision": "quality: precision",
@@ -119,15 +120,15 @@ def summary(runs: list[Run]) -> str:
     a, b = per_seed.loc[plain], per_seed.loc[st]
     paired = (b - a).dropna(how="all")
 
-    def compare(metric: str) -> str:
-        diff = paired[metric].dropna()
-        word = "higher" if diff.mean() > 0 else "lower" if diff.mean() < 0 else "equal"
+    def compared(metric: str) -> str:
+        c = compare(paired[metric])
+        word = "higher" if c.mean > 0 else "lower" if c.mean < 0 else "equal"
         return (
-            f"{word} ({b[metric].mean():.3f} vs {a[metric].mean():.3f}, higher on "
-            f"{int((diff > 0).sum())} of {len(diff)} seeds)"
+            f"{word} ({b[metric].mean():.3f} vs {a[metric].mean():.3f}; paired by seed {c.describe()}: "
+            f"{verdict_text(c, +1)})"
         )
 
-    text = f"**Over training, the pseudo-labels of FixMatch + ST-SSL (the teacher's) had {compare('pl_precision')} precision"
+    text = f"**Over training, the pseudo-labels of FixMatch + ST-SSL (the teacher's) had {compared('pl_precision')} precision"
     for metric, name in (
         ("pl_pos_precision", "the precision of the positive ones"),
         ("pl_pos_recall", "their recall"),
@@ -135,13 +136,16 @@ def summary(runs: list[Run]) -> str:
         ("pl_mAP", "the mAP of the weak scores they come from"),
     ):
         if metric in paired and paired[metric].notna().any():
-            text += f"; {name} was {compare(metric)}"
-    rel = (b["pl_quantity"].mean() - a["pl_quantity"].mean()) / a["pl_quantity"].mean()
-    verdict = "almost identical" if abs(rel) <= ALMOST_IDENTICAL else "higher" if rel > 0 else "lower"
+            text += f"; {name} was {compared(metric)}"
+    band = ALMOST_IDENTICAL * 100
+    rel = compare((b["pl_quantity"] - a["pl_quantity"]) / a["pl_quantity"] * 100)
+    word = "almost identical" if abs(rel.mean) <= band else "higher" if rel.mean > 0 else "lower"
     text += (
-        f"; their quantity was {verdict}** ({b['pl_quantity'].mean():.3g} vs {a['pl_quantity'].mean():.3g} "
-        f"passing the mask, {rel:+.1%} relative; 'almost identical' means within {ALMOST_IDENTICAL:.0%}). "
-        "Means over all evaluations and seeds, unsmoothed. The paper: higher quality, almost identical quantity."
+        f"; their quantity was {word}** ({b['pl_quantity'].mean():.3g} vs {a['pl_quantity'].mean():.3g} "
+        f"passing the mask; paired by seed {rel.describe(unit=' % relative')}; 'almost identical', within "
+        f"±{band:.0f} %: {verdict_text(rel, within=band)}). Means over all evaluations, unsmoothed; a claim holds "
+        "where its 95 % interval over seeds excludes 0 (lies within the band) on the paper's side. "
+        "The paper: higher quality, almost identical quantity."
     )
     return text
 
