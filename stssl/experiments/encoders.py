@@ -4,7 +4,8 @@ The paper feeds the teacher ``[lat/90, lon/180]`` (and the day of year) through 
 Over a continent that is a narrow input range, and classes such as "Sea and ocean" follow the
 coastline, a high-frequency function of place. This page trains FixMatch + ST-SSL with each
 location encoding of :mod:`stssl.encoders` (the paper's; multi-scale Fourier features of the
-unit vector; spherical harmonics), every seed, beside plain FixMatch (Table 1's runs, so the
+unit vector; spherical harmonics, under the teacher's MLP or, at degree 40, under a small sinusoidal
+network), every seed, beside plain FixMatch (Table 1's runs, so the
 cache shares them), and measures per encoding:
 
 * the student's test mAP and its paired gain over FixMatch (same seed: same split and labelled
@@ -35,8 +36,11 @@ from stssl.networks import Predictor
 from stssl.report.stats import UNRESOLVED, compare, difference_cell, verdict_text
 from stssl.report.tables import mean_std, runs_frame
 
-ENCODINGS: tuple[str, ...] = ("paper", "fourier", "sphere")
-"""The page's location encodings, the paper's first (any registered one can be asked for)."""
+ENCODINGS: tuple[str, ...] = ("paper", "fourier", "sphere-siren")
+"""The page's location encodings, the paper's first. Any registered one can be asked for:
+``sphere`` (the same harmonics at degree 20 under the teacher's MLP, on the page until
+``sphere-siren``, their recommended degree and network, replaced it within the book's 60 minutes),
+and ``geoclip``, GeoCLIP's pretrained encoder, with the optional extra ``stssl[geoclip]``."""
 PL_METRICS = {
     "pl_precision": "PL entry precision",
     "pl_pos_precision": "PL positive precision",
