@@ -2,6 +2,7 @@
 # The virtual environment is created when missing and reinstalled only when pyproject.toml changes.
 PY      := .venv/bin/python
 STAMP   := .venv/.installed-stamp
+CFFCONVERT := .venv/cffconvert/bin/cffconvert
 RESULTS := book/results
 # The book in any profile: `make book PROFILE=paper DATA_ROOT=/data/BigEarthNet-v1.0 EUROSAT_ROOT=/data/eurosat`
 # (train its runs first with `python -m stssl sweep all --profile paper ...`; the book then reads them).
@@ -21,7 +22,14 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[book,test]'
+	$(MAKE) --no-print-directory $(CFFCONVERT)
 	touch $(STAMP)
+
+# CITATION.cff's validator (tests/test_citation.py) in a venv of its own: cffconvert pins jsonschema < 4,
+# which JupyterLab's server cannot run with
+$(CFFCONVERT):
+	python3 -m venv .venv/cffconvert
+	.venv/cffconvert/bin/pip install --quiet cffconvert==2.0.0
 
 # The house rules first (seconds): the floors of the package (pyproject.toml, [tool.importlinter]) and
 # its style; then the tests, in two processes (a test file each: 1.5x sooner on 2 cores, measured).

@@ -8,26 +8,40 @@ shows them (how many are cached, each training run's step, an ETA: :class:`stssl
 last line gives the total time and the share of the training and of each page. A page whose notebook fails stops the build
 with the page's name and the path of its partly executed copy.
 
-Each executed page opens with the commands that re-run it (``cpu`` and ``paper`` profile) and
-hides its code behind a toggle (``hide-input``), its tables and figures shown.
+Each executed page opens with the commands that re-run it (``cpu`` and ``paper`` profile) and the
+notebook's parameters, and hides its code behind a toggle (``hide-input``: one per section, the
+notebooks having one code cell per section), its tables and figures shown, each with its files
+linked under it (:mod:`stssl.report.downloads`: ``STSSL_BOOK_PAGE`` names the page being executed).
+The last page written is ``execution.md``, the execution statistics: per page the runs it needs,
+how many this build trained and how many it read from the cache, the training and page times;
+for the build the machine, the versions, the commit, the profile and the date.
 """
 
 from __future__ import annotations
 
+import os
+import platform
 import re
 import shlex
+import shutil
+import subprocess
 import threading
 import time
+from contextlib import contextmanager
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
 import nbformat
 import yaml
 
+import stssl
 from stssl.cache import run_folder
 from stssl.config import distinct, seed_list
+from stssl.core.devices import usable_cores
 from stssl.experiments import notebook_params, page_configs, pages
 from stssl.experiments.page import Page
+from stssl.report.downloads import PAGE_ENV
 from stssl.runs import default_workers, get_runs
 from stssl.sweep import Board, describe, format_duration, plan
 
@@ -67,9 +81,10 @@ def papermill_command(page: Page, params: dict) -> str:
     return shlex.join(["papermill", f"notebooks/{page.name}.ipynb", f"{page.name}.ipynb", *args])
 
 
-def rerun_cell(page: Page, profile: str, params: dict) -> nbformat.NotebookNode:
+def rerun_cell(page: Page, profile: str, params: dict, parameters: str = "") -> nbformat.NotebookNode:
     """A collapsed note with the commands that reproduce ``page`` in the ``cpu`` and ``paper``
-    profiles (the paper's data under :data:`PAPER_ROOTS`), and as built here when that differs."""
+    profiles (the paper's data under :data:`PAPER_ROOTS`), and as built here when that differs;
+    then ``parameters``, the source of the notebook's parameters cell (what ``-p`` can set)."""
     commands = {
         "cpu profile (GeoSynth, a laptop)": notebook_params(page, "cpu"),
         "paper profile (BigEarthNet and EuroSAT, a GPU)": notebook_params(page, "paper", **PAPER_ROOTS),
@@ -81,19 +96,42 @@ def rerun_cell(page: Page, profile: str, params: dict) -> nbformat.NotebookNode:
         "````{admonition} Re-run this page\n:class: tip dropdown\n"
         "From the repository's root, after `make install`; cached runs are read, missing ones trained. "
         "The paper profile reads the data sets from the folders shown (see {doc}`/book/gpu`).\n\n"
-        f"```bash\n{body}\n```\n````"
+        f"```bash\n{body}\n```\n"
+        + (
+            f"\nThe notebook's parameters and their defaults (`notebooks/{page.name}.ipynb`):\n\n"
+            f"```python\n{parameters.strip()}\n```\n"
+            if parameters.strip()
+            else ""
+        )
+        + "````"
     )
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+PARAMETER_TAGS = ("parameters", "injected-parameters")
+
+
 def present(nb: nbformat.NotebookNode, page: Page, profile: str, params: dict) -> nbformat.NotebookNode:
-    """The executed notebook as the book shows it: the re-run note after the title, code hidden."""
+    """The executed notebook as the book shows it: the re-run note after the title, with the
+    parameters; the code of each section behind one toggle.
+
+    The parameters cells' code is not shown as such (the re-run note gives it), so that the first
+    section's toggle is its one code cell's. Progress bars (ipywidgets in a kernel, tqdm's) are left
+    out: a static page cannot draw them, and their JavaScript would come from a CDN."""
+    parameters = ""
     for cell in nb.cells:
-        if cell.cell_type == "code":
-            tags = cell.metadata.setdefault("tags", [])
-            if "hide-input" not in tags:
-                tags.append("hide-input")
+        if cell.cell_type != "code":
+            continue
+        tags = cell.metadata.setdefault("tags", [])
+        if any(t in tags for t in PARAMETER_TAGS):
+            parameters = parameters or (cell.source if "parameters" in tags else "")
+            tags[:] = [t for t in tags if t != "hide-input"] + ["remove-input"] * ("remove-input" not in tags)
+        elif "hide-input" not in tags:
+            tags.append("hide-input")
+        cell.outputs = [o for o in cell.get("outputs", []) if WIDGET_VIEW not in o.get("data", {})]
+    nb.metadata.pop("widgets", None)
     first_markdown = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"), -1)
-    nb.cells.insert(first_markdown + 1, rerun_cell(page, profile, params))
+    nb.cells.insert(first_markdown + 1, rerun_cell(page, profile, params, parameters))
     return nb
 
 
@@ -141,17 +179,19 @@ class PageProgress:
             self._update(force=True)
 
 
-def train_first(cfgs: list, poll: float = 2.0) -> None:
+def train_first(cfgs: list, poll: float = 2.0) -> set[str]:
     """Train every run the pages will read before the first page executes, longest first, in one
     pool of workers (:func:`stssl.runs.get_runs`). Page by page, each page's pool started anew
     (~6 s of imports per worker) and a core sat idle while the page's last run finished; here
-    the workers stay busy across pages and the last run to finish is a short one."""
+    the workers stay busy across pages and the last run to finish is a short one. Returns the keys
+    of the runs it trained (the others were in the cache)."""
     planned = sorted(plan(cfgs), key=lambda p: -(p.seconds_left or 0))
     todo = [p.cfg for p in planned if p.status != "finished"]
     print(f"runs: {len(planned)} for the pages, {len(planned) - len(todo)} cached", flush=True)
     if todo:
         with PageProgress("runs", todo, poll):
             get_runs(todo, progress=False)
+    return {c.key() for c in todo}
 
 
 def execute_notebooks(
@@ -167,12 +207,11 @@ def execute_notebooks(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "build-info.md").write_text(build_info(profile, data_root, eurosat_root, seeds))
-    total, spent = time.perf_counter(), {}
-    train_first(
-        distinct(
-            [c for page in pages(names or ["all"]) for c in page_configs(page, profile, data_root, eurosat_root, seeds)]
-        )
+    total, spent, stats = time.perf_counter(), {}, []
+    every = distinct(
+        [c for page in pages(names or ["all"]) for c in page_configs(page, profile, data_root, eurosat_root, seeds)]
     )
+    trained = train_first(every)
     spent["training"] = time.perf_counter() - total
     for page in pages(names or ["all"]):
         params = notebook_params(page, profile, data_root, eurosat_root, seeds)
@@ -184,8 +223,9 @@ def execute_notebooks(
         # is kept only when it fails, so that every notebook in book/results/ is a page of the TOC
         run_params = dict(params, out_dir=str((out / "figures").resolve())) if page.figures_only else params
         target = out / f"{page.name}.ipynb"
+        shutil.rmtree(out / "downloads" / page.name, ignore_errors=True)  # its tables' and figures' files, anew
         try:
-            with progress:
+            with progress, _page_env(None if page.figures_only else target.resolve()):
                 nb = papermill.execute_notebook(
                     str(NOTEBOOKS / f"{page.name}.ipynb"),
                     str(target),
@@ -203,9 +243,134 @@ def execute_notebooks(
         else:
             nbformat.write(present(nb, page, profile, params), target)
         spent[page.name] = time.perf_counter() - start
+        stats.append(PageStats.of(page, cfgs, trained, spent[page.name]))
         print(f"{page.name}: done in {spent[page.name]:.0f} s", flush=True)
+    elapsed = time.perf_counter() - total
+    (out / "execution.md").write_text(
+        execution_page(stats, len(every), len(trained), spent["training"], elapsed, machine(profile, seeds))
+    )
     where = ", ".join(f"{name} {format_duration(s)}" for name, s in sorted(spent.items(), key=lambda kv: -kv[1]))
-    print(f"all pages executed in {format_duration(time.perf_counter() - total)} ({where})", flush=True)
+    print(f"all pages executed in {format_duration(elapsed)} ({where})", flush=True)
+
+
+@contextmanager
+def _page_env(page: Path | None):
+    """``STSSL_BOOK_PAGE`` names the executed page while its kernel runs (the kernel inherits it):
+    :mod:`stssl.report.downloads` writes the page's files beside it. ``None``: unset."""
+    old = os.environ.pop(PAGE_ENV, None)
+    if page is not None:
+        os.environ[PAGE_ENV] = str(page)
+    try:
+        yield
+    finally:
+        os.environ.pop(PAGE_ENV, None)
+        if old is not None:
+            os.environ[PAGE_ENV] = old
+
+
+# ----- the execution statistics page ------------------------------------------------------
+@dataclass
+class PageStats:
+    """One page of a build: the runs it reads, how many of them this build trained, their training
+    time (each run's own, from its metrics, wherever it was trained) and the page's own time."""
+
+    name: str
+    runs: int
+    trained: int
+    train_seconds: float
+    page_seconds: float
+    prose: bool = False  # its figures illustrate a prose page (GeoSynth's)
+
+    @classmethod
+    def of(cls, page: Page, cfgs: list, trained: set[str], page_seconds: float) -> PageStats:
+        seconds = 0.0
+        for cfg in cfgs:
+            folder = run_folder(cfg)
+            if folder.status() == "finished":
+                seconds += float(folder.read()[1].get("train_seconds") or 0.0)
+        return cls(
+            page.name, len(cfgs), sum(c.key() in trained for c in cfgs), seconds, page_seconds, page.figures_only
+        )
+
+
+def _git(*args: str) -> str:
+    try:
+        done = subprocess.run(["git", *args], capture_output=True, text=True, timeout=10, cwd=ROOT)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``; elsewhere the platform's own word for it)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def machine(profile: str, seeds=None) -> dict[str, str]:
+    """What built the book: the machine (CPU, cores, GPU), the versions, the commit, profile and date."""
+    import torch
+
+    gpus = (
+        [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    )
+    commit = _git("rev-parse", "--short=12", "HEAD")
+    dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
+    return {
+        "CPU": f"{cpu_model()}, {usable_cores()} of {os.cpu_count()} cores usable",
+        "GPU": ", ".join(gpus) if gpus else "none",
+        "torch": torch.__version__,
+        "stssl": stssl.__version__,
+        "Python": platform.python_version(),
+        "operating system": platform.platform(),
+        "commit": (f"`{commit}`" + (" with uncommitted changes" if dirty else "")) if commit else "unknown (no git)",
+        "profile": f"`{profile}`",
+        "seeds": "each page's own" if seeds is None else f"{seeds} on every page (`SEEDS={seeds}`)",
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+    }
+
+
+def execution_page(
+    stats: list[PageStats], runs: int, trained: int, training: float, elapsed: float, facts: dict[str, str]
+) -> str:
+    """The Markdown of the execution statistics page (``book/results/execution.md``)."""
+    minutes = format_duration
+    rows = [
+        f"| {{doc}}`{'/book/geosynth' if p.prose else p.name}` | {p.runs} | {p.trained} | {p.runs - p.trained} "
+        f"| {minutes(p.train_seconds) if p.runs else '–'} | {minutes(p.page_seconds)} |"
+        for p in stats
+    ]
+    lines = [
+        "# Execution statistics",
+        "",
+        "How this book was built: for each page, the runs it reads, how many of them this build trained and",
+        "how many it read from the run cache, the training time of its runs (each run's own, as its",
+        "`metrics.json` records it, wherever and whenever it was trained) and the time its notebook took to",
+        "execute. Pages share runs (Table 1's FixMatch + ST-SSL is also Table 2's row a, Table 3's and",
+        "Figures 4 to 6'), so a run is counted on every page that reads it; the build trains each once,",
+        "all of them before the first page executes.",
+        "",
+        "| page | runs | trained in this build | read from the cache | training time of its runs | page time |",
+        "|---|--:|--:|--:|--:|--:|",
+        *rows,
+        f"| **the build** | {runs} distinct | {trained} | {runs - trained} | {minutes(training)} (training, "
+        f"wall clock) | {minutes(elapsed)} (in all) |",
+        "",
+        "## The machine and the software",
+        "",
+        "| | |",
+        "|---|---|",
+        *(f"| {k} | {v} |" for k, v in facts.items()),
+        "",
+        "The HTML build that follows (`jupyter-book build`, then `stssl check-book`) is not counted.",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 # ----- the check over the built HTML --------------------------------------------------------

@@ -128,14 +128,28 @@ def base_map(ax=None, region: MapRegion = EUROPE, figsize=(7, 7), borders: bool 
         _, ax = plt.subplots(figsize=figsize, subplot_kw={"projection": region.projection()})
     region.frame(ax)
     scale = "110m" if region.world else "50m"
+    # the base map is drawn as pixels in an SVG or a PDF too (its Natural Earth outlines are megabytes of
+    # paths); what is plotted on it stays vector
     ax.add_feature(
-        cfeature.NaturalEarthFeature("physical", "ocean", scale), facecolor="#dfe9f3", edgecolor="none", zorder=0
+        cfeature.NaturalEarthFeature("physical", "ocean", scale),
+        facecolor="#dfe9f3",
+        edgecolor="none",
+        zorder=0,
+        rasterized=True,
     )
     ax.add_feature(
-        cfeature.NaturalEarthFeature("physical", "land", scale), facecolor="#f4f1ea", edgecolor="none", zorder=0
+        cfeature.NaturalEarthFeature("physical", "land", scale),
+        facecolor="#f4f1ea",
+        edgecolor="none",
+        zorder=0,
+        rasterized=True,
     )
     ax.add_feature(
-        cfeature.NaturalEarthFeature("physical", "lakes", scale), facecolor="#dfe9f3", edgecolor="none", zorder=0
+        cfeature.NaturalEarthFeature("physical", "lakes", scale),
+        facecolor="#dfe9f3",
+        edgecolor="none",
+        zorder=0,
+        rasterized=True,
     )
     ax.add_feature(
         cfeature.NaturalEarthFeature("physical", "coastline", scale),
@@ -143,6 +157,7 @@ def base_map(ax=None, region: MapRegion = EUROPE, figsize=(7, 7), borders: bool 
         edgecolor="#555555",
         linewidth=0.4,
         zorder=1,
+        rasterized=True,
     )
     if borders:
         ax.add_feature(
@@ -151,5 +166,6 @@ def base_map(ax=None, region: MapRegion = EUROPE, figsize=(7, 7), borders: bool 
             edgecolor="#888888",
             linewidth=0.3,
             zorder=1,
+            rasterized=True,
         )
     return ax

@@ -96,7 +96,9 @@ def plot_sample_map(
                 linewidths=0,
                 zorder=2,
             )
-            plt.colorbar(sc, ax=ax, shrink=0.7, label=label)
+            # the axes' own figure, not pyplot's current one: in a widget's redraw the current figure
+            # is another (an empty one is made), and the colour bar lands there (explore's class maps)
+            ax.figure.colorbar(sc, ax=ax, shrink=0.7, label=label)
     if title:
         ax.set_title(title)
     return ax
@@ -220,7 +222,7 @@ def plot_confidence_map(
         zorder=3,
     )
     if colorbar:
-        plt.colorbar(
+        ax.figure.colorbar(
             sc,
             ax=ax,
             orientation="horizontal",

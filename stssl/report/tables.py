@@ -42,6 +42,27 @@ def runs_frame(runs: list[Run], metric: str = "mAP") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+COLUMN_NAMES = {
+    "test_mAP": "test mAP",
+    "teacher_test_mAP": "teacher's test mAP",
+    "test_acc": "test accuracy",
+    "teacher_test_acc": "teacher's test accuracy",
+    "pl_precision": "pseudo-label precision",
+    "pl_pos_precision": "positive pseudo-label precision",
+    "pl_quantity": "pseudo-label quantity",
+    "train_seconds": "training time (s)",
+}
+"""The columns of :func:`runs_frame` as a table's header shows them."""
+
+
+def means_over_seeds(frame: pd.DataFrame, by: str, columns: list[str]) -> pd.DataFrame:
+    """Per ``by`` (in order of first appearance), the mean over seeds of ``columns`` of a
+    :func:`runs_frame`, named as :data:`COLUMN_NAMES` says (NaN where a method has no such value:
+    no teacher, no pseudo-labels; a table shows it as "–")."""
+    means = frame.groupby(by, sort=False)[columns].mean()
+    return means.rename(columns=COLUMN_NAMES).rename_axis(by)
+
+
 def describe_runs(runs: list[Run]) -> str:
     """Markdown: which data, profile, model, label budget, steps and seeds produced ``runs``.
     A label budget or data-set parameter that differs between the runs (a page's subject, e.g.
