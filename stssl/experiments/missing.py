@@ -134,17 +134,27 @@ def teacher_scores(runs: list[Run], device: str = "auto") -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["seed", "missing", "share", "mAP"])
 
 
+def teacher_changes(scores: pd.DataFrame) -> dict[tuple[str, float], tuple[pd.Series, pd.Series]]:
+    """Per (field, share) of :func:`teacher_scores`: the teacher's test mAP per seed (%) and its
+    change from all metadata present, paired by seed (points)."""
+    present = scores[scores.share == 0].groupby("seed")["mAP"].first() * 100
+    changes = {}
+    for (field, share), g in scores.groupby(["missing", "share"], sort=False):
+        mAP = g.set_index("seed")["mAP"] * 100
+        changes[(field, share)] = (mAP, mAP - present)
+    return changes
+
+
 def teacher_table(scores: pd.DataFrame) -> pd.DataFrame:
     """Per share of the test images without the field: the ``dropout`` teacher's test mAP (%) and
     its change from all metadata present, paired by seed."""
-    full = scores[scores.share == 0].groupby("seed")["mAP"].first() * 100
-    rows = {}
-    for (field, share), g in scores.groupby(["missing", "share"], sort=False):
-        mAP = g.set_index("seed")["mAP"] * 100
-        rows[(field, f"{share:.0%}")] = {
+    rows = {
+        (field, f"{share:.0%}"): {
             "teacher test mAP (%)": mean_std(mAP, scale=1),
-            "change from none missing (points)": "–" if share == 0 else difference_cell(mAP - full),
+            "change from none missing (points)": "–" if share == 0 else difference_cell(change),
         }
+        for (field, share), (mAP, change) in teacher_changes(scores).items()
+    }
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.index.names = ["missing", "share of the test images"]
     return out
@@ -153,11 +163,15 @@ def teacher_table(scores: pd.DataFrame) -> pd.DataFrame:
 FULL = "FixMatch + ST-SSL"
 
 
+def _methods_frame(runs: list[Run]) -> pd.DataFrame:
+    """:func:`stssl.report.tables.runs_frame` with each run's method on this page (:func:`variant`)."""
+    return runs_frame(runs).assign(method=[variant(r.config) for r in runs])
+
+
 def gains(runs: list[Run]) -> pd.DataFrame:
     """Per seed (rows) and + ST-SSL method (columns): the student's test mAP minus the same seed's
     FixMatch's (points)."""
-    df = runs_frame(runs).assign(method=[variant(r.config) for r in runs])
-    mAP = df.pivot_table(index="seed", columns="method", values="test_mAP") * 100
+    mAP = _methods_frame(runs).pivot_table(index="seed", columns="method", values="test_mAP") * 100
     if "FixMatch" not in mAP:
         return pd.DataFrame()
     return mAP.drop(columns="FixMatch").sub(mAP["FixMatch"], axis=0)[[m for m in (FULL, *VARIANTS) if m in mAP]]
@@ -166,7 +180,7 @@ def gains(runs: list[Run]) -> pd.DataFrame:
 def gain_table(runs: list[Run]) -> pd.DataFrame:
     """Per method: the student's test mAP, its gain over FixMatch and that gain minus the full
     method's (how much of it the lost metadata cost), each paired by seed."""
-    df = runs_frame(runs).assign(method=[variant(r.config) for r in runs])
+    df = _methods_frame(runs)
     g = gains(runs)
     rows = {}
     for name, frame in df.groupby("method", sort=False):
@@ -198,10 +212,10 @@ def summary(runs: list[Run], scores: pd.DataFrame) -> str:
             + "."
         )
     if len(scores):
-        present = scores[scores.share == 0].groupby("seed")["mAP"].first() * 100
         drops = [
-            f"{field} missing {difference_cell(group.set_index('seed')['mAP'] * 100 - present)}"
-            for field, group in scores[scores.share == 1].groupby("missing", sort=False)
+            f"{field} missing {difference_cell(change)}"
+            for (field, share), (_, change) in teacher_changes(scores).items()
+            if share == 1
         ]
         text += (
             " **The teacher trained with metadata dropout, on test images that all lack them, against all "

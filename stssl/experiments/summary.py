@@ -14,8 +14,6 @@ the claims with a direction.
 
 from __future__ import annotations
 
-import base64
-
 import pandas as pd
 
 from stssl.cache import Run
@@ -76,15 +74,9 @@ def frame(claims: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(claims).drop(columns="per seed")
 
 
-def per_seed_csv_link(claims: list[dict], name: str = "summary-per-seed.csv") -> str:
-    """An HTML link that downloads :func:`per_seed_values` as a CSV file, carried inside the page
-    itself (a data URI), so that the executed notebook, its HTML page and a copy of either keep it."""
-    data = base64.b64encode(per_seed_values(claims).to_csv(index=False).encode()).decode()
-    return f'<a download="{name}" href="data:text/csv;base64,{data}">{name}</a>'
-
-
 def per_seed_values(claims: list[dict]) -> pd.DataFrame:
-    """One row per claim and seed: the value behind each claim's verdict (the summary's CSV)."""
+    """One row per claim and seed: the value behind each claim's verdict (the CSV under the summary's
+    table, :func:`stssl.report.downloads.show_table`)."""
     return pd.DataFrame(
         [
             {"page": c["page"], "claim": c["claim"], "seed": seed, "value": value}
