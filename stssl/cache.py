@@ -227,9 +227,13 @@ class RunFolder:
         write_text_atomic(self.metrics_file, json.dumps(metrics, indent=1))
 
     def publish(self) -> RunFolder:
-        """This partial folder, complete, renamed to the final one (the checkpoint dropped)."""
+        """This partial folder, complete, renamed to the final one (the checkpoint dropped, and any
+        temporary file: this process has no write in flight, so one is what a writer killed, or
+        paused and taken over, left mid-write)."""
         self._may_write()
         self.checkpoint.unlink(missing_ok=True)
+        for leftover in self.path.glob("*.tmp"):
+            leftover.unlink(missing_ok=True)
         publish_folder(self.path, self.final.path)
         return self.final
 

@@ -37,7 +37,9 @@ def test_interrupted_run_is_not_finished_and_resumes_identically(tmp_path, crash
         get_run(CFG, root=tmp_path / "crashy", progress=False)
     final = run_dir(CFG, tmp_path / "crashy")
     assert not final.exists()  # never mistaken for a finished run
-    assert (final.with_name(final.name + ".partial") / "last.ckpt").exists()
+    partial = final.with_name(final.name + ".partial")
+    assert (partial / "last.ckpt").exists()
+    (partial / "last.ckpt.99999.tmp").write_bytes(b"half a checkpoint")  # a writer killed mid-write left it
 
     crash_after_evaluation.disarm()
     resumed = get_run(CFG, root=tmp_path / "crashy", progress=False)
@@ -45,6 +47,7 @@ def test_interrupted_run_is_not_finished_and_resumes_identically(tmp_path, crash
     expected.pop("train_seconds"), got.pop("train_seconds")
     assert got == expected
     pd.testing.assert_frame_equal(resumed.history, reference.history)
+    assert not list(final.glob("*.tmp"))
 
 
 def test_parallel_workers_train_each_missing_run_once_and_keep_order(tmp_path, monkeypatch):
