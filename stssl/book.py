@@ -19,6 +19,7 @@ for the build the machine, the versions, the commit, the profile and the date.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import platform
 import re
@@ -33,12 +34,15 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import nbformat
+import torch
 import yaml
 
 import stssl
 from stssl.cache import run_folder
 from stssl.config import distinct, seed_list
+from stssl.core import signals
 from stssl.core.devices import usable_cores
+from stssl.core.workers import in_workers
 from stssl.experiments import notebook_params, page_configs, pages
 from stssl.experiments.page import Page
 from stssl.report.downloads import PAGE_ENV
@@ -202,55 +206,89 @@ def execute_notebooks(
     out: str | Path = "book/results",
     names: list[str] | None = None,
 ) -> None:
-    import papermill
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "build-info.md").write_text(build_info(profile, data_root, eurosat_root, seeds))
-    total, spent, stats = time.perf_counter(), {}, []
+    total, spent, stats = time.perf_counter(), {}, {}
     every = distinct(
         [c for page in pages(names or ["all"]) for c in page_configs(page, profile, data_root, eurosat_root, seeds)]
     )
     trained = train_first(every)
     spent["training"] = time.perf_counter() - total
-    for page in pages(names or ["all"]):
-        params = notebook_params(page, profile, data_root, eurosat_root, seeds)
-        cfgs = distinct(page_configs(page, profile, data_root, eurosat_root, seeds))
-        progress = PageProgress(page.name, cfgs)
-        print(f"{page.name}: {len(cfgs)} runs, {progress.cached} cached", flush=True)
-        start = time.perf_counter()
-        # a figures-only notebook (the GeoSynth page's) writes its figures for a prose page; its executed copy
-        # is kept only when it fails, so that every notebook in book/results/ is a page of the TOC
-        run_params = dict(params, out_dir=str((out / "figures").resolve())) if page.figures_only else params
-        target = out / f"{page.name}.ipynb"
-        shutil.rmtree(out / "downloads" / page.name, ignore_errors=True)  # its tables' and figures' files, anew
-        try:
-            with progress, _page_env(None if page.figures_only else target.resolve()):
-                nb = papermill.execute_notebook(
-                    str(NOTEBOOKS / f"{page.name}.ipynb"),
-                    str(target),
-                    parameters=run_params,
-                    cwd=str(NOTEBOOKS),
-                    progress_bar=False,
-                )
-        except papermill.PapermillExecutionError as err:
-            raise SystemExit(
-                f"page {page.name} failed ({err.ename}: {err.evalue.splitlines()[0] if err.evalue else ''}); "
-                f"the executed notebook is {target}"
-            ) from None
-        if page.figures_only:
-            target.unlink()
+    jobs = [(page.name, profile, data_root, eurosat_root, seeds, out, trained) for page in pages(names or ["all"])]
+
+    def executed(page: PageStats) -> None:
+        stats[page.name], spent[page.name] = page, page.page_seconds
+
+    workers = min(page_workers(), len(jobs))
+    with signals.stop_on_signals():
+        if workers > 1:
+            in_workers(_execute_page, jobs, workers, max(1, usable_cores() // workers), executed)
         else:
-            nbformat.write(present(nb, page, profile, params), target)
-        spent[page.name] = time.perf_counter() - start
-        stats.append(PageStats.of(page, cfgs, trained, spent[page.name]))
-        print(f"{page.name}: done in {spent[page.name]:.0f} s", flush=True)
+            for job in jobs:
+                executed(_execute_page(job))
     elapsed = time.perf_counter() - total
     (out / "execution.md").write_text(
-        execution_page(stats, len(every), len(trained), spent["training"], elapsed, machine(profile, seeds))
+        execution_page(
+            [stats[name] for name, *_ in jobs],
+            len(every),
+            len(trained),
+            spent["training"],
+            elapsed,
+            machine(profile, seeds),
+        )
     )
     where = ", ".join(f"{name} {format_duration(s)}" for name, s in sorted(spent.items(), key=lambda kv: -kv[1]))
     print(f"all pages executed in {format_duration(elapsed)} ({where})", flush=True)
+
+
+def page_workers() -> int:
+    """How many pages execute at once, once every run is trained: one per core, up to two. A page is
+    mostly its kernel's start and one thread of Python, so two side by side take ~half the time."""
+    return max(1, min(2, usable_cores()))
+
+
+def _execute_page(job: tuple) -> PageStats:
+    """Execute one page's notebook into ``out``. In a worker process (pages side by side), its kernel
+    gets the worker's share of the cores: two kernels of two threads each on two cores wait on each
+    other."""
+    import papermill
+
+    name, profile, data_root, eurosat_root, seeds, out, trained = job
+    if multiprocessing.parent_process() is not None:
+        os.environ["OMP_NUM_THREADS"] = str(torch.get_num_threads())
+    (page,) = pages([name])
+    params = notebook_params(page, profile, data_root, eurosat_root, seeds)
+    cfgs = distinct(page_configs(page, profile, data_root, eurosat_root, seeds))
+    progress = PageProgress(page.name, cfgs)
+    print(f"{page.name}: {len(cfgs)} runs, {progress.cached} cached", flush=True)
+    start = time.perf_counter()
+    # a figures-only notebook (the GeoSynth page's) writes its figures for a prose page; its executed copy
+    # is kept only when it fails, so that every notebook in book/results/ is a page of the TOC
+    run_params = dict(params, out_dir=str((out / "figures").resolve())) if page.figures_only else params
+    target = out / f"{page.name}.ipynb"
+    shutil.rmtree(out / "downloads" / page.name, ignore_errors=True)  # its tables' and figures' files, anew
+    try:
+        with progress, _page_env(None if page.figures_only else target.resolve()):
+            nb = papermill.execute_notebook(
+                str(NOTEBOOKS / f"{page.name}.ipynb"),
+                str(target),
+                parameters=run_params,
+                cwd=str(NOTEBOOKS),
+                progress_bar=False,
+            )
+    except papermill.PapermillExecutionError as err:
+        raise SystemExit(
+            f"page {page.name} failed ({err.ename}: {err.evalue.splitlines()[0] if err.evalue else ''}); "
+            f"the executed notebook is {target}"
+        ) from None
+    if page.figures_only:
+        target.unlink()
+    else:
+        nbformat.write(present(nb, page, profile, params), target)
+    seconds = time.perf_counter() - start
+    print(f"{page.name}: done in {seconds:.0f} s", flush=True)
+    return PageStats.of(page, cfgs, trained, seconds)
 
 
 @contextmanager

@@ -9,12 +9,10 @@ then read it. :func:`get_runs` trains the missing runs of a list in parallel wor
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import shutil
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import torch
@@ -26,6 +24,7 @@ from stssl.core import signals
 from stssl.core.devices import check_device, resolve_device, usable_cores
 from stssl.core.files import disk_error
 from stssl.core.locks import TakenOverError
+from stssl.core.workers import in_workers
 from stssl.data import DataError, registry
 from stssl.training import DivergedError, train
 
@@ -124,15 +123,9 @@ def default_workers(cfgs: list[RunConfig]) -> int:
     return usable_cores()
 
 
-def _start_worker(parent: int, threads: int) -> None:
-    signals.as_worker(parent)  # stops with its parent, and at SIGTERM
-    torch.set_num_threads(threads)
-
-
 def _train_in_worker(job: tuple[RunConfig, Path | None]) -> Path:
     cfg, root = job
-    with signals.task():
-        return get_run(cfg, root, progress=False).path
+    return get_run(cfg, root, progress=False).path
 
 
 def check_data_roots(cfgs: list[RunConfig]) -> None:
@@ -167,25 +160,14 @@ def get_runs(
     try:
         with signals.stop_on_signals():
             if workers > 1:
+
+                def finished(path: Path) -> None:
+                    nonlocal done
+                    done += 1
+                    bar.update(sum(run_dir(c, root) == path for c in cfgs))
+
                 threads = max(1, torch.get_num_threads() // workers)
-                before = set(multiprocessing.active_children())
-                # spawn, not fork: forking a process in which torch has run threads can deadlock. A worker that
-                # dies fails the pool (BrokenProcessPool) instead of leaving its run waited for forever
-                pool = ProcessPoolExecutor(
-                    workers, multiprocessing.get_context("spawn"), _start_worker, (os.getpid(), threads)
-                )
-                try:
-                    for future in as_completed([pool.submit(_train_in_worker, (c, root)) for c in missing]):
-                        path = future.result()
-                        done += 1
-                        bar.update(sum(run_dir(c, root) == path for c in cfgs))
-                except BaseException:  # a failed run or a stop: no queued run starts, the running ones end
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    for worker in set(multiprocessing.active_children()) - before:
-                        worker.terminate()  # SIGTERM: each stops within a step, its run keeps its checkpoint
-                    raise
-                finally:
-                    pool.shutdown(wait=True)
+                in_workers(_train_in_worker, [(c, root) for c in missing], workers, threads, finished)
             else:
                 for cfg in missing:
                     bar.set_postfix_str(f"{cfg.algo}{'+ST' if cfg.st else ''} seed {cfg.seed}")

@@ -36,11 +36,13 @@ from stssl.networks import Predictor
 from stssl.report.stats import UNRESOLVED, compare, difference_cell, verdict_text
 from stssl.report.tables import mean_std, runs_frame
 
-ENCODINGS: tuple[str, ...] = ("paper", "fourier", "sphere-siren")
+ENCODINGS: tuple[str, ...] = ("paper", "sphere-siren")
 """The page's location encodings, the paper's first. Any registered one can be asked for:
-``sphere`` (the same harmonics at degree 20 under the teacher's MLP, on the page until
-``sphere-siren``, their recommended degree and network, replaced it within the book's 60 minutes),
-and ``geoclip``, GeoCLIP's pretrained encoder, with the optional extra ``stssl[geoclip]``."""
+``fourier`` (multi-scale sinusoids; on the page until the book's 60 minutes needed its runs: its
+student and prior lay between the other two's, repeating their trend), ``sphere`` (the same
+harmonics at degree 20 under the teacher's MLP, replaced on the page by ``sphere-siren``, their
+recommended degree and network), and ``geoclip``, GeoCLIP's pretrained encoder, with the optional
+extra ``stssl[geoclip]``."""
 PL_METRICS = {
     "pl_precision": "PL entry precision",
     "pl_pos_precision": "PL positive precision",
