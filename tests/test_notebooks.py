@@ -285,7 +285,7 @@ def test_geosynth_page_notebook(tmp_path):
 # ----- the book and JupyterLab in a real browser (Chromium; skipped, saying how to enable them, without it)
 # What the checks of the HTML files cannot see: what JavaScript draws (math, dropdowns, toggles,
 # widgets), what the browser requests, and how wide a table is once laid out.
-PAGE_FACTS = """async () => {
+PAGE_FACTS = r"""async () => {
   if (window.MathJax && MathJax.startup) { await MathJax.startup.promise; }
   window.scrollTo(0, document.body.scrollHeight);
   await new Promise(r => setTimeout(r, 200));
@@ -301,6 +301,10 @@ PAGE_FACTS = """async () => {
       indexName: [...t.querySelectorAll('thead th.index_name')].map(th => th.textContent.trim()).join(''),
       rowHeads: [...t.querySelectorAll('tbody th')].map(th => th.textContent.trim()),
       cells: [...t.querySelectorAll('td')].map(td => td.textContent.trim()),
+      wordsRight: [...t.querySelectorAll('td')].filter(td => {  // a phrase (3 words or more) aligned as a number
+        const s = td.textContent.trim(), letters = (s.match(/\p{L}/gu) || []).length, digits = (s.match(/\d/g) || []).length;
+        return s.split(/\s+/).length >= 3 && letters > 4 * digits && getComputedStyle(td).textAlign === 'right';
+      }).map(td => td.textContent.trim().slice(0, 60)),
       downloads: below(t)})),
     figures: [...document.querySelectorAll('.cell_output img')].map(i => ({src: i.getAttribute('src'), downloads: below(i)})),
     images: [...document.images].map(i => [i.getAttribute('src').slice(0, 80), i.complete, i.naturalWidth, i.naturalHeight]),
@@ -368,6 +372,7 @@ def test_math_is_typeset_offline(book_in_chromium):
 
 
 def test_tables_fit_their_column_with_readable_headers_no_nan_and_no_pandas_index(book_in_chromium):
+    """And words read from the left: a claim, a verdict or an ablation is not aligned as a number."""
     found, *_ = book_in_chromium
     problems = []
     for doc, facts in found.items():
@@ -378,6 +383,7 @@ def test_tables_fit_their_column_with_readable_headers_no_nan_and_no_pandas_inde
                 problems.append(f"{what} is wider than its column ({t['box']} outside {facts['column']})")
             problems += [f"{what}: raw column name {h!r}" for h in t["headers"] if SNAKE_CASE.match(h)]
             problems += [f"{what}: shows {c!r} for a missing value" for c in t["cells"] if c in ("nan", "NaN", "None")]
+            problems += [f"{what}: words aligned right, as numbers: {c!r}" for c in t["wordsRight"]]
             numbered = t["rowHeads"] == [str(i) for i in range(len(t["rowHeads"]))]
             if len(t["rowHeads"]) > 1 and numbered and not t["indexName"]:  # pandas' unnamed 0, 1, ... index
                 problems.append(f"{what}: shows pandas' row numbers as its index")

@@ -80,7 +80,7 @@ def show_table(table, data: pd.DataFrame | None = None) -> None:
     and ``data``'s (the values behind it: one row per run or per seed, e.g. :func:`per_run`)."""
     from IPython.display import display
 
-    display(table)
+    display(words_left(table))
     page = _page()
     if page is None:
         return
@@ -91,6 +91,26 @@ def show_table(table, data: pd.DataFrame | None = None) -> None:
         files.append(("every run and seed (CSV)", folder / f"{stem}-runs.csv"))
         _write_csv(data, files[1][1])
     display(_links(page, files))
+
+
+def words_left(table):
+    """A Styler with its columns of words (a claim, a verdict, an ablation, a file name) aligned
+    left, header and cells: the book's CSS aligns cells right, for the numbers
+    (:mod:`stssl.bookhtml`). A frame is returned as it is."""
+    if isinstance(table, pd.DataFrame) or not table.data.columns.is_unique:
+        return table
+    words = [c for c in table.data.columns if _mostly_words(table.data[c])]
+    left = [{"selector": "", "props": "text-align: left"}]
+    return table.set_table_styles({c: left for c in words}, overwrite=False) if words else table
+
+
+def _mostly_words(column: pd.Series) -> bool:
+    """Most of the cells that hold letters or digits hold over twice as many letters as digits."""
+    cells = [str(v) for v in column if isinstance(v, str)]
+    letters = [sum(ch.isalpha() for ch in v) for v in cells]
+    digits = [sum(ch.isdigit() for ch in v) for v in cells]
+    counted = [(a, d) for a, d in zip(letters, digits) if a or d]
+    return sum(a > 2 * d for a, d in counted) * 2 > len(counted) if counted else False
 
 
 def show_figures(*figures, data: list[pd.DataFrame | None] | None = None) -> None:
