@@ -46,8 +46,8 @@ gpu-check:
 	command -v $(PY) >/dev/null || $(MAKE) install
 	PYTHONPATH=. $(PY) benchmarks/gpu_check.py
 
-# Execute every notebook in reading order (stssl/experiments/pages.py: later pages read the runs
-# earlier ones trained, the summary reads them all) into book/results/, then build the HTML offline.
+# Train every page's runs (stssl/experiments/__init__.py lists the pages), then execute the notebooks,
+# two at a time, into book/results/ (they only read the runs); then build the HTML offline.
 notebooks: $(STAMP)
 	$(PY) -m stssl book $(BOOK_ARGS) --out $(RESULTS)
 
