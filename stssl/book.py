@@ -4,10 +4,10 @@ built HTML.
 Each page gets the parameters :mod:`stssl.experiments` gives it, so a ``paper`` book reads
 the very runs ``stssl sweep all --profile paper`` trained. The runs of all the pages are trained
 first (:func:`train_first`), then the pages execute, two at a time (:func:`page_workers`), and read
-them; while runs train, the terminal
-shows them (how many are cached, each training run's step, an ETA: :class:`stssl.sweep.Board`); the
-last line gives the total time and the share of the training and of each page. A page whose notebook fails stops the build
-with the page's name and the path of its partly executed copy.
+them; while runs train, the terminal shows them (how many are cached, each training run's step, an
+ETA: :class:`stssl.sweep.Board`); the last line gives the total time and the share of the training
+and of each page. A page whose notebook fails stops the build with the page's name and the path of
+its partly executed copy.
 
 Each executed page opens with the commands that re-run it (``cpu`` and ``paper`` profile) and the
 notebook's parameters, and hides its code behind a toggle (``hide-input``: one per section, the
