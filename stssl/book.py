@@ -20,7 +20,6 @@ for the build the machine, the versions, the commit, the profile and the date.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import platform
 import re
@@ -35,7 +34,6 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import nbformat
-import torch
 import yaml
 
 import stssl
@@ -210,35 +208,31 @@ def execute_notebooks(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "build-info.md").write_text(build_info(profile, data_root, eurosat_root, seeds))
-    total, spent, stats = time.perf_counter(), {}, {}
+    total, stats = time.perf_counter(), {}
     every = distinct(
         [c for page in pages(names or ["all"]) for c in page_configs(page, profile, data_root, eurosat_root, seeds)]
     )
     trained = train_first(every)
-    spent["training"] = time.perf_counter() - total
-    jobs = [(page.name, profile, data_root, eurosat_root, seeds, out, trained) for page in pages(names or ["all"])]
+    training = time.perf_counter() - total
+    order = [page.name for page in pages(names or ["all"])]
+    workers = min(page_workers(), len(order))
+    threads = max(1, usable_cores() // workers) if workers > 1 else None  # each side-by-side kernel's share
+    jobs = [(name, profile, data_root, eurosat_root, seeds, out, trained, threads) for name in order]
 
     def executed(page: PageStats) -> None:
-        stats[page.name], spent[page.name] = page, page.page_seconds
+        stats[page.name] = page
 
-    workers = min(page_workers(), len(jobs))
     with signals.stop_on_signals():
         if workers > 1:
-            in_workers(_execute_page, jobs, workers, max(1, usable_cores() // workers), executed)
+            in_workers(_execute_page, jobs, workers, threads, executed)
         else:
             for job in jobs:
                 executed(_execute_page(job))
     elapsed = time.perf_counter() - total
     (out / "execution.md").write_text(
-        execution_page(
-            [stats[name] for name, *_ in jobs],
-            len(every),
-            len(trained),
-            spent["training"],
-            elapsed,
-            machine(profile, seeds),
-        )
+        execution_page([stats[n] for n in order], len(every), len(trained), training, elapsed, machine(profile, seeds))
     )
+    spent = {"training": training, **{n: stats[n].page_seconds for n in order}}
     where = ", ".join(f"{name} {format_duration(s)}" for name, s in sorted(spent.items(), key=lambda kv: -kv[1]))
     print(f"all pages executed in {format_duration(elapsed)} ({where})", flush=True)
 
@@ -250,14 +244,14 @@ def page_workers() -> int:
 
 
 def _execute_page(job: tuple) -> PageStats:
-    """Execute one page's notebook into ``out``. In a worker process (pages side by side), its kernel
-    gets the worker's share of the cores: two kernels of two threads each on two cores wait on each
-    other."""
+    """Execute one page's notebook into ``out``. Pages side by side (in worker processes) give their
+    kernel ``threads``, a share of the cores: two kernels of two threads each on two cores wait on
+    each other."""
     import papermill
 
-    name, profile, data_root, eurosat_root, seeds, out, trained = job
-    if multiprocessing.parent_process() is not None:
-        os.environ["OMP_NUM_THREADS"] = str(torch.get_num_threads())
+    name, profile, data_root, eurosat_root, seeds, out, trained, threads = job
+    if threads is not None:
+        os.environ["OMP_NUM_THREADS"] = str(threads)
     (page,) = pages([name])
     params = notebook_params(page, profile, data_root, eurosat_root, seeds)
     cfgs = distinct(page_configs(page, profile, data_root, eurosat_root, seeds))

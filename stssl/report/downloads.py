@@ -106,10 +106,8 @@ def words_left(table):
 
 def _mostly_words(column: pd.Series) -> bool:
     """Most of the cells that hold letters or digits hold over twice as many letters as digits."""
-    cells = [str(v) for v in column if isinstance(v, str)]
-    letters = [sum(ch.isalpha() for ch in v) for v in cells]
-    digits = [sum(ch.isdigit() for ch in v) for v in cells]
-    counted = [(a, d) for a, d in zip(letters, digits) if a or d]
+    counts = [(sum(map(str.isalpha, v)), sum(map(str.isdigit, v))) for v in column if isinstance(v, str)]
+    counted = [(a, d) for a, d in counts if a or d]
     return sum(a > 2 * d for a, d in counted) * 2 > len(counted) if counted else False
 
 
